@@ -1,0 +1,107 @@
+//! `ContinuityClass`: a cluster-scoped promise — how a service is laid out and what it must survive.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Span;
+
+/// How a service is kept running across zones.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum Mode {
+    /// Serve from every zone at once, with enough spare to lose any one zone.
+    ActiveActive,
+    /// Serve from one primary zone; keep warm standbys in the others and promote one on failure.
+    WarmStandby,
+    /// Spread evenly over zones; after a failure, replace what was lost inside the RTO.
+    Restart,
+}
+
+/// The failure a objective is about.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, schemars::JsonSchema)]
+pub enum Scope {
+    /// One server (a Kubernetes Node) is lost.
+    Node,
+    /// A whole availability zone (a data center) is lost.
+    Zone,
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A recovery objective for one failure scope.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct Objective {
+    /// The failure this objective is about.
+    pub scope: Scope,
+    /// Recovery time objective: how long the service may serve below its declared capacity.
+    pub rto: Span,
+    /// Recovery point objective: how much recent data may be lost. Omit for stateless services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo: Option<Span>,
+}
+
+/// Where the service may run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct Residency {
+    /// Only nodes whose region label is one of these are used.
+    #[schemars(length(min = 1, max = 16))]
+    #[x_kube(
+        merge_strategy = ListMerge::Set,
+        validation = Rule::new("self.all(r, self.exists_one(s, s == r))").message("regions must not repeat")
+    )]
+    pub regions: Vec<String>,
+}
+
+/// A continuity promise that ResilientServices name, like a StorageClass for availability.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "continuo.dev",
+    version = "v1alpha1",
+    kind = "ContinuityClass",
+    shortname = "ccls",
+    category = "continuo",
+    cel,
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(name = "MinZones", type_ = "integer", json_path = ".spec.minZones"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ContinuityClassSpec {
+    /// What this class promises, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// How replicas are laid out across zones.
+    pub mode: Mode,
+    /// The fewest eligible zones on which the objectives hold. Fewer zones make `ObjectivesMet` false.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 16))]
+    pub min_zones: i32,
+    /// WarmStandby only: replicas kept warm in each non-primary zone.
+    #[serde(default = "one")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub standby_replicas: i32,
+    /// One objective per failure scope the service must survive.
+    #[serde(default)]
+    #[schemars(length(max = 8))]
+    #[x_kube(
+        merge_strategy = ListMerge::Map(vec!["scope".into()]),
+        validation = Rule::new("self.all(o, self.exists_one(p, p.scope == o.scope))").message("each failure scope may appear only once in objectives")
+    )]
+    pub objectives: Vec<Objective>,
+    /// Data residency: restrict placement to nodes in these regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residency: Option<Residency>,
+}
+
+fn one() -> i32 {
+    1
+}
+
+impl ContinuityClassSpec {
+    pub fn objective(&self, scope: Scope) -> Option<&Objective> {
+        self.objectives.iter().find(|o| o.scope == scope)
+    }
+}

@@ -1,0 +1,168 @@
+//! `ResilientService`: a stateless workload that continuo keeps within its class's objectives.
+
+use k8s_openapi::{
+    api::core::v1::{PodTemplateSpec, ServicePort},
+    apimachinery::pkg::apis::meta::v1::Condition,
+};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::{Scope, Span};
+
+/// A service continuo spreads over zones and keeps within the objectives of its ContinuityClass.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "continuo.dev",
+    version = "v1alpha1",
+    kind = "ResilientService",
+    namespaced,
+    shortname = "rsvc",
+    category = "continuo",
+    status = "ResilientServiceStatus",
+    cel,
+    printcolumn(name = "Class", type_ = "string", json_path = ".spec.className"),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(name = "Zones", type_ = "string", json_path = ".status.zoneSummary"),
+    printcolumn(name = "Objectives", type_ = "string", json_path = ".status.conditions[?(@.type==\"ObjectivesMet\")].status"),
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ResilientServiceSpec {
+    /// The ContinuityClass whose objectives this service must meet.
+    #[x_kube(validation = Rule::new("self != ''").message("className must name a ContinuityClass"))]
+    #[schemars(length(max = 253))]
+    pub class_name: String,
+    /// Serving capacity that must stay Ready through the failures the class names.
+    #[x_kube(validation = Rule::new("self >= 1").message("replicas must be at least 1"))]
+    #[schemars(range(max = 10000))]
+    pub replicas: i32,
+    /// Pin the service to these zones; by default every eligible zone is used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(
+        merge_strategy = ListMerge::Set,
+        validation = Rule::new("self.all(z, self.exists_one(y, y == z))").message("zones must not repeat")
+    )]
+    pub zones: Vec<String>,
+    /// The pods to run, as in a Deployment.
+    #[schemars(schema_with = "pod_template_schema")]
+    #[x_kube(
+        validation = Rule::new("has(self.spec) && self.spec.containers.size() > 0").message("template.spec.containers must list at least one container")
+    )]
+    pub template: PodTemplateSpec,
+    /// An optional Service over the pods of every zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceExposure>,
+    /// Seconds a new pod needs to become Ready, when the template's probes do not tell it well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub startup_seconds: Option<i32>,
+}
+
+/// The Service continuo keeps in front of all zones.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+pub struct ServiceExposure {
+    /// Ports as in a Service.
+    #[schemars(length(min = 1))]
+    pub ports: Vec<ServicePort>,
+}
+
+/// The pod template is validated by the Deployment API when continuo applies it; the CRD keeps only the
+/// structure its own rules need (at least one container), which keeps the CRD small.
+fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "description": "A pod template, as in a Deployment.",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "properties": {
+            "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            "spec": {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": true,
+                "required": ["containers"],
+                "properties": {
+                    "containers": {
+                        "type": "array",
+                        "maxItems": 64,
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "x-kubernetes-preserve-unknown-fields": true,
+                            "properties": {"name": {"type": "string"}}
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// What continuo observed and concluded, by the Kubernetes API conventions (kstatus-compliant).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResilientServiceStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Replicas continuo runs in all zones (the declared capacity plus the spare for failures).
+    #[serde(default)]
+    pub replicas: i32,
+    /// Replicas Ready in all zones.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// WarmStandby: the zone that serves. Kept stable until that zone fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_zone: Option<String>,
+    /// One line for `kubectl get`, such as `a=3/3 b=3/3 c=0/3!`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_summary: Option<String>,
+    /// Per zone: eligibility, desired and Ready replicas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub zones: Vec<ZoneStatus>,
+    /// Per objective: whether it is feasible on this cluster, and why, in numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<ObjectiveStatus>,
+    /// Ready, Reconciling, Stalled, ZoneRedundant, ObjectivesMet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// What one zone holds of the service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneStatus {
+    pub name: String,
+    /// Whether the zone has at least one Ready, schedulable node inside the residency.
+    pub eligible: bool,
+    /// Eligible nodes in the zone.
+    pub nodes: i32,
+    /// Active, Primary, Standby, Draining, or Unavailable (kept as it was until the zone returns).
+    pub role: String,
+    pub desired_replicas: i32,
+    pub ready_replicas: i32,
+}
+
+/// The verdict on one objective.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectiveStatus {
+    pub scope: Scope,
+    /// `RTO` or `RPO`.
+    pub objective: String,
+    pub target: Span,
+    /// `True` when feasible on this cluster, `False` when not, `Unknown` when continuo cannot tell.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+impl ResilientService {
+    /// The condition of the given type, if the status has it.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+    }
+}

@@ -1,0 +1,388 @@
+//! Whether each objective of a class is feasible on this cluster with this placement — and why, in numbers.
+//!
+//! The timing model (documented in the README):
+//! - a lost node is noticed after the node-monitor grace period (kube-controller-manager default 50 s);
+//! - its pods are evicted after their `tolerationSeconds` for `not-ready`/`unreachable`, which continuo
+//!   derives from the Node-scope RTO: `RTO − detection − pod start-up`, clamped to 0..=300 s;
+//! - a replacement pod becomes Ready after the pod start-up time: the spec's `startupSeconds` hint, or the
+//!   start-up overhead plus what the template's startup and readiness probes imply;
+//! - a lost zone is noticed when its last node turns NotReady (the grace period); continuo then moves the
+//!   zone's replicas to the surviving zones, which become Ready after the pod start-up time.
+//!
+//! RPO needs data replication or backups, which continuo does not manage yet: every RPO is `Unknown`.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Probe};
+
+use crate::{
+    api::{ContinuityClassSpec, Objective, ObjectiveStatus, Scope, Span},
+    placement::Placement,
+};
+
+/// The kube-scheduler's default eviction delay for pods on an unreachable or not-ready node.
+pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// How fast the cluster notices failures and starts pods. Configurable on the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// kube-controller-manager's `--node-monitor-grace-period`.
+    pub node_monitor_grace: Span,
+    /// Scheduling, image pull and container start before probes begin.
+    pub startup_overhead: Span,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing { node_monitor_grace: Span::from_secs(50), startup_overhead: Span::from_secs(10) }
+    }
+}
+
+impl Timing {
+    /// Seconds a new pod of this template needs to become Ready.
+    pub fn pod_startup(&self, template: &PodTemplateSpec, hint: Option<i32>) -> u64 {
+        if let Some(secs) = hint {
+            return secs.max(0) as u64;
+        }
+        let containers = template.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default();
+        let probes = containers
+            .iter()
+            .map(|c| probe_secs(c.startup_probe.as_ref()) + probe_secs(c.readiness_probe.as_ref()))
+            .max()
+            .unwrap_or(0);
+        self.startup_overhead.as_secs() + probes
+    }
+
+    /// `tolerationSeconds` for not-ready/unreachable that lets a replacement be Ready inside `rto`.
+    pub fn toleration_for(&self, rto: Span, startup: u64) -> i64 {
+        let budget = rto.as_secs() as i64 - self.node_monitor_grace.as_secs() as i64 - startup as i64;
+        budget.clamp(0, DEFAULT_TOLERATION_SECONDS)
+    }
+}
+
+/// The earliest a probe can pass: its initial delay plus `successThreshold` periods (Kubernetes defaults).
+fn probe_secs(probe: Option<&Probe>) -> u64 {
+    probe.map_or(0, |p| {
+        let delay = p.initial_delay_seconds.unwrap_or(0).max(0) as u64;
+        let period = p.period_seconds.unwrap_or(10).max(1) as u64;
+        let successes = p.success_threshold.unwrap_or(1).max(1) as u64;
+        delay + period * successes
+    })
+}
+
+/// Tri-state, as in conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Feasible,
+    NotFeasible,
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_status(&self) -> &'static str {
+        match self {
+            Verdict::Feasible => "True",
+            Verdict::NotFeasible => "False",
+            Verdict::Unknown => "Unknown",
+        }
+    }
+}
+
+/// What the objectives are judged against.
+pub struct Situation<'a> {
+    pub class: &'a ContinuityClassSpec,
+    pub replicas: i32,
+    pub placement: &'a Placement,
+    /// Eligible nodes per zone of the placement.
+    pub nodes_per_zone: &'a BTreeMap<String, i32>,
+    pub startup: u64,
+    pub timing: &'a Timing,
+}
+
+/// The verdict on each objective of the class, in the class's order, RTO before RPO.
+pub fn assess(s: &Situation<'_>) -> Vec<ObjectiveStatus> {
+    let mut out = Vec::new();
+    for o in &s.class.objectives {
+        let (verdict, reason, message) = match o.scope {
+            Scope::Node => node_rto(s, o),
+            Scope::Zone => zone_rto(s, o),
+        };
+        out.push(status(o.scope, "RTO", o.rto, verdict, reason, message));
+        if let Some(rpo) = o.rpo {
+            let message = format!(
+                "{}: RPO {rpo} not verified — it needs data replication or backups, which continuo does not manage yet; \
+                 it is never claimed met",
+                o.scope
+            );
+            out.push(status(o.scope, "RPO", rpo, Verdict::Unknown, "RPONotVerified", message));
+        }
+    }
+    out
+}
+
+fn status(scope: Scope, objective: &str, target: Span, v: Verdict, reason: &str, message: String) -> ObjectiveStatus {
+    ObjectiveStatus {
+        scope,
+        objective: objective.into(),
+        target,
+        status: v.as_status().into(),
+        reason: reason.into(),
+        message,
+    }
+}
+
+fn node_rto(s: &Situation<'_>, o: &Objective) -> (Verdict, &'static str, String) {
+    let rto = o.rto;
+    let n = s.replicas;
+    // With pods spread evenly over a zone's nodes, the busiest node holds ceil(r / nodes) of them.
+    let worst = s
+        .placement
+        .targets
+        .iter()
+        .filter(|t| t.replicas > 0)
+        .map(|t| {
+            let nodes = s.nodes_per_zone.get(&t.zone).copied().unwrap_or(1).max(1);
+            ((t.replicas + nodes - 1) / nodes, t, nodes)
+        })
+        .max_by_key(|(lost, _, _)| *lost);
+    let Some((lost, t, nodes)) = worst else {
+        return (Verdict::NotFeasible, "NoCapacity", format!("Node: RTO {rto} not feasible — no replica is placed"));
+    };
+    let left = s.placement.total() - lost;
+    if left >= n {
+        return (
+            Verdict::Feasible,
+            "SpareCapacity",
+            format!(
+                "Node: RTO {rto} feasible — the busiest node holds {lost} replica(s) ({} on {nodes} node(s) in {}); \
+                 losing it leaves {left} ≥ {n}",
+                t.replicas, t.zone
+            ),
+        );
+    }
+    if nodes < 2 {
+        return (
+            Verdict::NotFeasible,
+            "NoSpareNode",
+            format!(
+                "Node: RTO {rto} not feasible — losing the only eligible node of {} leaves {left} < {n}, and its replicas \
+                 have no other node in the zone to restart on",
+                t.zone
+            ),
+        );
+    }
+    let detect = s.timing.node_monitor_grace.as_secs();
+    let evict = s.timing.toleration_for(rto, s.startup) as u64;
+    let recovery = detect + evict + s.startup;
+    if recovery <= rto.as_secs() {
+        (
+            Verdict::Feasible,
+            "ReplacedInTime",
+            format!(
+                "Node: RTO {rto} feasible — losing a node leaves {left} < {n} until its replicas are replaced: detected \
+                 after {detect}s, evicted after {evict}s, Ready after {}s = {recovery}s ≤ {rto}",
+                s.startup
+            ),
+        )
+    } else {
+        (
+            Verdict::NotFeasible,
+            "ReplacementTooSlow",
+            format!(
+                "Node: RTO {rto} not feasible — losing a node leaves {left} < {n}; node failure is detected after \
+                 {detect}s and the pod needs {}s to become Ready ({}s > {rto})",
+                s.startup,
+                detect + s.startup
+            ),
+        )
+    }
+}
+
+fn zone_rto(s: &Situation<'_>, o: &Objective) -> (Verdict, &'static str, String) {
+    let rto = o.rto;
+    let n = s.replicas;
+    let zones = s.placement.targets.len();
+    let left = s.placement.after_worst_zone_loss();
+    if zones < 2 {
+        let names: Vec<&str> = s.placement.targets.iter().map(|t| t.zone.as_str()).collect();
+        return (
+            Verdict::NotFeasible,
+            "SingleZone",
+            format!(
+                "Zone: RTO {rto} not feasible — only {zones} eligible zone ({}); losing it leaves 0 Ready and no zone \
+                 to fail over to",
+                names.join(", ")
+            ),
+        );
+    }
+    if left >= n {
+        return (
+            Verdict::Feasible,
+            "SpareCapacity",
+            format!("Zone: RTO {rto} feasible — {}, any zone loss leaves {left} ≥ {n}", describe(s.placement)),
+        );
+    }
+    let detect = s.timing.node_monitor_grace.as_secs();
+    let recovery = detect + s.startup;
+    if recovery <= rto.as_secs() {
+        (
+            Verdict::Feasible,
+            "FailoverInTime",
+            format!(
+                "Zone: RTO {rto} feasible — {}; a zone loss leaves {left} < {n} until continuo moves its replicas to the \
+                 surviving zones: detected after {detect}s, Ready after {}s = {recovery}s ≤ {rto}",
+                describe(s.placement),
+                s.startup
+            ),
+        )
+    } else {
+        (
+            Verdict::NotFeasible,
+            "FailoverTooSlow",
+            format!(
+                "Zone: RTO {rto} not feasible — {}; a zone loss leaves {left} < {n}, zone failure is detected after \
+                 {detect}s and the pods need {}s to become Ready ({recovery}s > {rto})",
+                describe(s.placement),
+                s.startup
+            ),
+        )
+    }
+}
+
+/// "3 zones × 3 replicas", or "eu-a=4, eu-b=1, eu-c=1" when the zones differ.
+pub fn describe(p: &Placement) -> String {
+    let first = p.targets.first().map(|t| t.replicas);
+    if p.targets.iter().all(|t| Some(t.replicas) == first) {
+        format!("{} zones × {} replicas", p.targets.len(), first.unwrap_or(0))
+    } else {
+        let mut out = String::new();
+        for (i, t) in p.targets.iter().enumerate() {
+            let _ = write!(out, "{}{}={}", if i > 0 { ", " } else { "" }, t.zone, t.replicas);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        api::Mode,
+        placement::{Placement, place},
+    };
+
+    fn class(mode: Mode, objectives: &[(Scope, u64, Option<u64>)]) -> ContinuityClassSpec {
+        ContinuityClassSpec {
+            description: None,
+            mode,
+            min_zones: 1,
+            standby_replicas: 1,
+            objectives: objectives
+                .iter()
+                .map(|(scope, rto, rpo)| Objective { scope: *scope, rto: Span::from_secs(*rto), rpo: rpo.map(Span::from_secs) })
+                .collect(),
+            residency: None,
+        }
+    }
+
+    fn run(c: &ContinuityClassSpec, n: i32, zones: usize, nodes: i32, startup: u64) -> Vec<ObjectiveStatus> {
+        let names: Vec<String> = (0..zones).map(|i| format!("z{}", i + 1)).collect();
+        let placement: Placement = place(c.mode, n, c.standby_replicas, &names, None);
+        let nodes_per_zone = names.iter().map(|z| (z.clone(), nodes)).collect();
+        assess(&Situation { class: c, replicas: n, placement: &placement, nodes_per_zone: &nodes_per_zone, startup, timing: &Timing::default() })
+    }
+
+    fn one(v: &[ObjectiveStatus], scope: Scope, objective: &str) -> ObjectiveStatus {
+        v.iter().find(|o| o.scope == scope && o.objective == objective).cloned().unwrap()
+    }
+
+    #[test]
+    fn active_active_zone_loss_is_covered_by_spare_capacity() {
+        let c = class(Mode::ActiveActive, &[(Scope::Zone, 0, Some(0)), (Scope::Node, 0, None)]);
+        let v = run(&c, 6, 3, 3, 30);
+        let zone = one(&v, Scope::Zone, "RTO");
+        assert_eq!(zone.status, "True");
+        assert_eq!(zone.message, "Zone: RTO 0s feasible — 3 zones × 3 replicas, any zone loss leaves 6 ≥ 6");
+        let node = one(&v, Scope::Node, "RTO");
+        assert_eq!(node.status, "True", "{}", node.message);
+        assert!(node.message.contains("losing it leaves 8 ≥ 6"), "{}", node.message);
+    }
+
+    #[test]
+    fn active_active_on_one_zone_cannot_survive_its_loss() {
+        let c = class(Mode::ActiveActive, &[(Scope::Zone, 0, None)]);
+        let zone = one(&run(&c, 6, 1, 3, 30), Scope::Zone, "RTO");
+        assert_eq!((zone.status.as_str(), zone.reason.as_str()), ("False", "SingleZone"));
+        assert!(zone.message.contains("only 1 eligible zone (z1)"), "{}", zone.message);
+    }
+
+    #[test]
+    fn restart_node_rto_too_short_for_detection_plus_startup() {
+        let c = class(Mode::Restart, &[(Scope::Node, 60, None)]);
+        let node = one(&run(&c, 3, 3, 2, 30), Scope::Node, "RTO");
+        assert_eq!(node.status, "False");
+        assert!(
+            node.message.contains("node failure is detected after 50s and the pod needs 30s to become Ready (80s > 1m)"),
+            "{}",
+            node.message
+        );
+    }
+
+    #[test]
+    fn restart_node_rto_met_by_replacement_with_derived_toleration() {
+        let c = class(Mode::Restart, &[(Scope::Node, 900, None)]);
+        let node = one(&run(&c, 3, 3, 2, 30), Scope::Node, "RTO");
+        assert_eq!((node.status.as_str(), node.reason.as_str()), ("True", "ReplacedInTime"));
+        // 900 - 50 - 30 = 820, clamped to the 300 s default.
+        assert!(node.message.contains("detected after 50s, evicted after 300s, Ready after 30s = 380s ≤ 15m"), "{}", node.message);
+    }
+
+    #[test]
+    fn restart_needs_a_second_node_in_the_zone() {
+        let c = class(Mode::Restart, &[(Scope::Node, 900, None)]);
+        let node = one(&run(&c, 3, 3, 1, 30), Scope::Node, "RTO");
+        assert_eq!((node.status.as_str(), node.reason.as_str()), ("False", "NoSpareNode"));
+    }
+
+    #[test]
+    fn restart_zone_loss_is_failed_over_by_continuo() {
+        let c = class(Mode::Restart, &[(Scope::Zone, 3600, Some(86_400))]);
+        let v = run(&c, 3, 3, 2, 30);
+        let zone = one(&v, Scope::Zone, "RTO");
+        assert_eq!((zone.status.as_str(), zone.reason.as_str()), ("True", "FailoverInTime"));
+        assert!(zone.message.contains("3 zones × 1 replicas; a zone loss leaves 2 < 3"), "{}", zone.message);
+        let rpo = one(&v, Scope::Zone, "RPO");
+        assert_eq!((rpo.status.as_str(), rpo.reason.as_str()), ("Unknown", "RPONotVerified"));
+        assert!(rpo.message.starts_with("Zone: RPO 24h not verified"));
+    }
+
+    #[test]
+    fn warm_standby_zone_rto_depends_on_promotion_time() {
+        let c = class(Mode::WarmStandby, &[(Scope::Zone, 60, None)]);
+        let zone = one(&run(&c, 4, 3, 2, 30), Scope::Zone, "RTO");
+        assert_eq!((zone.status.as_str(), zone.reason.as_str()), ("False", "FailoverTooSlow"));
+        assert!(zone.message.contains("z1=4, z2=1, z3=1"), "{}", zone.message);
+        let c = class(Mode::WarmStandby, &[(Scope::Zone, 300, None)]);
+        assert_eq!(one(&run(&c, 4, 3, 2, 30), Scope::Zone, "RTO").status, "True");
+    }
+
+    #[test]
+    fn startup_comes_from_hint_or_probes() {
+        let t = Timing::default();
+        let template: PodTemplateSpec = serde_json::from_value(serde_json::json!({
+            "spec": {"containers": [{"name": "app", "readinessProbe": {"initialDelaySeconds": 5, "periodSeconds": 5, "successThreshold": 2}}]}
+        }))
+        .unwrap();
+        assert_eq!(t.pod_startup(&template, None), 10 + 5 + 10);
+        assert_eq!(t.pod_startup(&template, Some(42)), 42);
+        assert_eq!(t.pod_startup(&PodTemplateSpec::default(), None), 10);
+    }
+
+    #[test]
+    fn toleration_is_the_rto_budget_clamped() {
+        let t = Timing::default();
+        assert_eq!(t.toleration_for(Span::from_secs(0), 30), 0);
+        assert_eq!(t.toleration_for(Span::from_secs(120), 30), 40);
+        assert_eq!(t.toleration_for(Span::from_secs(3600), 30), 300);
+    }
+}

@@ -1,0 +1,235 @@
+//! The pure heart of a reconcile, shared by the operator and `continuo plan`:
+//! validate → choose zones → place → judge objectives → build objects → decide what to drain.
+//!
+//! Nothing here does I/O or reads the clock; the caller observes, this decides.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service, policy::v1::PodDisruptionBudget};
+use kube::ResourceExt;
+
+use crate::{
+    api::{ContinuityClass, ObjectiveStatus, ResilientService, Scope, ZoneStatus},
+    objectives::{self, Situation, Timing},
+    placement::{self, Placement},
+    topology::{self, Keys, NodeFacts},
+    workload::{self, Shape},
+};
+
+/// The operator's settings that shape plans.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub keys: Keys,
+    pub timing: Timing,
+}
+
+/// Everything a plan is computed from.
+pub struct Inputs<'a> {
+    pub service: &'a ResilientService,
+    /// The class the service names, if it exists.
+    pub class: Option<&'a ContinuityClass>,
+    pub nodes: &'a [NodeFacts],
+    /// The Deployments that carry this service's label.
+    pub children: &'a [Deployment],
+    pub config: &'a Config,
+}
+
+/// Input continuo cannot act on. Children are left exactly as they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What to apply, what to delete, and what was concluded.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    /// Deployments to apply: one per eligible zone, plus drained zones scaled to 0.
+    pub deployments: Vec<Deployment>,
+    pub disruption_budget: PodDisruptionBudget,
+    /// `None`: the spec asks for no Service, so one continuo made is deleted.
+    pub service: Option<Service>,
+    /// Deployments of zones no longer used, scaled to 0 and ready to delete.
+    pub delete: Vec<String>,
+    pub placement: Placement,
+    pub zones: Vec<ZoneStatus>,
+    pub objectives: Vec<ObjectiveStatus>,
+    /// Why the class's `minZones` is not met, if it is not.
+    pub zone_shortfall: Option<String>,
+    pub min_zones: i32,
+}
+
+pub type Plan = Result<Desired, Problem>;
+
+fn problem(reason: &'static str, message: impl Into<String>) -> Problem {
+    Problem { reason, message: message.into() }
+}
+
+/// Replicas Ready in a child, counting only pods of its current spec.
+pub fn ready_replicas(d: &Deployment) -> i32 {
+    d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+}
+
+/// A child has rolled out `want` Ready replicas of its current spec.
+pub fn rolled_out(d: &Deployment, want: i32) -> bool {
+    let Some(s) = &d.status else { return want == 0 };
+    let current = s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    current && s.updated_replicas.unwrap_or(0) >= want && s.ready_replicas.unwrap_or(0) >= want
+}
+
+fn zone_of(d: &Deployment) -> Option<&str> {
+    d.labels().get(workload::ZONE_LABEL).map(String::as_str)
+}
+
+/// Computes the plan for one service.
+pub fn plan(i: &Inputs<'_>) -> Plan {
+    let svc = i.service;
+    let spec = &svc.spec;
+    let class = i
+        .class
+        .ok_or_else(|| problem("ClassNotFound", format!("ContinuityClass {:?} does not exist", spec.class_name)))?;
+    let class_spec = &class.spec;
+    if spec.replicas < 1 {
+        return Err(problem("InvalidSpec", "spec.replicas must be at least 1"));
+    }
+    if spec.template.spec.as_ref().is_none_or(|p| p.containers.is_empty()) {
+        return Err(problem("InvalidSpec", "spec.template.spec.containers must list at least one container"));
+    }
+
+    // Zones: known from nodes, judged against residency, narrowed by the pin.
+    let regions = class_spec.residency.as_ref().map(|r| r.regions.as_slice());
+    let known = topology::zones(i.nodes, regions);
+    let in_scope: Vec<&topology::Zone> = if spec.zones.is_empty() {
+        known.values().filter(|z| z.resident).collect()
+    } else {
+        let mut out = Vec::new();
+        for name in &spec.zones {
+            let zone = known.get(name).ok_or_else(|| {
+                let names: Vec<&str> = known.keys().map(String::as_str).collect();
+                problem(
+                    "ZoneNotFound",
+                    format!("spec.zones: zone {name:?} is not the zone of any node (known zones: {})", names.join(", ")),
+                )
+            })?;
+            if !zone.resident {
+                return Err(problem(
+                    "ZoneOutsideResidency",
+                    format!(
+                        "spec.zones: zone {name:?} is in region {} outside the residency of class {:?} ({})",
+                        zone.region.as_deref().unwrap_or("(unlabelled)"),
+                        class.name_any(),
+                        regions.unwrap_or_default().join(", ")
+                    ),
+                ));
+            }
+            out.push(zone);
+        }
+        out
+    };
+    let eligible: Vec<String> = in_scope.iter().filter(|z| z.eligible()).map(|z| z.name.clone()).collect();
+    if eligible.is_empty() {
+        let why = if in_scope.is_empty() {
+            "no node carries a zone label inside the residency".to_string()
+        } else {
+            let names: Vec<&str> = in_scope.iter().map(|z| z.name.as_str()).collect();
+            format!("no Ready, schedulable node in zones {}", names.join(", "))
+        };
+        return Err(problem("NoEligibleZone", format!("no eligible zone: {why}")));
+    }
+
+    // Place, and judge the objectives against that placement.
+    let primary = svc.status.as_ref().and_then(|s| s.primary_zone.as_deref());
+    let placement = placement::place(class_spec.mode, spec.replicas, class_spec.standby_replicas, &eligible, primary);
+    let nodes_per_zone: BTreeMap<String, i32> = known.values().map(|z| (z.name.clone(), z.eligible_nodes)).collect();
+    let startup = i.config.timing.pod_startup(&spec.template, spec.startup_seconds);
+    let objectives = objectives::assess(&Situation {
+        class: class_spec,
+        replicas: spec.replicas,
+        placement: &placement,
+        nodes_per_zone: &nodes_per_zone,
+        startup,
+        timing: &i.config.timing,
+    });
+    let zone_shortfall = (eligible.len() < class_spec.min_zones as usize).then(|| {
+        format!("class {:?} needs {} eligible zones; {} available", class.name_any(), class_spec.min_zones, eligible.len())
+    });
+
+    let shape = Shape {
+        service: svc,
+        keys: &i.config.keys,
+        regions,
+        toleration_seconds: class_spec
+            .objective(Scope::Node)
+            .map(|o| i.config.timing.toleration_for(o.rto, startup)),
+    };
+    let child = |zone: &str| i.children.iter().find(|d| zone_of(d) == Some(zone));
+
+    let mut deployments = Vec::new();
+    let mut zones = Vec::new();
+    for t in &placement.targets {
+        deployments.push(shape.deployment(&t.zone, t.replicas, t.role.as_str()));
+        zones.push(ZoneStatus {
+            name: t.zone.clone(),
+            eligible: true,
+            nodes: nodes_per_zone[&t.zone],
+            role: t.role.as_str().into(),
+            desired_replicas: t.replicas,
+            ready_replicas: child(&t.zone).map_or(0, ready_replicas),
+        });
+    }
+
+    // A zone in scope that lost its nodes keeps its Deployment as it is, until it returns.
+    let unavailable: BTreeSet<&str> = in_scope.iter().filter(|z| !z.eligible()).map(|z| z.name.as_str()).collect();
+    for name in &unavailable {
+        let existing = child(name);
+        zones.push(ZoneStatus {
+            name: name.to_string(),
+            eligible: false,
+            nodes: 0,
+            role: "Unavailable".into(),
+            desired_replicas: existing.and_then(|d| d.spec.as_ref()?.replicas).unwrap_or(0),
+            ready_replicas: existing.map_or(0, ready_replicas),
+        });
+    }
+
+    // A zone no longer used is drained only once the zones that replace it are Ready, then deleted.
+    let placed_ready = placement.targets.iter().all(|t| child(&t.zone).is_some_and(|d| rolled_out(d, t.replicas)));
+    let mut delete = Vec::new();
+    let mut drained: Vec<&Deployment> = i
+        .children
+        .iter()
+        .filter(|d| zone_of(d).is_none_or(|z| !eligible.iter().any(|e| e == z) && !unavailable.contains(z)))
+        .collect();
+    drained.sort_by_key(|d| d.name_any());
+    for d in drained {
+        let zone = zone_of(d).unwrap_or_default().to_string();
+        let scaled_to_zero = d.spec.as_ref().and_then(|s| s.replicas) == Some(0);
+        let empty = d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0) == 0;
+        if placed_ready && scaled_to_zero && empty {
+            delete.push(d.name_any());
+        } else if placed_ready {
+            deployments.push(shape.deployment(&zone, 0, "Draining"));
+        }
+        zones.push(ZoneStatus {
+            name: zone.clone(),
+            eligible: known.get(&zone).is_some_and(|z| z.eligible()),
+            nodes: known.get(&zone).map_or(0, |z| z.eligible_nodes),
+            role: "Draining".into(),
+            desired_replicas: 0,
+            ready_replicas: ready_replicas(d),
+        });
+    }
+    zones.sort_by(|a, b| a.name.cmp(&b.name));
+
+    Ok(Desired {
+        deployments,
+        disruption_budget: shape.disruption_budget(),
+        service: shape.service(),
+        delete,
+        placement,
+        zones,
+        objectives,
+        zone_shortfall,
+        min_zones: class_spec.min_zones,
+    })
+}

@@ -1,0 +1,224 @@
+//! The status continuo writes: kstatus-compliant conditions (Ready, Reconciling, Stalled) plus its own
+//! (ZoneRedundant, ObjectivesMet), computed from the plan and what is observed. Pure; the clock is passed in.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::ResourceExt;
+
+use crate::{
+    api::{ResilientService, ResilientServiceStatus, ZoneStatus},
+    plan::{Desired, Plan},
+};
+
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+pub const ZONE_REDUNDANT: &str = "ZoneRedundant";
+pub const OBJECTIVES_MET: &str = "ObjectivesMet";
+
+/// The condition types, in the order they are written.
+pub const TYPES: [&str; 5] = [READY, RECONCILING, STALLED, ZONE_REDUNDANT, OBJECTIVES_MET];
+
+struct Builder<'a> {
+    generation: Option<i64>,
+    previous: &'a [Condition],
+    now: &'a Time,
+    out: Vec<Condition>,
+}
+
+impl Builder<'_> {
+    fn set(&mut self, type_: &str, status: &str, reason: &str, message: impl Into<String>) {
+        // lastTransitionTime moves only when the status flips.
+        let since = self
+            .previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| self.now.clone(), |c| c.last_transition_time.clone());
+        self.out.push(Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            observed_generation: self.generation,
+            last_transition_time: since,
+        });
+    }
+}
+
+/// The status for `service` after acting on `plan`.
+pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> ResilientServiceStatus {
+    let previous = service.status.clone().unwrap_or_default();
+    let mut b = Builder { generation: service.metadata.generation, previous: &previous.conditions, now, out: vec![] };
+    let mut status = match plan {
+        Err(p) => {
+            b.set(READY, "False", p.reason, p.message.clone());
+            b.set(RECONCILING, "False", p.reason, "waiting for the spec, its class or the cluster to change");
+            b.set(STALLED, "True", p.reason, p.message.clone());
+            b.set(ZONE_REDUNDANT, "Unknown", p.reason, "not evaluated while the service is stalled");
+            b.set(OBJECTIVES_MET, "Unknown", p.reason, "not evaluated while the service is stalled");
+            // Children are left as they were, so what was last observed of them stays.
+            ResilientServiceStatus { objectives: vec![], ..previous.clone() }
+        }
+        Ok(d) => {
+            ready(&mut b, d);
+            redundancy(&mut b, service.spec.replicas, &d.zones);
+            objectives_met(&mut b, d);
+            ResilientServiceStatus {
+                observed_generation: None,
+                replicas: d.zones.iter().map(|z| z.desired_replicas).sum(),
+                ready_replicas: d.zones.iter().map(|z| z.ready_replicas).sum(),
+                primary_zone: d.placement.primary.clone(),
+                zone_summary: Some(summary(&d.zones)),
+                zones: d.zones.clone(),
+                objectives: d.objectives.clone(),
+                conditions: vec![],
+            }
+        }
+    };
+    status.observed_generation = service.metadata.generation;
+    status.conditions = b.out;
+    status
+}
+
+fn ready(b: &mut Builder<'_>, d: &Desired) {
+    let lagging: Vec<String> = d
+        .zones
+        .iter()
+        .filter(|z| z.eligible && z.role != "Draining" && z.ready_replicas < z.desired_replicas)
+        .map(|z| format!("{} {}/{}", z.name, z.ready_replicas, z.desired_replicas))
+        .collect();
+    let draining: Vec<&str> = d.zones.iter().filter(|z| z.role == "Draining").map(|z| z.name.as_str()).collect();
+    if lagging.is_empty() && draining.is_empty() {
+        let ready: i32 = d.zones.iter().filter(|z| z.eligible).map(|z| z.ready_replicas).sum();
+        b.set(READY, "True", "AllZonesReady", format!("{ready} replicas Ready in {}", names(&d.zones, |z| z.eligible)));
+        b.set(RECONCILING, "False", "AllZonesReady", "placement is rolled out");
+    } else {
+        let (reason, message) = if lagging.is_empty() {
+            ("Draining", format!("draining zones no longer used: {}", draining.join(", ")))
+        } else {
+            ("RollingOut", format!("waiting for Ready replicas: {}", lagging.join(", ")))
+        };
+        b.set(READY, "False", reason, message.clone());
+        b.set(RECONCILING, "True", reason, message);
+    }
+    b.set(STALLED, "False", "Reconciled", "spec, class and cluster are usable");
+}
+
+/// Measured, not assumed: the Ready replicas that would be left after losing the zone that holds the most.
+fn redundancy(b: &mut Builder<'_>, replicas: i32, zones: &[ZoneStatus]) {
+    let ready: Vec<&ZoneStatus> = zones.iter().filter(|z| z.eligible && z.ready_replicas > 0).collect();
+    let total: i32 = ready.iter().map(|z| z.ready_replicas).sum();
+    let worst = ready.iter().max_by_key(|z| z.ready_replicas);
+    match worst {
+        Some(w) if ready.len() >= 2 && total - w.ready_replicas >= replicas => b.set(
+            ZONE_REDUNDANT,
+            "True",
+            "SurvivesZoneLoss",
+            format!(
+                "{total} Ready in {} zones; losing {} ({} Ready) leaves {} ≥ {replicas}",
+                ready.len(),
+                w.name,
+                w.ready_replicas,
+                total - w.ready_replicas
+            ),
+        ),
+        Some(w) if ready.len() >= 2 => b.set(
+            ZONE_REDUNDANT,
+            "False",
+            "InsufficientSpare",
+            format!(
+                "{total} Ready in {} zones; losing {} ({} Ready) would leave {} < {replicas}",
+                ready.len(),
+                w.name,
+                w.ready_replicas,
+                total - w.ready_replicas
+            ),
+        ),
+        _ => b.set(
+            ZONE_REDUNDANT,
+            "False",
+            "SingleZone",
+            format!("Ready replicas run in {} zone(s); losing one leaves nothing in another zone", ready.len()),
+        ),
+    }
+}
+
+fn objectives_met(b: &mut Builder<'_>, d: &Desired) {
+    let failed: Vec<&str> = d.objectives.iter().filter(|o| o.status == "False").map(|o| o.message.as_str()).collect();
+    let unknown: Vec<&str> = d.objectives.iter().filter(|o| o.status == "Unknown").map(|o| o.message.as_str()).collect();
+    if let Some(shortfall) = &d.zone_shortfall {
+        let mut all = vec![shortfall.as_str()];
+        all.extend(failed);
+        b.set(OBJECTIVES_MET, "False", "TooFewZones", all.join("; "));
+    } else if !failed.is_empty() {
+        b.set(OBJECTIVES_MET, "False", "ObjectivesNotFeasible", failed.join("; "));
+    } else if !unknown.is_empty() {
+        b.set(OBJECTIVES_MET, "Unknown", "ObjectivesNotVerified", unknown.join("; "));
+    } else if d.objectives.is_empty() {
+        b.set(OBJECTIVES_MET, "True", "NoObjectives", "the class declares no objectives");
+    } else {
+        b.set(OBJECTIVES_MET, "True", "ObjectivesFeasible", format!("all {} objectives are feasible", d.objectives.len()));
+    }
+}
+
+fn names(zones: &[ZoneStatus], keep: impl Fn(&ZoneStatus) -> bool) -> String {
+    let n: Vec<&str> = zones.iter().filter(|z| keep(z)).map(|z| z.name.as_str()).collect();
+    format!("{} zone(s) ({})", n.len(), n.join(", "))
+}
+
+/// `a=3/3 b=3/3 c=0/3!`: Ready/desired per zone, `!` where the zone is not eligible.
+pub fn summary(zones: &[ZoneStatus]) -> String {
+    let parts: Vec<String> = zones
+        .iter()
+        .map(|z| format!("{}={}/{}{}", z.name, z.ready_replicas, z.desired_replicas, if z.eligible { "" } else { "!" }))
+        .collect();
+    parts.join(" ")
+}
+
+/// Whether writing `next` would change what is stored. Timestamps of unchanged conditions are carried over
+/// by [`compute`], so equality here means a write would be a no-op.
+pub fn changed(service: &ResilientService, next: &ResilientServiceStatus) -> bool {
+    service.status.as_ref() != Some(next)
+}
+
+/// A condition that flipped, worth an Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub warning: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The condition flips (and failovers) between two statuses that deserve an Event. Reconciling is left out:
+/// it flips on every rollout and Ready already tells the story.
+pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) -> Vec<Transition> {
+    let prev = service.status.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for c in &next.conditions {
+        if c.type_ == RECONCILING || c.status == "Unknown" {
+            continue;
+        }
+        let before = prev.conditions.iter().find(|p| p.type_ == c.type_);
+        if before.is_some_and(|p| p.status == c.status && p.reason == c.reason) {
+            continue;
+        }
+        let good = match c.type_.as_str() {
+            STALLED => c.status == "False",
+            _ => c.status == "True",
+        };
+        // A first, healthy visit is not news; a first unhealthy one is.
+        if before.is_none() && good && c.type_ == STALLED {
+            continue;
+        }
+        out.push(Transition { warning: !good, reason: c.reason.clone(), message: format!("{}: {}", c.type_, c.message) });
+    }
+    if let (Some(old), Some(new)) = (&prev.primary_zone, &next.primary_zone)
+        && old != new
+    {
+        out.push(Transition {
+            warning: true,
+            reason: "PrimaryZoneChanged".into(),
+            message: format!("primary zone moved from {old} to {new} for {}", service.name_any()),
+        });
+    }
+    out
+}
