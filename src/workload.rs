@@ -42,6 +42,16 @@ pub struct Shape<'a> {
     pub toleration_seconds: Option<i64>,
 }
 
+/// The object as it is sent to and printed for the API: with `apiVersion` and `kind`.
+pub fn manifest<K: Resource<DynamicType = ()> + serde::Serialize>(obj: &K) -> serde_json::Value {
+    let mut value = serde_json::to_value(obj).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".into(), K::api_version(&()).into());
+        map.insert("kind".into(), K::kind(&()).into());
+    }
+    value
+}
+
 /// `<service>-<zone>`, with the zone made a valid DNS label.
 pub fn deployment_name(service: &str, zone: &str) -> String {
     let zone: String =

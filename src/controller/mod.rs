@@ -1,1 +1,9 @@
-//! The operator.
+//! The imperative shell: observe the cluster, call [`crate::plan`], apply with server-side apply, prune,
+//! write status only when it changed, and record Events.
+
+pub mod drift;
+mod reconcile;
+mod run;
+
+pub use reconcile::{Context, Error, error_policy, reconcile};
+pub use run::{Settings, run};

@@ -1,0 +1,212 @@
+//! `continuo plan`: what the operator would apply for some ResilientServices, computed offline through the
+//! same [`crate::plan::plan`] the operator runs.
+
+use std::{collections::BTreeMap, fmt::Write as _, path::{Path, PathBuf}};
+
+use k8s_openapi::api::core::v1::Node;
+use kube::ResourceExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::{
+    api::{ContinuityClass, ResilientService},
+    plan::{self, Config, Inputs},
+    status,
+    topology::{self, NodeFacts},
+    workload,
+};
+
+/// The built-in classes, shipped in `deploy/classes.yaml`.
+pub const BUILTIN_CLASSES: &str = include_str!("../../deploy/classes.yaml");
+
+/// Where the cluster's topology comes from.
+pub enum Topology {
+    /// These zone names, each with three Ready nodes, in `region` (or in the class's first residency region).
+    Zones { zones: Vec<String>, region: Option<String> },
+    /// Node objects, as `kubectl get nodes -o yaml` prints them.
+    Nodes(PathBuf),
+    /// The zones the service pins, or `zone-a`, `zone-b`, `zone-c`.
+    Default,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Yaml,
+    Json,
+}
+
+/// What `plan` prints: the objects (stdout) and the report (stderr).
+pub struct Rendered {
+    pub objects: String,
+    pub report: String,
+    /// Some service could not be planned (its reason is in the report).
+    pub stalled: bool,
+}
+
+/// Reads a YAML stream of documents, keeping each document's index for messages.
+fn documents(path: &Path) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&text).map_err(|e| format!("{}: not valid YAML: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for doc in docs {
+        // `kind: List` (as kubectl prints) is flattened.
+        match doc.get("items").and_then(Value::as_array) {
+            Some(items) if doc.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
+                out.extend(items.iter().cloned())
+            }
+            _ if doc.is_null() => {}
+            _ => out.push(doc),
+        }
+    }
+    Ok(out)
+}
+
+fn label(doc: &Value) -> String {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("object");
+    let meta = doc.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("(unnamed)");
+    match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// Deserializes a document into a typed resource, naming the file, the object and the field on error, and
+/// checks it against the same CEL rules the API server enforces.
+fn typed<K: DeserializeOwned>(file: &Path, doc: &Value, cel: impl Fn(&K) -> Result<(), String>) -> Result<K, String> {
+    let obj: K = serde_path_to_error::deserialize(doc)
+        .map_err(|e| format!("{}: {}: {}: {}", file.display(), label(doc), e.path(), e.inner()))?;
+    cel(&obj).map_err(|e| format!("{}: {}: {e}", file.display(), label(doc)))?;
+    Ok(obj)
+}
+
+fn cel_errors(r: Result<(), kube::core::cel::ValidationErrors>) -> Result<(), String> {
+    r.map_err(|errs| errs.as_slice().iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+}
+
+/// Loads services and classes from `files` (built-in classes first, so a file's class of the same name wins).
+pub fn load(files: &[PathBuf]) -> Result<(Vec<ResilientService>, BTreeMap<String, ContinuityClass>), String> {
+    let mut classes = BTreeMap::new();
+    let builtin: Vec<Value> = serde_saphyr::from_multiple(BUILTIN_CLASSES).map_err(|e| format!("built-in classes: {e}"))?;
+    for doc in builtin.iter().filter(|d| !d.is_null()) {
+        let c: ContinuityClass = typed(Path::new("deploy/classes.yaml"), doc, |c: &ContinuityClass| cel_errors(c.validate_cel()))?;
+        classes.insert(c.name_any(), c);
+    }
+    let mut services = Vec::new();
+    for file in files {
+        for doc in documents(file)? {
+            match doc.get("kind").and_then(Value::as_str) {
+                Some("ContinuityClass") => {
+                    let c: ContinuityClass = typed(file, &doc, |c: &ContinuityClass| cel_errors(c.validate_cel()))?;
+                    classes.insert(c.name_any(), c);
+                }
+                Some("ResilientService") => {
+                    let mut s: ResilientService = typed(file, &doc, |s: &ResilientService| cel_errors(s.validate_cel()))?;
+                    if s.metadata.namespace.is_none() {
+                        s.metadata.namespace = Some("default".into());
+                    }
+                    services.push(s);
+                }
+                _ => {}
+            }
+        }
+    }
+    if services.is_empty() {
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        return Err(format!("{}: no ResilientService found", names.join(", ")));
+    }
+    Ok((services, classes))
+}
+
+fn nodes_for(topology: &Topology, service: &ResilientService, class: Option<&ContinuityClass>, config: &Config) -> Result<Vec<NodeFacts>, String> {
+    let synthetic = |zones: &[String], region: Option<&str>| -> Vec<NodeFacts> {
+        let region = region
+            .map(str::to_string)
+            .or_else(|| class.and_then(|c| c.spec.residency.as_ref()).and_then(|r| r.regions.first().cloned()));
+        zones
+            .iter()
+            .flat_map(|z| (1..=3).map(move |i| (z, i)))
+            .map(|(z, i)| topology::synthetic_node(&format!("{z}-node-{i}"), z, region.as_deref(), true))
+            .collect()
+    };
+    match topology {
+        Topology::Zones { zones, region } => Ok(synthetic(zones, region.as_deref())),
+        Topology::Default if !service.spec.zones.is_empty() => Ok(synthetic(&service.spec.zones, None)),
+        Topology::Default => Ok(synthetic(&["zone-a".into(), "zone-b".into(), "zone-c".into()], None)),
+        Topology::Nodes(path) => {
+            let mut out = Vec::new();
+            for doc in documents(path)? {
+                let node: Node = typed(path, &doc, |_: &Node| Ok(()))?;
+                out.push(NodeFacts::from_node(&node, &config.keys));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Plans every service in `files` against `topology`.
+pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Config) -> Result<Rendered, String> {
+    let (services, classes) = load(files)?;
+    let mut objects: Vec<Value> = Vec::new();
+    let mut report = String::new();
+    let mut stalled = false;
+    for svc in &services {
+        let class = classes.get(&svc.spec.class_name);
+        let nodes = nodes_for(topology, svc, class, config)?;
+        let plan = plan::plan(&Inputs { service: svc, class, nodes: &nodes, children: &[], config });
+        let id = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
+        match &plan {
+            Err(p) => {
+                stalled = true;
+                let known: Vec<&str> = classes.keys().map(String::as_str).collect();
+                let hint = if p.reason == "ClassNotFound" { format!(" (known classes: {})", known.join(", ")) } else { String::new() };
+                let _ = writeln!(report, "{id}: cannot plan: {}: {}{hint}", p.reason, p.message);
+            }
+            Ok(d) => {
+                objects.extend(d.deployments.iter().map(workload::manifest));
+                objects.push(workload::manifest(&d.disruption_budget));
+                objects.extend(d.service.iter().map(workload::manifest));
+                describe(&mut report, &id, svc, class, d, &status::compute(svc, &plan, &now()));
+            }
+        }
+    }
+    let objects = match output {
+        Output::Json => serde_json::to_string_pretty(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects}))
+            .map_err(|e| e.to_string())?
+            + "\n",
+        Output::Yaml => objects
+            .iter()
+            .map(|o| serde_saphyr::to_string(o).map(|y| format!("---\n{y}")).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat(),
+    };
+    Ok(Rendered { objects, report, stalled })
+}
+
+fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+}
+
+fn describe(
+    out: &mut String,
+    id: &str,
+    svc: &ResilientService,
+    class: Option<&ContinuityClass>,
+    d: &plan::Desired,
+    status: &crate::api::ResilientServiceStatus,
+) {
+    let class_name = class.map(|c| c.name_any()).unwrap_or_default();
+    let mode = class.map(|c| format!("{:?}", c.spec.mode)).unwrap_or_default();
+    let _ = writeln!(out, "{id}: class {class_name} ({mode}), {} replicas declared, {} placed", svc.spec.replicas, d.placement.total());
+    let _ = writeln!(out, "  {:<24} {:<9} {:>5}  {:<11} {:>8}", "ZONE", "ELIGIBLE", "NODES", "ROLE", "REPLICAS");
+    for z in &d.zones {
+        let _ = writeln!(out, "  {:<24} {:<9} {:>5}  {:<11} {:>8}", z.name, if z.eligible { "yes" } else { "no" }, z.nodes, z.role, z.desired_replicas);
+    }
+    for o in &d.objectives {
+        let _ = writeln!(out, "  {:<7} {}: {}", o.status, o.reason, o.message);
+    }
+    for c in status.conditions.iter().filter(|c| c.type_ == status::OBJECTIVES_MET) {
+        let _ = writeln!(out, "  ObjectivesMet={} ({})", c.status, c.reason);
+    }
+}

@@ -1,0 +1,239 @@
+//! One reconcile, as a pipeline: observe (I/O) → plan (pure) → apply → prune → status → events.
+
+use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+
+use k8s_openapi::{
+    api::{apps::v1::Deployment, core::v1::{Node, Service}, policy::v1::PodDisruptionBudget},
+    apimachinery::pkg::apis::meta::v1::Time,
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType, Recorder, Reporter},
+        reflector::Store,
+    },
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tracing::{info, warn};
+
+use super::drift;
+use crate::{
+    api::{ContinuityClass, ResilientService},
+    plan::{self, Config, Inputs, Problem},
+    status,
+    topology::NodeFacts,
+    workload::{self, FIELD_MANAGER, SERVICE_LABEL},
+};
+
+/// Why a reconcile failed. Every kind is transient: a user's mistake is a status condition, not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("the node cache did not sync in time")]
+    NodesNotSynced,
+    #[error("object has no namespace")]
+    NoNamespace,
+}
+
+impl Error {
+    /// A bounded label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(_)) => "api",
+            Error::Kube(_) => "client",
+            Error::NodesNotSynced => "cache",
+            Error::NoNamespace => "spec",
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    /// All Nodes, kept by a reflector.
+    pub nodes: Store<Node>,
+    pub config: Config,
+    pub recorder: Recorder,
+    /// Consecutive failures per object, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, nodes: Store<Node>, config: Config, reporter: Reporter) -> Self {
+        let recorder = Recorder::new(client.clone(), reporter);
+        Context { client, nodes, config, recorder, failures: Mutex::default() }
+    }
+}
+
+/// How often a settled service is looked at again even when nothing changed.
+const RESYNC: Duration = Duration::from_secs(300);
+
+pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = svc.namespace().ok_or(Error::NoNamespace)?;
+    let name = svc.name_any();
+    tokio::time::timeout(Duration::from_secs(30), ctx.nodes.wait_until_ready())
+        .await
+        .map_err(|_| Error::NodesNotSynced)?
+        .map_err(|_| Error::NodesNotSynced)?;
+
+    // Observe.
+    let class = Api::<ContinuityClass>::all(ctx.client.clone()).get_opt(&svc.spec.class_name).await?;
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let children: Vec<Deployment> = deployments
+        .list(&ListParams::default().labels(&format!("{SERVICE_LABEL}={name}")))
+        .await?
+        .items
+        .into_iter()
+        .filter(|d| d.owner_references().iter().any(|o| o.controller == Some(true) && svc.uid().as_ref() == Some(&o.uid)))
+        .collect();
+    let nodes: Vec<NodeFacts> = ctx.nodes.state().iter().map(|n| NodeFacts::from_node(n, &ctx.config.keys)).collect();
+
+    // Plan.
+    let mut plan = plan::plan(&Inputs { service: &svc, class: class.as_ref(), nodes: &nodes, children: &children, config: &ctx.config });
+
+    // Apply, prune.
+    let mut notes = Vec::new();
+    if let Ok(desired) = &plan {
+        let applied = apply_children(&ctx, &ns, &children, desired, &mut notes).await;
+        if let Err(rejected) = applied? {
+            plan = Err(rejected);
+        }
+    }
+
+    // Status, only when it changed; Events on transitions.
+    let next = status::compute(&svc, &plan, &Time(Timestamp::now()));
+    let transitions = status::transitions(&svc, &next);
+    if status::changed(&svc, &next) {
+        let body = serde_json::json!({
+            "apiVersion": ResilientService::api_version(&()),
+            "kind": ResilientService::kind(&()),
+            "status": next,
+        });
+        Api::<ResilientService>::namespaced(ctx.client.clone(), &ns)
+            .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+            .await?;
+    }
+    let reference = svc.object_ref(&());
+    for t in transitions.into_iter().chain(notes) {
+        let event = Event {
+            type_: if t.warning { EventType::Warning } else { EventType::Normal },
+            reason: t.reason,
+            note: Some(t.message.chars().take(1000).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            warn!(service = %name, error = %e, "could not record event");
+        }
+    }
+    ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Applies each desired child that drifted, deletes drained zones. A child the API rejects as invalid
+/// (say, a bad pod template) turns into a `Problem` for the status instead of an endless retry.
+async fn apply_children(
+    ctx: &Context,
+    ns: &str,
+    children: &[Deployment],
+    desired: &plan::Desired,
+    notes: &mut Vec<status::Transition>,
+) -> Result<Result<(), Problem>, Error> {
+    let client = &ctx.client;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    for d in &desired.deployments {
+        let live = children.iter().find(|c| c.name_any() == d.name_any());
+        if let Err(p) = apply_if_drifted(&deployments, d, live).await? {
+            return Ok(Err(p));
+        }
+    }
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
+    let live = pdbs.get_opt(&desired.disruption_budget.name_any()).await?;
+    if let Err(p) = apply_if_drifted(&pdbs, &desired.disruption_budget, live.as_ref()).await? {
+        return Ok(Err(p));
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let service_name = desired.disruption_budget.name_any();
+    let live = services.get_opt(&service_name).await?;
+    match &desired.service {
+        Some(s) => {
+            if let Err(p) = apply_if_drifted(&services, s, live.as_ref()).await? {
+                return Ok(Err(p));
+            }
+        }
+        None => {
+            // Only a Service continuo made (controlled by this service) is removed.
+            if let Some(live) = live.filter(|l| controlled_by(l, desired.disruption_budget.owner_references())) {
+                services.delete(&service_name, &delete_exactly(&live)).await?;
+            }
+        }
+    }
+    for name in &desired.delete {
+        if let Some(live) = children.iter().find(|c| &c.name_any() == name) {
+            deployments.delete(name, &delete_exactly(live)).await?;
+            info!(deployment = %name, "deleted drained zone");
+            notes.push(status::Transition {
+                warning: false,
+                reason: "ZoneDrained".into(),
+                message: format!("deleted {name}: its zone is no longer used and the others are Ready"),
+            });
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn controlled_by<K: Resource>(obj: &K, owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]) -> bool {
+    obj.owner_references().iter().any(|o| o.controller == Some(true) && owners.iter().any(|w| w.uid == o.uid))
+}
+
+/// Deletes only the object that was observed, never a newer one of the same name.
+fn delete_exactly<K: Resource>(live: &K) -> DeleteParams {
+    DeleteParams {
+        preconditions: Some(Preconditions { uid: live.meta().uid.clone(), resource_version: None }),
+        ..DeleteParams::background()
+    }
+}
+
+async fn apply_if_drifted<K>(api: &Api<K>, desired: &K, live: Option<&K>) -> Result<Result<(), Problem>, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let body = workload::manifest(desired);
+    if let Some(live) = live {
+        let live = serde_json::to_value(live).unwrap_or_default();
+        if drift::holds(&live, &body) {
+            return Ok(Ok(()));
+        }
+    }
+    let name = desired.name_any();
+    match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
+        Ok(_) => Ok(Ok(())),
+        Err(kube::Error::Api(s)) if s.code == 422 => Ok(Err(Problem {
+            reason: "InvalidTemplate",
+            message: format!("{} {name} was rejected: {}", K::kind(&()), s.message),
+        })),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Backs off per object, exponentially from 5 s to 5 min, with jitter so that failing objects spread out.
+pub fn error_policy(svc: Arc<ResilientService>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
+    let failures = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(key.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let base = 5u64.saturating_mul(1 << failures.min(6).saturating_sub(1)).min(300);
+    let jitter = u64::from(Timestamp::now().subsec_nanosecond().unsigned_abs()) % (base / 5 + 1);
+    warn!(service = %key, kind = error.kind(), error = %error, failures, "reconcile failed");
+    Action::requeue(Duration::from_secs(base + jitter))
+}
