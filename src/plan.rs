@@ -206,8 +206,11 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         let scaled_to_zero = d.spec.as_ref().and_then(|s| s.replicas) == Some(0);
         let empty = d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0) == 0;
         if placed_ready && scaled_to_zero && empty {
+            // Deleted by this reconcile: the status describes the state after it.
             delete.push(d.name_any());
-        } else if placed_ready {
+            continue;
+        }
+        if placed_ready {
             deployments.push(shape.deployment(&zone, 0, "Draining"));
         }
         zones.push(ZoneStatus {

@@ -1,0 +1,305 @@
+//! Reconcile against an in-memory Kubernetes API: the behaviour a user sees in the cluster.
+
+mod support;
+
+use std::sync::Arc;
+
+use continuo::{
+    api::ResilientService,
+    controller::{Context, reconcile},
+    plan::Config,
+};
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::events::Reporter;
+use serde_json::{Value, json};
+use support::{FakeApi, node, node_store, nodes};
+
+const NS: &str = "invoicing";
+const SERVICES: &str = "/apis/continuo.dev/v1alpha1/namespaces/invoicing/resilientservices";
+const CLASSES: &str = "/apis/continuo.dev/v1alpha1/continuityclasses";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/invoicing/deployments";
+const PDBS: &str = "/apis/policy/v1/namespaces/invoicing/poddisruptionbudgets";
+const SVCS: &str = "/api/v1/namespaces/invoicing/services";
+const ZONES: [&str; 3] = ["eu-south-1a", "eu-south-1b", "eu-south-1c"];
+
+fn class(name: &str, mode: &str) -> Value {
+    json!({
+        "apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass",
+        "metadata": {"name": name},
+        "spec": {"mode": mode, "minZones": 3, "objectives": [
+            {"scope": "Node", "rto": "0s"}, {"scope": "Zone", "rto": "0s"}]}
+    })
+}
+
+fn service(replicas: i32) -> Value {
+    json!({
+        "apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+        "metadata": {"name": "passhub", "namespace": NS},
+        "spec": {
+            "className": "active-active",
+            "replicas": replicas,
+            "service": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+            "template": {"spec": {"containers": [{"name": "app", "image": "passhub:1"}]}}
+        }
+    })
+}
+
+struct World {
+    api: FakeApi,
+    nodes: Vec<Node>,
+}
+
+impl World {
+    fn new() -> World {
+        let api = FakeApi::default();
+        api.put(CLASSES, class("active-active", "ActiveActive"));
+        api.put(SERVICES, service(6));
+        World { api, nodes: nodes(&ZONES, 2) }
+    }
+
+    async fn reconcile(&self) {
+        let svc: ResilientService = serde_json::from_value(self.api.get(SERVICES, "passhub").unwrap()).unwrap();
+        let reporter = Reporter { controller: "continuo".into(), instance: None };
+        let ctx = Arc::new(Context::new(self.api.client(), node_store(&self.nodes), Config::default(), reporter));
+        reconcile(Arc::new(svc), ctx).await.expect("reconcile succeeds");
+    }
+
+    fn replicas(&self) -> Vec<(String, i64)> {
+        self.api
+            .list(DEPLOYMENTS)
+            .iter()
+            .map(|d| (d["metadata"]["labels"]["continuo.dev/zone"].as_str().unwrap().to_string(), d["spec"]["replicas"].as_i64().unwrap()))
+            .collect()
+    }
+
+    fn condition(&self, type_: &str) -> (String, String) {
+        let svc = self.api.get(SERVICES, "passhub").unwrap();
+        let c = svc["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == type_).unwrap().clone();
+        (c["status"].as_str().unwrap().into(), c["reason"].as_str().unwrap().into())
+    }
+
+    fn child_writes(&self) -> Vec<(String, String)> {
+        self.api.writes().into_iter().filter(|(_, p)| !p.contains("resilientservices") && !p.contains("/events")).collect()
+    }
+
+    /// Creates the children and lets them roll out.
+    async fn settled() -> World {
+        let w = World::new();
+        w.reconcile().await;
+        w.api.roll_out(DEPLOYMENTS);
+        w.reconcile().await;
+        w
+    }
+}
+
+fn owned(zone_replicas: &[(&str, i64)]) -> Vec<(String, i64)> {
+    zone_replicas.iter().map(|(z, n)| (z.to_string(), *n)).collect()
+}
+
+#[tokio::test]
+async fn create_makes_a_deployment_per_zone_a_pdb_and_a_service() {
+    let w = World::new();
+    w.reconcile().await;
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 3), ("eu-south-1b", 3), ("eu-south-1c", 3)]));
+    let d = w.api.get(DEPLOYMENTS, "passhub-eu-south-1a").unwrap();
+    assert_eq!(d["metadata"]["ownerReferences"][0]["kind"], "ResilientService");
+    assert_eq!(d["metadata"]["ownerReferences"][0]["controller"], true);
+    let term = &d["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0];
+    assert_eq!(term["matchExpressions"][0]["values"], json!(["eu-south-1a"]));
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"], json!({"maxSurge": 1, "maxUnavailable": 0}));
+    assert_eq!(w.api.get(PDBS, "passhub").unwrap()["spec"]["minAvailable"], 6);
+    assert_eq!(w.api.get(SVCS, "passhub").unwrap()["spec"]["selector"], json!({"continuo.dev/service": "passhub"}));
+    // Before the pods are Ready, status says so: measured, not assumed.
+    assert_eq!(w.condition("Ready"), ("False".into(), "RollingOut".into()));
+    assert_eq!(w.condition("Reconciling").0, "True");
+    assert_eq!(w.condition("ZoneRedundant").0, "False");
+    assert_eq!(w.condition("Stalled").0, "False");
+    let svc = w.api.get(SERVICES, "passhub").unwrap();
+    assert_eq!(svc["status"]["observedGeneration"], 1);
+    assert!(svc["status"]["conditions"].as_array().unwrap().iter().all(|c| c["observedGeneration"] == 1));
+}
+
+#[tokio::test]
+async fn every_write_is_a_forced_server_side_apply_with_one_field_manager() {
+    let w = World::new();
+    w.reconcile().await;
+    let writes = w.api.writes_with_query();
+    let applies: Vec<_> = writes.iter().filter(|(_, p, _)| !p.contains("/events")).collect();
+    assert_eq!(applies.len(), 6, "3 Deployments, a PDB, a Service and the status: {applies:?}");
+    for (method, path, query) in applies {
+        assert_eq!(method, "PATCH", "{path}");
+        assert!(query.contains("fieldManager=continuo") && query.contains("force=true"), "{path}?{query}");
+    }
+}
+
+#[tokio::test]
+async fn rolled_out_service_is_ready_and_zone_redundant() {
+    let w = World::settled().await;
+    assert_eq!(w.condition("Ready"), ("True".into(), "AllZonesReady".into()));
+    assert_eq!(w.condition("Reconciling").0, "False");
+    assert_eq!(w.condition("ZoneRedundant"), ("True".into(), "SurvivesZoneLoss".into()));
+    assert_eq!(w.condition("ObjectivesMet"), ("True".into(), "ObjectivesFeasible".into()));
+    let svc = w.api.get(SERVICES, "passhub").unwrap();
+    assert_eq!(svc["status"]["readyReplicas"], 9);
+    assert_eq!(svc["status"]["zoneSummary"], "eu-south-1a=3/3 eu-south-1b=3/3 eu-south-1c=3/3");
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    assert!(events.iter().any(|e| e["reason"] == "AllZonesReady"), "a Ready transition is recorded as an Event");
+}
+
+#[tokio::test]
+async fn a_second_reconcile_of_an_unchanged_service_writes_nothing() {
+    let w = World::settled().await;
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.api.writes(), vec![], "steady state must send zero write requests");
+}
+
+#[tokio::test]
+async fn scaling_the_service_rescales_every_zone() {
+    let w = World::settled().await;
+    w.api.edit(SERVICES, "passhub", |s| s["spec"]["replicas"] = json!(9));
+    w.reconcile().await;
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 5), ("eu-south-1b", 5), ("eu-south-1c", 5)]));
+    assert_eq!(w.api.get(PDBS, "passhub").unwrap()["spec"]["minAvailable"], 9);
+    assert_eq!(w.api.get(SERVICES, "passhub").unwrap()["status"]["observedGeneration"], 2);
+}
+
+#[tokio::test]
+async fn a_class_change_reshapes_the_placement() {
+    let w = World::settled().await;
+    w.api.edit(CLASSES, "active-active", |c| {
+        c["spec"]["mode"] = json!("Restart");
+        c["spec"]["objectives"] = json!([{"scope": "Node", "rto": "2m"}]);
+    });
+    w.reconcile().await;
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 2), ("eu-south-1b", 2), ("eu-south-1c", 2)]));
+    let d = w.api.get(DEPLOYMENTS, "passhub-eu-south-1b").unwrap();
+    let tolerations = d["spec"]["template"]["spec"]["tolerations"].as_array().unwrap();
+    // 120 s RTO − 50 s detection − 10 s start-up = 60 s before eviction, instead of 300 s.
+    assert!(tolerations.iter().all(|t| t["tolerationSeconds"] == 60), "{tolerations:?}");
+    assert_eq!(tolerations.len(), 2);
+}
+
+#[tokio::test]
+async fn a_zone_that_disappears_is_drained_after_the_others_are_ready_then_deleted() {
+    let mut w = World::settled().await;
+    w.nodes.retain(|n| n.metadata.labels.as_ref().unwrap()["topology.kubernetes.io/zone"] != "eu-south-1c");
+    w.reconcile().await;
+    // The survivors grow first; the lost zone's Deployment is not touched yet.
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 6), ("eu-south-1b", 6), ("eu-south-1c", 3)]));
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 6), ("eu-south-1b", 6), ("eu-south-1c", 0)]));
+    assert_eq!(w.condition("Ready").1, "Draining");
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 6), ("eu-south-1b", 6)]));
+    assert!(w.api.writes().iter().any(|(m, p)| m == "DELETE" && p.ends_with("/deployments/passhub-eu-south-1c")));
+    assert_eq!(w.condition("Ready").0, "True");
+}
+
+#[tokio::test]
+async fn a_zone_whose_nodes_fail_keeps_its_deployment_and_the_others_take_over() {
+    let mut w = World::settled().await;
+    w.nodes = ZONES.iter().flat_map(|z| (1..=2).map(move |i| node(&format!("{z}-w{i}"), z, *z != "eu-south-1c"))).collect();
+    w.reconcile().await;
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 6), ("eu-south-1b", 6), ("eu-south-1c", 3)]));
+    let svc = w.api.get(SERVICES, "passhub").unwrap();
+    let c = svc["status"]["zones"].as_array().unwrap().iter().find(|z| z["name"] == "eu-south-1c").unwrap().clone();
+    assert_eq!((c["eligible"].clone(), c["role"].clone()), (json!(false), json!("Unavailable")));
+    assert_eq!(w.condition("ObjectivesMet").1, "TooFewZones");
+}
+
+#[tokio::test]
+async fn a_child_deleted_by_hand_is_recreated() {
+    let w = World::settled().await;
+    w.api.remove(DEPLOYMENTS, "passhub-eu-south-1b");
+    w.reconcile().await;
+    assert_eq!(w.api.get(DEPLOYMENTS, "passhub-eu-south-1b").unwrap()["spec"]["replicas"], 3);
+}
+
+#[tokio::test]
+async fn a_hand_edited_owned_field_is_put_back() {
+    let w = World::settled().await;
+    w.api.edit(DEPLOYMENTS, "passhub-eu-south-1a", |d| d["spec"]["replicas"] = json!(1));
+    w.api.edit(PDBS, "passhub", |p| p["spec"]["minAvailable"] = json!(1));
+    w.reconcile().await;
+    assert_eq!(w.api.get(DEPLOYMENTS, "passhub-eu-south-1a").unwrap()["spec"]["replicas"], 3);
+    assert_eq!(w.api.get(PDBS, "passhub").unwrap()["spec"]["minAvailable"], 6);
+}
+
+#[tokio::test]
+async fn a_missing_class_stalls_and_leaves_children_exactly_as_they_are() {
+    let w = World::settled().await;
+    let before = w.api.list(DEPLOYMENTS);
+    w.api.remove(CLASSES, "active-active");
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.child_writes(), vec![], "bad input never touches running children");
+    assert_eq!(w.api.list(DEPLOYMENTS), before);
+    assert_eq!(w.condition("Stalled"), ("True".into(), "ClassNotFound".into()));
+    assert_eq!(w.condition("Ready"), ("False".into(), "ClassNotFound".into()));
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    assert!(events.iter().any(|e| e["reason"] == "ClassNotFound" && e["type"] == "Warning"));
+}
+
+#[tokio::test]
+async fn a_pinned_zone_that_does_not_exist_stalls_without_touching_children() {
+    let w = World::settled().await;
+    w.api.edit(SERVICES, "passhub", |s| s["spec"]["zones"] = json!(["eu-south-1a", "eu-south-1x"]));
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.child_writes(), vec![]);
+    assert_eq!(w.condition("Stalled"), ("True".into(), "ZoneNotFound".into()));
+    let svc = w.api.get(SERVICES, "passhub").unwrap();
+    let stalled = svc["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Stalled").unwrap().clone();
+    assert!(stalled["message"].as_str().unwrap().contains("\"eu-south-1x\" is not the zone of any node"));
+}
+
+#[tokio::test]
+async fn no_eligible_zone_stalls() {
+    let mut w = World::settled().await;
+    w.nodes = ZONES.iter().map(|z| node(&format!("{z}-w1"), z, false)).collect();
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.child_writes(), vec![]);
+    assert_eq!(w.condition("Stalled"), ("True".into(), "NoEligibleZone".into()));
+}
+
+#[tokio::test]
+async fn removing_the_service_spec_port_block_removes_the_service() {
+    let w = World::settled().await;
+    w.api.edit(SERVICES, "passhub", |s| {
+        s["spec"].as_object_mut().unwrap().remove("service");
+    });
+    w.reconcile().await;
+    assert!(w.api.get(SVCS, "passhub").is_none());
+}
+
+#[tokio::test]
+async fn warm_standby_fails_over_to_a_standby_zone_and_says_so() {
+    let mut w = World::new();
+    w.api.put(CLASSES, json!({
+        "apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass", "metadata": {"name": "warm-standby"},
+        "spec": {"mode": "WarmStandby", "objectives": [{"scope": "Zone", "rto": "15m"}]}
+    }));
+    w.api.edit(SERVICES, "passhub", |s| {
+        s["spec"]["className"] = json!("warm-standby");
+        s["spec"]["replicas"] = json!(4);
+    });
+    w.reconcile().await;
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    assert_eq!(w.api.get(SERVICES, "passhub").unwrap()["status"]["primaryZone"], "eu-south-1a");
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 4), ("eu-south-1b", 1), ("eu-south-1c", 1)]));
+    // The primary stays put across reconciles ...
+    w.reconcile().await;
+    assert_eq!(w.api.get(SERVICES, "passhub").unwrap()["status"]["primaryZone"], "eu-south-1a");
+    // ... until its zone fails.
+    w.nodes = ZONES.iter().flat_map(|z| (1..=2).map(move |i| node(&format!("{z}-w{i}"), z, *z != "eu-south-1a"))).collect();
+    w.reconcile().await;
+    assert_eq!(w.api.get(SERVICES, "passhub").unwrap()["status"]["primaryZone"], "eu-south-1b");
+    assert_eq!(w.replicas(), owned(&[("eu-south-1a", 4), ("eu-south-1b", 4), ("eu-south-1c", 1)]));
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    assert!(events.iter().any(|e| e["reason"] == "PrimaryZoneChanged"));
+}

@@ -1,0 +1,283 @@
+//! An in-memory Kubernetes API server for reconcile tests: it serves GET/LIST (with label selectors),
+//! server-side apply PATCH (including `/status`), DELETE and POST, and logs every request so tests can count
+//! writes at the HTTP layer.
+#![allow(dead_code)]
+
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use k8s_openapi::api::core::v1::Node;
+use kube::{
+    Client,
+    runtime::{
+        reflector::{self, Store},
+        watcher,
+    },
+};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct State {
+    /// collection path -> name -> object
+    objects: BTreeMap<String, BTreeMap<String, Value>>,
+    log: Vec<(String, String, String)>,
+    counter: u64,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeApi {
+    state: Arc<Mutex<State>>,
+}
+
+struct Target {
+    collection: String,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+fn parse(path: &str) -> Target {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (prefix_len, rest) = if segs.first() == Some(&"api") { (2, &segs[2..]) } else { (3, &segs[3..]) };
+    let prefix = segs[..prefix_len].join("/");
+    let (coll, tail): (String, &[&str]) = if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
+        (format!("/{prefix}/namespaces/{}/{}", rest[1], rest[2]), &rest[3..])
+    } else {
+        (format!("/{prefix}/{}", rest[0]), &rest[1..])
+    };
+    Target { collection: coll, name: tail.first().map(|s| s.to_string()), subresource: tail.get(1).map(|s| s.to_string()) }
+}
+
+fn decode(s: &str) -> String {
+    let mut out = String::new();
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap() as char);
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { ' ' } else { bytes[i] as char });
+            i += 1;
+        }
+    }
+    out
+}
+
+fn selector(query: Option<&str>) -> Vec<(String, String)> {
+    let Some(q) = query else { return vec![] };
+    q.split('&')
+        .filter_map(|kv| kv.strip_prefix("labelSelector="))
+        .flat_map(|sel| decode(sel).split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|req| req.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+fn matches(obj: &Value, sel: &[(String, String)]) -> bool {
+    sel.iter().all(|(k, v)| obj["metadata"]["labels"][k].as_str() == Some(v.as_str()))
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": code, "reason": reason, "message": message})
+}
+
+/// Applies `patch` over `base`: maps merge, everything else is replaced.
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+impl FakeApi {
+    pub fn client(&self) -> Client {
+        let me = self.clone();
+        let svc = tower::service_fn(move |req: Request<kube::client::Body>| {
+            let me = me.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let (code, value) = me.handle(&parts.method, parts.uri.path(), parts.uri.query(), &bytes);
+                let resp = Response::builder()
+                    .status(StatusCode::from_u16(code).unwrap())
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(serde_json::to_vec(&value).unwrap())))
+                    .unwrap();
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        Client::new(svc, "default")
+    }
+
+    fn handle(&self, method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let mut st = self.state.lock().unwrap();
+        st.log.push((method.to_string(), path.to_string(), query.unwrap_or_default().to_string()));
+        st.counter += 1;
+        let rv = st.counter.to_string();
+        let t = parse(path);
+        let coll = st.objects.entry(t.collection.clone()).or_default();
+        match (method.clone(), t.name) {
+            (Method::GET, None) => {
+                let sel = selector(query);
+                let items: Vec<Value> = coll.values().filter(|o| matches(o, &sel)).cloned().collect();
+                (200, json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}))
+            }
+            (Method::GET, Some(name)) => match coll.get(&name) {
+                Some(o) => (200, o.clone()),
+                None => (404, status(404, "NotFound", &format!("{name} not found"))),
+            },
+            (Method::PATCH, Some(name)) => {
+                let patch: Value = serde_json::from_slice(body).unwrap();
+                let is_status = t.subresource.as_deref() == Some("status");
+                let Some(existing) = coll.get_mut(&name) else {
+                    if is_status {
+                        return (404, status(404, "NotFound", &format!("{name} not found")));
+                    }
+                    let mut obj = patch.clone();
+                    obj["metadata"]["uid"] = json!(format!("uid-{name}-{rv}"));
+                    obj["metadata"]["resourceVersion"] = json!(rv);
+                    obj["metadata"]["generation"] = json!(1);
+                    obj["metadata"]["creationTimestamp"] = json!("2026-11-24T00:00:00Z");
+                    coll.insert(name, obj.clone());
+                    return (201, obj);
+                };
+                let before = existing.clone();
+                if is_status {
+                    existing["status"] = patch["status"].clone();
+                } else {
+                    let mut p = patch.clone();
+                    if let Some(m) = p.as_object_mut() {
+                        m.remove("status");
+                    }
+                    merge(existing, &p);
+                }
+                if before["spec"] != existing["spec"] {
+                    let g = before["metadata"]["generation"].as_i64().unwrap_or(0);
+                    existing["metadata"]["generation"] = json!(g + 1);
+                }
+                if before != *existing {
+                    existing["metadata"]["resourceVersion"] = json!(rv);
+                }
+                (200, existing.clone())
+            }
+            (Method::DELETE, Some(name)) => match coll.remove(&name) {
+                Some(o) => (200, o),
+                None => (404, status(404, "NotFound", &format!("{name} not found"))),
+            },
+            (Method::POST, None) => {
+                let obj: Value = serde_json::from_slice(body).unwrap();
+                let name = obj["metadata"]["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("generated-{rv}"));
+                coll.insert(name, obj.clone());
+                (201, obj)
+            }
+            (m, n) => (405, status(405, "MethodNotAllowed", &format!("{m} {n:?}"))),
+        }
+    }
+
+    /// Stores an object as if a user had created it.
+    pub fn put(&self, path_of_collection: &str, mut obj: Value) {
+        let mut st = self.state.lock().unwrap();
+        st.counter += 1;
+        let name = obj["metadata"]["name"].as_str().unwrap().to_string();
+        obj["metadata"]["uid"] = json!(format!("uid-{name}"));
+        obj["metadata"]["resourceVersion"] = json!(st.counter.to_string());
+        if obj["metadata"]["generation"].is_null() {
+            obj["metadata"]["generation"] = json!(1);
+        }
+        st.objects.entry(path_of_collection.to_string()).or_default().insert(name, obj);
+    }
+
+    pub fn get(&self, collection: &str, name: &str) -> Option<Value> {
+        self.state.lock().unwrap().objects.get(collection)?.get(name).cloned()
+    }
+
+    pub fn list(&self, collection: &str) -> Vec<Value> {
+        self.state.lock().unwrap().objects.get(collection).map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Edits a stored object in place, as a user or another controller would.
+    pub fn edit(&self, collection: &str, name: &str, f: impl FnOnce(&mut Value)) {
+        let mut st = self.state.lock().unwrap();
+        st.counter += 1;
+        let rv = st.counter.to_string();
+        let obj = st.objects.get_mut(collection).and_then(|c| c.get_mut(name)).expect("object exists");
+        let spec = obj["spec"].clone();
+        f(obj);
+        if obj["spec"] != spec {
+            let g = obj["metadata"]["generation"].as_i64().unwrap_or(0);
+            obj["metadata"]["generation"] = json!(g + 1);
+        }
+        obj["metadata"]["resourceVersion"] = json!(rv);
+    }
+
+    pub fn remove(&self, collection: &str, name: &str) {
+        self.state.lock().unwrap().objects.get_mut(collection).map(|c| c.remove(name));
+    }
+
+    /// Plays the Deployment controller: every Deployment in the collection reports its spec rolled out.
+    pub fn roll_out(&self, collection: &str) {
+        let names: Vec<String> = self.list(collection).iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect();
+        for name in names {
+            let mut st = self.state.lock().unwrap();
+            let d = st.objects.get_mut(collection).unwrap().get_mut(&name).unwrap();
+            let n = d["spec"]["replicas"].clone();
+            d["status"] = json!({"observedGeneration": d["metadata"]["generation"], "replicas": n, "readyReplicas": n, "updatedReplicas": n, "availableReplicas": n});
+        }
+    }
+
+    /// Requests other than GET, as (method, path).
+    pub fn writes(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().log.iter().filter(|(m, _, _)| m != "GET").map(|(m, p, _)| (m.clone(), p.clone())).collect()
+    }
+
+    /// Requests other than GET, as (method, path, query).
+    pub fn writes_with_query(&self) -> Vec<(String, String, String)> {
+        self.state.lock().unwrap().log.iter().filter(|(m, _, _)| m != "GET").cloned().collect()
+    }
+
+    pub fn clear_log(&self) {
+        self.state.lock().unwrap().log.clear();
+    }
+}
+
+/// A synced node cache holding `nodes`.
+pub fn node_store(nodes: &[Node]) -> Store<Node> {
+    let (reader, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for n in nodes {
+        writer.apply_watcher_event(&watcher::Event::InitApply(n.clone()));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    reader
+}
+
+/// A worker node in `zone` of region eu-south-1.
+pub fn node(name: &str, zone: &str, ready: bool) -> Node {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": "eu-south-1", "kubernetes.io/hostname": name}},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+    }))
+    .unwrap()
+}
+
+/// `per_zone` Ready nodes in each of `zones`.
+pub fn nodes(zones: &[&str], per_zone: usize) -> Vec<Node> {
+    zones.iter().flat_map(|z| (1..=per_zone).map(move |i| node(&format!("{z}-w{i}"), z, true))).collect()
+}
