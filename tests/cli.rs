@@ -1,0 +1,117 @@
+//! The `continuo` binary, run offline as a user would.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn continuo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_continuo")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn plan_json(args: &[&str]) -> (Vec<Value>, String) {
+    let mut all = vec!["plan", "-o", "json"];
+    all.extend_from_slice(args);
+    let out = continuo(&all);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (list["items"].as_array().unwrap().clone(), text(&out.stderr))
+}
+
+fn kinds(items: &[Value]) -> Vec<String> {
+    items.iter().map(|o| format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap())).collect()
+}
+
+#[test]
+fn plan_of_the_einvoicing_hub_spreads_six_replicas_over_three_zones_with_spare() {
+    let (items, report) = plan_json(&["-f", "examples/einvoicing-hub.yaml"]);
+    assert_eq!(
+        kinds(&items),
+        [
+            "Deployment/passhub-eu-south-1a",
+            "Deployment/passhub-eu-south-1b",
+            "Deployment/passhub-eu-south-1c",
+            "PodDisruptionBudget/passhub",
+            "Service/passhub"
+        ]
+    );
+    assert!(items[..3].iter().all(|d| d["spec"]["replicas"] == 3));
+    assert!(report.contains("Zone: RTO 0s feasible — 3 zones × 3 replicas, any zone loss leaves 6 ≥ 6"), "{report}");
+    assert!(report.contains("RPONotVerified"), "RPO is never claimed met: {report}");
+}
+
+#[test]
+fn plan_yaml_is_a_stream_kubectl_can_apply() {
+    let out = continuo(&["plan", "-f", "examples/booking-engine.yaml", "--zones", "z1,z2,z3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text(&out.stdout)).unwrap();
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    let replicas: Vec<i64> = docs.iter().filter(|d| d["kind"] == "Deployment").map(|d| d["spec"]["replicas"].as_i64().unwrap()).collect();
+    assert_eq!(replicas, [4, 1, 1], "primary z1 runs the capacity, the others a warm standby");
+    let report = text(&out.stderr);
+    assert!(report.contains("z1") && report.contains("Primary") && report.contains("Standby"), "{report}");
+}
+
+#[test]
+fn plan_against_real_nodes_respects_residency_and_readiness() {
+    let (items, report) = plan_json(&["-f", "tests/fixtures/residency.yaml", "--nodes", "tests/fixtures/nodes.yaml"]);
+    assert_eq!(kinds(&items)[..2], ["Deployment/portal-eu-south-1a", "Deployment/portal-eu-south-1b"]);
+    assert!(!kinds(&items).iter().any(|k| k.contains("us-east")), "the US zone is outside the residency");
+    for d in items.iter().filter(|o| o["kind"] == "Deployment") {
+        let exprs = &d["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchExpressions"];
+        assert!(exprs.as_array().unwrap().iter().any(|e| e["key"] == "topology.kubernetes.io/region" && e["values"][0] == "eu-south-1"));
+    }
+    // eu-south-1a has two nodes but one is NotReady.
+    assert!(report.contains("eu-south-1a") && report.contains("yes           1"), "{report}");
+}
+
+#[test]
+fn invalid_replicas_names_the_file_the_object_and_the_field() {
+    let out = continuo(&["plan", "-f", "tests/fixtures/bad-replicas.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("tests/fixtures/bad-replicas.yaml"), "{err}");
+    assert!(err.contains("ResilientService shop/broken"), "{err}");
+    assert!(err.contains("spec.replicas") && err.contains("replicas must be at least 1"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing is printed to apply");
+}
+
+#[test]
+fn malformed_duration_names_the_field() {
+    let out = continuo(&["plan", "-f", "tests/fixtures/bad-duration.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("ContinuityClass sloppy") && err.contains("spec.objectives[0].rto"), "{err}");
+    assert!(err.contains("15 minutes"), "{err}");
+}
+
+#[test]
+fn unknown_class_is_reported_with_the_known_ones() {
+    let out = continuo(&["plan", "-f", "tests/fixtures/unknown-class.yaml"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.contains("shop/shop") && err.contains("ClassNotFound") && err.contains("\"platinum\""), "{err}");
+    assert!(err.contains("active-active, standard, warm-standby"), "{err}");
+}
+
+#[test]
+fn missing_file_and_not_yaml_are_clear_errors() {
+    let out = continuo(&["plan", "-f", "tests/fixtures/nope.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("tests/fixtures/nope.yaml"));
+    let out = continuo(&["plan", "-f", "Cargo.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Cargo.toml"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn crds_command_prints_the_committed_crds() {
+    let out = continuo(&["crds"]);
+    assert!(out.status.success());
+    let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/continuo.yaml")).unwrap();
+    assert_eq!(out.stdout, committed);
+}

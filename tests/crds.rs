@@ -1,0 +1,142 @@
+//! The CRDs: committed YAML in sync with the code, and what `kubectl apply` accepts or rejects — checked
+//! offline with the CRD's own schema (structure) and its CEL rules (evaluated by kube-cel).
+
+use continuo::{api, cli};
+use serde_json::{Value, json};
+
+#[test]
+fn committed_crds_match_the_code() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/continuo.yaml")).unwrap();
+    assert!(
+        committed == cli::crds_yaml(),
+        "crds/continuo.yaml is stale: regenerate it with `cargo run -- crds > crds/continuo.yaml`"
+    );
+}
+
+fn schema_for(kind: &str) -> Value {
+    let crd = api::crds().into_iter().find(|c| c.spec.names.kind == kind).unwrap();
+    serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap()
+}
+
+/// What the API server would say to `kubectl apply` of `obj`: Ok, or every reason it is rejected.
+fn admit(obj: &Value) -> Result<(), Vec<String>> {
+    let schema = schema_for(obj["kind"].as_str().unwrap());
+    let mut errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(obj)
+        .map(|e| format!("{}: {}", e.instance_path(), e))
+        .collect();
+    if let Err(cel) = kube::core::cel::Validator::new().validate(&schema, obj, None) {
+        errors.extend(cel.as_slice().iter().map(ToString::to_string));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+fn yaml_docs(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_saphyr::from_multiple::<Value>(&text).unwrap().into_iter().filter(|d| !d.is_null()).collect()
+}
+
+fn service() -> Value {
+    json!({
+        "apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+        "metadata": {"name": "s", "namespace": "n"},
+        "spec": {"className": "standard", "replicas": 3, "zones": ["a", "b"],
+                 "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}
+    })
+}
+
+fn class() -> Value {
+    json!({
+        "apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass", "metadata": {"name": "c"},
+        "spec": {"mode": "Restart", "objectives": [{"scope": "Node", "rto": "15m"}, {"scope": "Zone", "rto": "1h", "rpo": "24h"}]}
+    })
+}
+
+#[test]
+fn shipped_examples_and_classes_are_accepted() {
+    for path in ["examples/einvoicing-hub.yaml", "examples/booking-engine.yaml", "deploy/classes.yaml"] {
+        for doc in yaml_docs(path) {
+            assert_eq!(admit(&doc), Ok(()), "{path}: {}", doc["metadata"]["name"]);
+        }
+    }
+    assert_eq!(admit(&service()), Ok(()));
+    assert_eq!(admit(&class()), Ok(()));
+}
+
+fn rejected(obj: Value, expect: &str) {
+    match admit(&obj) {
+        Ok(()) => panic!("accepted, but should be rejected with {expect:?}: {obj}"),
+        Err(errors) => assert!(errors.iter().any(|e| e.contains(expect)), "expected {expect:?} in {errors:?}"),
+    }
+}
+
+#[test]
+fn service_rules_reject_bad_input_at_apply() {
+    let mut s = service();
+    s["spec"]["replicas"] = json!(0);
+    rejected(s, "replicas must be at least 1");
+
+    let mut s = service();
+    s["spec"]["className"] = json!("");
+    rejected(s, "className must name a ContinuityClass");
+
+    let mut s = service();
+    s["spec"]["template"]["spec"]["containers"] = json!([]);
+    rejected(s, "at least one container");
+
+    let mut s = service();
+    s["spec"]["template"] = json!({"metadata": {"labels": {"a": "b"}}});
+    rejected(s, "at least one container");
+
+    let mut s = service();
+    s["spec"]["zones"] = json!(["a", "b", "a"]);
+    rejected(s, "zones must not repeat");
+
+    let mut s = service();
+    s["spec"].as_object_mut().unwrap().remove("className");
+    rejected(s, "className");
+}
+
+#[test]
+fn class_rules_reject_bad_input_at_apply() {
+    let mut c = class();
+    c["spec"]["mode"] = json!("Active");
+    rejected(c, "Active");
+
+    let mut c = class();
+    c["spec"]["objectives"] = json!([{"scope": "Zone", "rto": "1h"}, {"scope": "Zone", "rto": "2h"}]);
+    rejected(c, "each failure scope may appear only once");
+
+    for bad in ["15 minutes", "15", "-1m", "1d", ""] {
+        let mut c = class();
+        c["spec"]["objectives"][0]["rto"] = json!(bad);
+        rejected(c, "rto");
+    }
+
+    let mut c = class();
+    c["spec"]["objectives"][0]["scope"] = json!("Galaxy");
+    rejected(c, "Galaxy");
+
+    let mut c = class();
+    c["spec"]["residency"] = json!({"regions": []});
+    rejected(c, "regions");
+}
+
+#[test]
+fn conditions_and_zones_merge_as_maps_under_server_side_apply() {
+    let schema = schema_for("ResilientService");
+    let status = &schema["properties"]["status"]["properties"];
+    assert_eq!(status["conditions"]["x-kubernetes-list-type"], "map");
+    assert_eq!(status["conditions"]["x-kubernetes-list-map-keys"], json!(["type"]));
+    assert_eq!(status["zones"]["x-kubernetes-list-map-keys"], json!(["name"]));
+}
+
+#[test]
+fn status_subresource_and_printer_columns_are_declared() {
+    let crd = api::crds().into_iter().find(|c| c.spec.names.kind == "ResilientService").unwrap();
+    let v = &crd.spec.versions[0];
+    assert!(v.subresources.as_ref().unwrap().status.is_some());
+    let columns: Vec<&str> = v.additional_printer_columns.as_ref().unwrap().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(columns, ["Class", "Replicas", "Ready", "Zones", "Objectives", "Status", "Age"]);
+}
