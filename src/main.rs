@@ -5,7 +5,10 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand, ValueEnum};
 use continuo::{
     api::Span,
-    cli::{self, plan::{Output, Topology}},
+    cli::{
+        self,
+        plan::{Output, Topology},
+    },
     controller::{self, Settings},
     objectives::Timing,
     plan::Config,
@@ -132,7 +135,8 @@ fn run(namespace: Option<String>, concurrency: u16, model: ModelArgs) -> ExitCod
         }
     };
     let result = runtime.block_on(async {
-        let client = kube::Client::try_default().await.map_err(|e| format!("cannot configure a Kubernetes client: {e}"))?;
+        let client =
+            kube::Client::try_default().await.map_err(|e| format!("cannot configure a Kubernetes client: {e}"))?;
         let settings =
             Settings { namespace, config: model.config(), concurrency, instance: std::env::var("POD_NAME").ok() };
         controller::run(client, settings).await

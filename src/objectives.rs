@@ -144,7 +144,8 @@ fn node_rto(s: &Situation<'_>, o: &Objective) -> (Verdict, &'static str, String)
             let nodes = s.nodes_per_zone.get(&t.zone).copied().unwrap_or(1).max(1);
             ((t.replicas + nodes - 1) / nodes, t, nodes)
         })
-        .max_by_key(|(lost, _, _)| *lost);
+        // The most replicas lost; on a tie, the zone first in order.
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.zone.cmp(&a.1.zone)));
     let Some((lost, t, nodes)) = worst else {
         return (Verdict::NotFeasible, "NoCapacity", format!("Node: RTO {rto} not feasible — no replica is placed"));
     };
@@ -279,7 +280,11 @@ mod tests {
             standby_replicas: 1,
             objectives: objectives
                 .iter()
-                .map(|(scope, rto, rpo)| Objective { scope: *scope, rto: Span::from_secs(*rto), rpo: rpo.map(Span::from_secs) })
+                .map(|(scope, rto, rpo)| Objective {
+                    scope: *scope,
+                    rto: Span::from_secs(*rto),
+                    rpo: rpo.map(Span::from_secs),
+                })
                 .collect(),
             residency: None,
         }
@@ -289,7 +294,14 @@ mod tests {
         let names: Vec<String> = (0..zones).map(|i| format!("z{}", i + 1)).collect();
         let placement: Placement = place(c.mode, n, c.standby_replicas, &names, None);
         let nodes_per_zone = names.iter().map(|z| (z.clone(), nodes)).collect();
-        assess(&Situation { class: c, replicas: n, placement: &placement, nodes_per_zone: &nodes_per_zone, startup, timing: &Timing::default() })
+        assess(&Situation {
+            class: c,
+            replicas: n,
+            placement: &placement,
+            nodes_per_zone: &nodes_per_zone,
+            startup,
+            timing: &Timing::default(),
+        })
     }
 
     fn one(v: &[ObjectiveStatus], scope: Scope, objective: &str) -> ObjectiveStatus {
@@ -322,7 +334,8 @@ mod tests {
         let node = one(&run(&c, 3, 3, 2, 30), Scope::Node, "RTO");
         assert_eq!(node.status, "False");
         assert!(
-            node.message.contains("node failure is detected after 50s and the pod needs 30s to become Ready (80s > 1m)"),
+            node.message
+                .contains("node failure is detected after 50s and the pod needs 30s to become Ready (80s > 1m)"),
             "{}",
             node.message
         );
@@ -334,7 +347,11 @@ mod tests {
         let node = one(&run(&c, 3, 3, 2, 30), Scope::Node, "RTO");
         assert_eq!((node.status.as_str(), node.reason.as_str()), ("True", "ReplacedInTime"));
         // 900 - 50 - 30 = 820, clamped to the 300 s default.
-        assert!(node.message.contains("detected after 50s, evicted after 300s, Ready after 30s = 380s ≤ 15m"), "{}", node.message);
+        assert!(
+            node.message.contains("detected after 50s, evicted after 300s, Ready after 30s = 380s ≤ 15m"),
+            "{}",
+            node.message
+        );
     }
 
     #[test]

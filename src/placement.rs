@@ -65,20 +65,22 @@ pub fn place(mode: Mode, replicas: i32, standby: i32, zones: &[String], primary:
             Placement { targets: zones.iter().map(|zn| target(zn, per_zone, Role::Active)).collect(), primary: None }
         }
         Mode::WarmStandby => {
-            let chosen = primary
-                .and_then(|p| zones.iter().find(|zn| zn.as_str() == p))
-                .unwrap_or(&zones[0])
-                .clone();
+            let chosen = primary.and_then(|p| zones.iter().find(|zn| zn.as_str() == p)).unwrap_or(&zones[0]).clone();
             let targets = zones
                 .iter()
-                .map(|zn| if *zn == chosen { target(zn, replicas, Role::Primary) } else { target(zn, standby, Role::Standby) })
+                .map(|zn| {
+                    if *zn == chosen { target(zn, replicas, Role::Primary) } else { target(zn, standby, Role::Standby) }
+                })
                 .collect();
             Placement { targets, primary: Some(chosen) }
         }
         Mode::Restart => {
             let (base, extra) = (replicas / z, replicas % z);
-            let targets =
-                zones.iter().enumerate().map(|(i, zn)| target(zn, base + i32::from((i as i32) < extra), Role::Active)).collect();
+            let targets = zones
+                .iter()
+                .enumerate()
+                .map(|(i, zn)| target(zn, base + i32::from((i as i32) < extra), Role::Active))
+                .collect();
             Placement { targets, primary: None }
         }
     }

@@ -108,7 +108,10 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
                 let names: Vec<&str> = known.keys().map(String::as_str).collect();
                 problem(
                     "ZoneNotFound",
-                    format!("spec.zones: zone {name:?} is not the zone of any node (known zones: {})", names.join(", ")),
+                    format!(
+                        "spec.zones: zone {name:?} is not the zone of any node (known zones: {})",
+                        names.join(", ")
+                    ),
                 )
             })?;
             if !zone.resident {
@@ -151,16 +154,19 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         timing: &i.config.timing,
     });
     let zone_shortfall = (eligible.len() < class_spec.min_zones as usize).then(|| {
-        format!("class {:?} needs {} eligible zones; {} available", class.name_any(), class_spec.min_zones, eligible.len())
+        format!(
+            "class {:?} needs {} eligible zones; {} available",
+            class.name_any(),
+            class_spec.min_zones,
+            eligible.len()
+        )
     });
 
     let shape = Shape {
         service: svc,
         keys: &i.config.keys,
         regions,
-        toleration_seconds: class_spec
-            .objective(Scope::Node)
-            .map(|o| i.config.timing.toleration_for(o.rto, startup)),
+        toleration_seconds: class_spec.objective(Scope::Node).map(|o| i.config.timing.toleration_for(o.rto, startup)),
     };
     let child = |zone: &str| i.children.iter().find(|d| zone_of(d) == Some(zone));
 
@@ -235,4 +241,83 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         zone_shortfall,
         min_zones: class_spec.min_zones,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::topology::synthetic_node;
+
+    fn service(replicas: i32) -> ResilientService {
+        serde_json::from_value(json!({
+            "apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+            "metadata": {"name": "s", "namespace": "n"},
+            "spec": {"className": "c", "replicas": replicas, "template": {"spec": {"containers": [{"name": "a"}]}}}
+        }))
+        .unwrap()
+    }
+
+    fn class(mode: &str, regions: &[&str]) -> ContinuityClass {
+        serde_json::from_value(json!({
+            "apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass", "metadata": {"name": "c"},
+            "spec": {"mode": mode, "residency": {"regions": regions}, "objectives": [{"scope": "Zone", "rto": "1h"}]}
+        }))
+        .unwrap()
+    }
+
+    const REGIONS: [&str; 3] = ["eu-south-1", "eu-west-1", "us-east-1"];
+
+    proptest! {
+        #[test]
+        fn residency_is_never_violated(
+            nodes in prop::collection::vec((0usize..6, any::<bool>()), 1..20),
+            allowed in prop::sample::subsequence(REGIONS.to_vec(), 1..3),
+            mode in prop::sample::select(vec!["ActiveActive", "WarmStandby", "Restart"]),
+            replicas in 1i32..20,
+        ) {
+            // Zone i lives in region i % 3, as in a real cloud.
+            let facts: Vec<NodeFacts> = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, (z, usable))| synthetic_node(&format!("n{i}"), &format!("zone-{z}"), Some(REGIONS[z % 3]), *usable))
+                .collect();
+            let (svc, cls) = (service(replicas), class(mode, &allowed));
+            let config = Config::default();
+            let plan = plan(&Inputs { service: &svc, class: Some(&cls), nodes: &facts, children: &[], config: &config });
+            if let Ok(d) = plan {
+                prop_assert!(!d.deployments.is_empty());
+                for dep in &d.deployments {
+                    let zone = dep.labels()[workload::ZONE_LABEL].clone();
+                    let region = REGIONS[zone.trim_start_matches("zone-").parse::<usize>().unwrap() % 3];
+                    prop_assert!(allowed.contains(&region), "{zone} in {region} is outside {allowed:?}");
+                    let affinity = serde_json::to_value(&dep.spec.as_ref().unwrap().template.spec.as_ref().unwrap().affinity).unwrap();
+                    let term = &affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0];
+                    let pinned = term["matchExpressions"].as_array().unwrap().iter()
+                        .any(|e| e["key"] == topology::REGION_LABEL && e["values"] == json!(allowed));
+                    prop_assert!(pinned, "the scheduler is held to the residency too");
+                }
+            } else {
+                // Stalled only when no usable node is inside the residency.
+                let usable_inside = nodes.iter().any(|(z, u)| *u && allowed.contains(&REGIONS[z % 3]));
+                prop_assert!(!usable_inside);
+            }
+        }
+    }
+
+    #[test]
+    fn objects_are_identical_across_runs() {
+        let nodes: Vec<NodeFacts> =
+            ["a", "b", "c"].iter().map(|z| synthetic_node(z, z, Some("eu-south-1"), true)).collect();
+        let (svc, cls) = (service(6), class("ActiveActive", &["eu-south-1"]));
+        let config = Config::default();
+        let run = || {
+            let d = plan(&Inputs { service: &svc, class: Some(&cls), nodes: &nodes, children: &[], config: &config })
+                .unwrap();
+            serde_json::to_string(&d.deployments).unwrap()
+        };
+        assert_eq!(run(), run());
+    }
 }

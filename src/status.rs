@@ -144,7 +144,8 @@ fn redundancy(b: &mut Builder<'_>, replicas: i32, zones: &[ZoneStatus]) {
 
 fn objectives_met(b: &mut Builder<'_>, d: &Desired) {
     let failed: Vec<&str> = d.objectives.iter().filter(|o| o.status == "False").map(|o| o.message.as_str()).collect();
-    let unknown: Vec<&str> = d.objectives.iter().filter(|o| o.status == "Unknown").map(|o| o.message.as_str()).collect();
+    let unknown: Vec<&str> =
+        d.objectives.iter().filter(|o| o.status == "Unknown").map(|o| o.message.as_str()).collect();
     if let Some(shortfall) = &d.zone_shortfall {
         let mut all = vec![shortfall.as_str()];
         all.extend(failed);
@@ -156,7 +157,12 @@ fn objectives_met(b: &mut Builder<'_>, d: &Desired) {
     } else if d.objectives.is_empty() {
         b.set(OBJECTIVES_MET, "True", "NoObjectives", "the class declares no objectives");
     } else {
-        b.set(OBJECTIVES_MET, "True", "ObjectivesFeasible", format!("all {} objectives are feasible", d.objectives.len()));
+        b.set(
+            OBJECTIVES_MET,
+            "True",
+            "ObjectivesFeasible",
+            format!("all {} objectives are feasible", d.objectives.len()),
+        );
     }
 }
 
@@ -209,7 +215,11 @@ pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) ->
         if before.is_none() && good && c.type_ == STALLED {
             continue;
         }
-        out.push(Transition { warning: !good, reason: c.reason.clone(), message: format!("{}: {}", c.type_, c.message) });
+        out.push(Transition {
+            warning: !good,
+            reason: c.reason.clone(),
+            message: format!("{}: {}", c.type_, c.message),
+        });
     }
     if let (Some(old), Some(new)) = (&prev.primary_zone, &next.primary_zone)
         && old != new

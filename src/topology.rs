@@ -76,8 +76,7 @@ pub fn zones(nodes: &[NodeFacts], regions: Option<&[String]>) -> BTreeMap<String
     let mut out: BTreeMap<String, Zone> = BTreeMap::new();
     for node in nodes {
         let Some(zone) = &node.zone else { continue };
-        let node_resident =
-            regions.is_none_or(|rs| node.region.as_ref().is_some_and(|r| rs.iter().any(|x| x == r)));
+        let node_resident = regions.is_none_or(|rs| node.region.as_ref().is_some_and(|r| rs.iter().any(|x| x == r)));
         let entry = out.entry(zone.clone()).or_insert_with(|| Zone {
             name: zone.clone(),
             region: node.region.clone(),

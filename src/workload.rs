@@ -54,8 +54,11 @@ pub fn manifest<K: Resource<DynamicType = ()> + serde::Serialize>(obj: &K) -> se
 
 /// `<service>-<zone>`, with the zone made a valid DNS label.
 pub fn deployment_name(service: &str, zone: &str) -> String {
-    let zone: String =
-        zone.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let zone: String = zone
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
     format!("{service}-{}", zone.trim_matches('-'))
 }
 
@@ -178,7 +181,11 @@ fn pin_to_zone(affinity: &mut Affinity, keys: &Keys, zone: &str, regions: Option
         values: Some(vec![zone.to_string()]),
     }];
     if let Some(regions) = regions {
-        ours.push(NodeSelectorRequirement { key: keys.region.clone(), operator: "In".into(), values: Some(regions.to_vec()) });
+        ours.push(NodeSelectorRequirement {
+            key: keys.region.clone(),
+            operator: "In".into(),
+            values: Some(regions.to_vec()),
+        });
     }
     let node = affinity.node_affinity.get_or_insert_with(NodeAffinity::default);
     let required = node
@@ -214,9 +221,20 @@ mod tests {
         }))
         .unwrap();
         pin_to_zone(&mut affinity, &Keys::default(), "a", None);
-        let terms = affinity.node_affinity.unwrap().required_during_scheduling_ignored_during_execution.unwrap().node_selector_terms;
+        let terms = affinity
+            .node_affinity
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .unwrap()
+            .node_selector_terms;
         for term in &terms {
-            let zone: Vec<_> = term.match_expressions.as_ref().unwrap().iter().filter(|e| e.key == "topology.kubernetes.io/zone").collect();
+            let zone: Vec<_> = term
+                .match_expressions
+                .as_ref()
+                .unwrap()
+                .iter()
+                .filter(|e| e.key == "topology.kubernetes.io/zone")
+                .collect();
             assert_eq!(zone.len(), 1);
             assert_eq!(zone[0].values.as_deref(), Some(&["a".to_string()][..]));
         }

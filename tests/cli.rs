@@ -22,7 +22,10 @@ fn plan_json(args: &[&str]) -> (Vec<Value>, String) {
 }
 
 fn kinds(items: &[Value]) -> Vec<String> {
-    items.iter().map(|o| format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap())).collect()
+    items
+        .iter()
+        .map(|o| format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -49,7 +52,8 @@ fn plan_yaml_is_a_stream_kubectl_can_apply() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text(&out.stdout)).unwrap();
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
-    let replicas: Vec<i64> = docs.iter().filter(|d| d["kind"] == "Deployment").map(|d| d["spec"]["replicas"].as_i64().unwrap()).collect();
+    let replicas: Vec<i64> =
+        docs.iter().filter(|d| d["kind"] == "Deployment").map(|d| d["spec"]["replicas"].as_i64().unwrap()).collect();
     assert_eq!(replicas, [4, 1, 1], "primary z1 runs the capacity, the others a warm standby");
     let report = text(&out.stderr);
     assert!(report.contains("z1") && report.contains("Primary") && report.contains("Standby"), "{report}");
@@ -63,7 +67,13 @@ fn plan_against_real_nodes_respects_residency_and_readiness() {
     for d in items.iter().filter(|o| o["kind"] == "Deployment") {
         let exprs = &d["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
             ["nodeSelectorTerms"][0]["matchExpressions"];
-        assert!(exprs.as_array().unwrap().iter().any(|e| e["key"] == "topology.kubernetes.io/region" && e["values"][0] == "eu-south-1"));
+        assert!(
+            exprs
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["key"] == "topology.kubernetes.io/region" && e["values"][0] == "eu-south-1")
+        );
     }
     // eu-south-1a has two nodes but one is NotReady.
     assert!(report.contains("eu-south-1a") && report.contains("yes           1"), "{report}");

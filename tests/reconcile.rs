@@ -68,7 +68,12 @@ impl World {
         self.api
             .list(DEPLOYMENTS)
             .iter()
-            .map(|d| (d["metadata"]["labels"]["continuo.dev/zone"].as_str().unwrap().to_string(), d["spec"]["replicas"].as_i64().unwrap()))
+            .map(|d| {
+                (
+                    d["metadata"]["labels"]["continuo.dev/zone"].as_str().unwrap().to_string(),
+                    d["spec"]["replicas"].as_i64().unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -79,7 +84,11 @@ impl World {
     }
 
     fn child_writes(&self) -> Vec<(String, String)> {
-        self.api.writes().into_iter().filter(|(_, p)| !p.contains("resilientservices") && !p.contains("/events")).collect()
+        self.api
+            .writes()
+            .into_iter()
+            .filter(|(_, p)| !p.contains("resilientservices") && !p.contains("/events"))
+            .collect()
     }
 
     /// Creates the children and lets them roll out.
@@ -104,7 +113,8 @@ async fn create_makes_a_deployment_per_zone_a_pdb_and_a_service() {
     let d = w.api.get(DEPLOYMENTS, "passhub-eu-south-1a").unwrap();
     assert_eq!(d["metadata"]["ownerReferences"][0]["kind"], "ResilientService");
     assert_eq!(d["metadata"]["ownerReferences"][0]["controller"], true);
-    let term = &d["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0];
+    let term = &d["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0];
     assert_eq!(term["matchExpressions"][0]["values"], json!(["eu-south-1a"]));
     assert_eq!(d["spec"]["strategy"]["rollingUpdate"], json!({"maxSurge": 1, "maxUnavailable": 0}));
     assert_eq!(w.api.get(PDBS, "passhub").unwrap()["spec"]["minAvailable"], 6);
@@ -201,7 +211,8 @@ async fn a_zone_that_disappears_is_drained_after_the_others_are_ready_then_delet
 #[tokio::test]
 async fn a_zone_whose_nodes_fail_keeps_its_deployment_and_the_others_take_over() {
     let mut w = World::settled().await;
-    w.nodes = ZONES.iter().flat_map(|z| (1..=2).map(move |i| node(&format!("{z}-w{i}"), z, *z != "eu-south-1c"))).collect();
+    w.nodes =
+        ZONES.iter().flat_map(|z| (1..=2).map(move |i| node(&format!("{z}-w{i}"), z, *z != "eu-south-1c"))).collect();
     w.reconcile().await;
     assert_eq!(w.replicas(), owned(&[("eu-south-1a", 6), ("eu-south-1b", 6), ("eu-south-1c", 3)]));
     let svc = w.api.get(SERVICES, "passhub").unwrap();
@@ -252,7 +263,8 @@ async fn a_pinned_zone_that_does_not_exist_stalls_without_touching_children() {
     assert_eq!(w.child_writes(), vec![]);
     assert_eq!(w.condition("Stalled"), ("True".into(), "ZoneNotFound".into()));
     let svc = w.api.get(SERVICES, "passhub").unwrap();
-    let stalled = svc["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Stalled").unwrap().clone();
+    let stalled =
+        svc["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Stalled").unwrap().clone();
     assert!(stalled["message"].as_str().unwrap().contains("\"eu-south-1x\" is not the zone of any node"));
 }
 
@@ -279,10 +291,13 @@ async fn removing_the_service_spec_port_block_removes_the_service() {
 #[tokio::test]
 async fn warm_standby_fails_over_to_a_standby_zone_and_says_so() {
     let mut w = World::new();
-    w.api.put(CLASSES, json!({
-        "apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass", "metadata": {"name": "warm-standby"},
-        "spec": {"mode": "WarmStandby", "objectives": [{"scope": "Zone", "rto": "15m"}]}
-    }));
+    w.api.put(
+        CLASSES,
+        json!({
+            "apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass", "metadata": {"name": "warm-standby"},
+            "spec": {"mode": "WarmStandby", "objectives": [{"scope": "Zone", "rto": "15m"}]}
+        }),
+    );
     w.api.edit(SERVICES, "passhub", |s| {
         s["spec"]["className"] = json!("warm-standby");
         s["spec"]["replicas"] = json!(4);
@@ -296,7 +311,8 @@ async fn warm_standby_fails_over_to_a_standby_zone_and_says_so() {
     w.reconcile().await;
     assert_eq!(w.api.get(SERVICES, "passhub").unwrap()["status"]["primaryZone"], "eu-south-1a");
     // ... until its zone fails.
-    w.nodes = ZONES.iter().flat_map(|z| (1..=2).map(move |i| node(&format!("{z}-w{i}"), z, *z != "eu-south-1a"))).collect();
+    w.nodes =
+        ZONES.iter().flat_map(|z| (1..=2).map(move |i| node(&format!("{z}-w{i}"), z, *z != "eu-south-1a"))).collect();
     w.reconcile().await;
     assert_eq!(w.api.get(SERVICES, "passhub").unwrap()["status"]["primaryZone"], "eu-south-1b");
     assert_eq!(w.replicas(), owned(&[("eu-south-1a", 4), ("eu-south-1b", 4), ("eu-south-1c", 1)]));

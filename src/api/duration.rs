@@ -44,9 +44,8 @@ impl FromStr for Span {
         if s.trim().is_empty() {
             return Err("invalid duration \"\": write it like 0s, 90s, 15m or 24h".into());
         }
-        let parsed: kube::core::Duration = s
-            .parse()
-            .map_err(|e| format!("invalid duration {s:?}: {e} (write it like 0s, 90s, 15m or 24h)"))?;
+        let parsed: kube::core::Duration =
+            s.parse().map_err(|e| format!("invalid duration {s:?}: {e} (write it like 0s, 90s, 15m or 24h)"))?;
         if parsed.is_negative() {
             return Err(format!("invalid duration {s:?}: must not be negative"));
         }
@@ -61,7 +60,7 @@ impl fmt::Display for Span {
         if total_ms == 0 {
             return f.write_str("0s");
         }
-        if total_ms % 1000 != 0 {
+        if !total_ms.is_multiple_of(1000) {
             return write!(f, "{total_ms}ms");
         }
         let secs = total_ms / 1000;

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::{Scope, Span};
 
 /// A service continuo spreads over zones and keeps within the objectives of its ContinuityClass.
+// Several `printcolumn`s share a `type_`, which clippy takes for repeated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "continuo.dev",
@@ -24,7 +26,11 @@ use super::{Scope, Span};
     printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
     printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
     printcolumn(name = "Zones", type_ = "string", json_path = ".status.zoneSummary"),
-    printcolumn(name = "Objectives", type_ = "string", json_path = ".status.conditions[?(@.type==\"ObjectivesMet\")].status"),
+    printcolumn(
+        name = "Objectives",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"ObjectivesMet\")].status"
+    ),
     printcolumn(name = "Status", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]

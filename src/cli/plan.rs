@@ -1,7 +1,11 @@
 //! `continuo plan`: what the operator would apply for some ResilientServices, computed offline through the
 //! same [`crate::plan::plan`] the operator runs.
 
-use std::{collections::BTreeMap, fmt::Write as _, path::{Path, PathBuf}};
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
@@ -88,9 +92,11 @@ fn cel_errors(r: Result<(), kube::core::cel::ValidationErrors>) -> Result<(), St
 /// Loads services and classes from `files` (built-in classes first, so a file's class of the same name wins).
 pub fn load(files: &[PathBuf]) -> Result<(Vec<ResilientService>, BTreeMap<String, ContinuityClass>), String> {
     let mut classes = BTreeMap::new();
-    let builtin: Vec<Value> = serde_saphyr::from_multiple(BUILTIN_CLASSES).map_err(|e| format!("built-in classes: {e}"))?;
+    let builtin: Vec<Value> =
+        serde_saphyr::from_multiple(BUILTIN_CLASSES).map_err(|e| format!("built-in classes: {e}"))?;
     for doc in builtin.iter().filter(|d| !d.is_null()) {
-        let c: ContinuityClass = typed(Path::new("deploy/classes.yaml"), doc, |c: &ContinuityClass| cel_errors(c.validate_cel()))?;
+        let c: ContinuityClass =
+            typed(Path::new("deploy/classes.yaml"), doc, |c: &ContinuityClass| cel_errors(c.validate_cel()))?;
         classes.insert(c.name_any(), c);
     }
     let mut services = Vec::new();
@@ -102,7 +108,8 @@ pub fn load(files: &[PathBuf]) -> Result<(Vec<ResilientService>, BTreeMap<String
                     classes.insert(c.name_any(), c);
                 }
                 Some("ResilientService") => {
-                    let mut s: ResilientService = typed(file, &doc, |s: &ResilientService| cel_errors(s.validate_cel()))?;
+                    let mut s: ResilientService =
+                        typed(file, &doc, |s: &ResilientService| cel_errors(s.validate_cel()))?;
                     if s.metadata.namespace.is_none() {
                         s.metadata.namespace = Some("default".into());
                     }
@@ -119,7 +126,12 @@ pub fn load(files: &[PathBuf]) -> Result<(Vec<ResilientService>, BTreeMap<String
     Ok((services, classes))
 }
 
-fn nodes_for(topology: &Topology, service: &ResilientService, class: Option<&ContinuityClass>, config: &Config) -> Result<Vec<NodeFacts>, String> {
+fn nodes_for(
+    topology: &Topology,
+    service: &ResilientService,
+    class: Option<&ContinuityClass>,
+    config: &Config,
+) -> Result<Vec<NodeFacts>, String> {
     let synthetic = |zones: &[String], region: Option<&str>| -> Vec<NodeFacts> {
         let region = region
             .map(str::to_string)
@@ -160,7 +172,11 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
             Err(p) => {
                 stalled = true;
                 let known: Vec<&str> = classes.keys().map(String::as_str).collect();
-                let hint = if p.reason == "ClassNotFound" { format!(" (known classes: {})", known.join(", ")) } else { String::new() };
+                let hint = if p.reason == "ClassNotFound" {
+                    format!(" (known classes: {})", known.join(", "))
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(report, "{id}: cannot plan: {}: {}{hint}", p.reason, p.message);
             }
             Ok(d) => {
@@ -172,9 +188,11 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
         }
     }
     let objects = match output {
-        Output::Json => serde_json::to_string_pretty(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects}))
-            .map_err(|e| e.to_string())?
-            + "\n",
+        Output::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects}))
+                .map_err(|e| e.to_string())?
+                + "\n"
+        }
         Output::Yaml => objects
             .iter()
             .map(|o| serde_saphyr::to_string(o).map(|y| format!("---\n{y}")).map_err(|e| e.to_string()))
@@ -198,10 +216,23 @@ fn describe(
 ) {
     let class_name = class.map(|c| c.name_any()).unwrap_or_default();
     let mode = class.map(|c| format!("{:?}", c.spec.mode)).unwrap_or_default();
-    let _ = writeln!(out, "{id}: class {class_name} ({mode}), {} replicas declared, {} placed", svc.spec.replicas, d.placement.total());
+    let _ = writeln!(
+        out,
+        "{id}: class {class_name} ({mode}), {} replicas declared, {} placed",
+        svc.spec.replicas,
+        d.placement.total()
+    );
     let _ = writeln!(out, "  {:<24} {:<9} {:>5}  {:<11} {:>8}", "ZONE", "ELIGIBLE", "NODES", "ROLE", "REPLICAS");
     for z in &d.zones {
-        let _ = writeln!(out, "  {:<24} {:<9} {:>5}  {:<11} {:>8}", z.name, if z.eligible { "yes" } else { "no" }, z.nodes, z.role, z.desired_replicas);
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<9} {:>5}  {:<11} {:>8}",
+            z.name,
+            if z.eligible { "yes" } else { "no" },
+            z.nodes,
+            z.role,
+            z.desired_replicas
+        );
     }
     for o in &d.objectives {
         let _ = writeln!(out, "  {:<7} {}: {}", o.status, o.reason, o.message);

@@ -44,7 +44,10 @@ mod tests {
         let live = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a"}]}}}});
         assert!(!holds(&live, &json!({"spec": {"replicas": 3}})));
         assert!(!holds(&live, &json!({"spec": {"paused": true}})));
-        assert!(!holds(&live, &json!({"spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}}}})));
+        assert!(!holds(
+            &live,
+            &json!({"spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}}}})
+        ));
     }
 
     #[test]

@@ -3,7 +3,11 @@
 use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
 
 use k8s_openapi::{
-    api::{apps::v1::Deployment, core::v1::{Node, Service}, policy::v1::PodDisruptionBudget},
+    api::{
+        apps::v1::Deployment,
+        core::v1::{Node, Service},
+        policy::v1::PodDisruptionBudget,
+    },
     apimachinery::pkg::apis::meta::v1::Time,
     jiff::Timestamp,
 };
@@ -88,12 +92,20 @@ pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<
         .await?
         .items
         .into_iter()
-        .filter(|d| d.owner_references().iter().any(|o| o.controller == Some(true) && svc.uid().as_ref() == Some(&o.uid)))
+        .filter(|d| {
+            d.owner_references().iter().any(|o| o.controller == Some(true) && svc.uid().as_ref() == Some(&o.uid))
+        })
         .collect();
     let nodes: Vec<NodeFacts> = ctx.nodes.state().iter().map(|n| NodeFacts::from_node(n, &ctx.config.keys)).collect();
 
     // Plan.
-    let mut plan = plan::plan(&Inputs { service: &svc, class: class.as_ref(), nodes: &nodes, children: &children, config: &ctx.config });
+    let mut plan = plan::plan(&Inputs {
+        service: &svc,
+        class: class.as_ref(),
+        nodes: &nodes,
+        children: &children,
+        config: &ctx.config,
+    });
 
     // Apply, prune.
     let mut notes = Vec::new();
@@ -186,7 +198,10 @@ async fn apply_children(
     Ok(Ok(()))
 }
 
-fn controlled_by<K: Resource>(obj: &K, owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]) -> bool {
+fn controlled_by<K: Resource>(
+    obj: &K,
+    owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference],
+) -> bool {
     obj.owner_references().iter().any(|o| o.controller == Some(true) && owners.iter().any(|w| w.uid == o.uid))
 }
 

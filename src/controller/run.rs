@@ -3,7 +3,11 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, channel::mpsc};
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::{Node, Service}, policy::v1::PodDisruptionBudget};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Node, Service},
+    policy::v1::PodDisruptionBudget,
+};
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
@@ -92,7 +96,12 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         .watches(Api::<ContinuityClass>::all(client.clone()), watcher::Config::default(), move |class| {
             // A class change re-reconciles the services that name it.
             let name = class.name_any();
-            store.state().into_iter().filter(|s| s.spec.class_name == name).map(|s| ObjectRef::from_obj(&*s)).collect::<Vec<_>>()
+            store
+                .state()
+                .into_iter()
+                .filter(|s| s.spec.class_name == name)
+                .map(|s| ObjectRef::from_obj(&*s))
+                .collect::<Vec<_>>()
         })
         .reconcile_all_on(zone_changes)
         .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))

@@ -50,7 +50,11 @@ fn parse(path: &str) -> Target {
     } else {
         (format!("/{prefix}/{}", rest[0]), &rest[1..])
     };
-    Target { collection: coll, name: tail.first().map(|s| s.to_string()), subresource: tail.get(1).map(|s| s.to_string()) }
+    Target {
+        collection: coll,
+        name: tail.first().map(|s| s.to_string()),
+        subresource: tail.get(1).map(|s| s.to_string()),
+    }
 }
 
 fn decode(s: &str) -> String {
@@ -181,7 +185,8 @@ impl FakeApi {
             },
             (Method::POST, None) => {
                 let obj: Value = serde_json::from_slice(body).unwrap();
-                let name = obj["metadata"]["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("generated-{rv}"));
+                let name =
+                    obj["metadata"]["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("generated-{rv}"));
                 coll.insert(name, obj.clone());
                 (201, obj)
             }
@@ -231,7 +236,8 @@ impl FakeApi {
 
     /// Plays the Deployment controller: every Deployment in the collection reports its spec rolled out.
     pub fn roll_out(&self, collection: &str) {
-        let names: Vec<String> = self.list(collection).iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect();
+        let names: Vec<String> =
+            self.list(collection).iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect();
         for name in names {
             let mut st = self.state.lock().unwrap();
             let d = st.objects.get_mut(collection).unwrap().get_mut(&name).unwrap();
@@ -242,7 +248,14 @@ impl FakeApi {
 
     /// Requests other than GET, as (method, path).
     pub fn writes(&self) -> Vec<(String, String)> {
-        self.state.lock().unwrap().log.iter().filter(|(m, _, _)| m != "GET").map(|(m, p, _)| (m.clone(), p.clone())).collect()
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|(m, _, _)| m != "GET")
+            .map(|(m, p, _)| (m.clone(), p.clone()))
+            .collect()
     }
 
     /// Requests other than GET, as (method, path, query).
