@@ -117,7 +117,9 @@ pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<
     }
 
     // Status, only when it changed; Events on transitions.
-    let next = status::compute(&svc, &plan, &Time(Timestamp::now()));
+    // metav1.Time has second precision; a finer timestamp would not survive the round trip.
+    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
+    let next = status::compute(&svc, &plan, &Time(now));
     let transitions = status::transitions(&svc, &next);
     if status::changed(&svc, &next) {
         let body = serde_json::json!({
