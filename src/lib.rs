@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cli;
 pub mod controller;
+pub mod metrics;
 pub mod objectives;
 pub mod placement;
 pub mod plan;

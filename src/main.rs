@@ -9,7 +9,7 @@ use continuo::{
         self,
         plan::{Output, Topology},
     },
-    controller::{self, Settings},
+    controller::{self, Election, Settings},
     objectives::Timing,
     plan::Config,
     topology::{Keys, REGION_LABEL, ZONE_LABEL},
@@ -48,6 +48,12 @@ impl ModelArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Yaml,
     Json,
@@ -63,6 +69,24 @@ enum Command {
         /// Reconciles at once.
         #[arg(long, env = "CONTINUO_CONCURRENCY", default_value_t = 4)]
         concurrency: u16,
+        /// Elect a leader on a Lease so that several replicas can run; only the leader writes.
+        #[arg(long, env = "CONTINUO_LEADER_ELECTION")]
+        leader_election: bool,
+        /// Name of the Lease.
+        #[arg(long, env = "CONTINUO_LEASE_NAME", default_value = "continuo")]
+        lease_name: String,
+        /// Namespace of the Lease (in cluster: the operator's own namespace).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        lease_namespace: String,
+        /// How long a lease is valid without renewal: the longest a follower waits after the leader dies.
+        #[arg(long, env = "CONTINUO_LEASE_DURATION", default_value = "15s")]
+        lease_duration: Span,
+        /// Log format: text, or json for log pipelines.
+        #[arg(long, env = "CONTINUO_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
+        /// Address of the admin port (/livez, /readyz, /metrics).
+        #[arg(long, env = "CONTINUO_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
+        admin_address: std::net::SocketAddr,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -117,16 +141,41 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run { namespace, concurrency, model } => run(namespace, concurrency, model),
+        Command::Run {
+            namespace,
+            concurrency,
+            leader_election,
+            lease_name,
+            lease_namespace,
+            lease_duration,
+            log_format,
+            admin_address,
+            model,
+        } => {
+            let election = leader_election.then(|| Election {
+                lease: lease_name,
+                namespace: lease_namespace,
+                duration: lease_duration.as_duration(),
+            });
+            let settings = Settings {
+                namespace,
+                config: model.config(),
+                concurrency,
+                instance: std::env::var("POD_NAME").ok(),
+                election,
+                admin: admin_address,
+            };
+            run(settings, log_format)
+        }
     }
 }
 
-fn run(namespace: Option<String>, concurrency: u16, model: ModelArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
-        )
-        .init();
+fn run(settings: Settings, log_format: LogFormat) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into());
+    match log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -137,8 +186,6 @@ fn run(namespace: Option<String>, concurrency: u16, model: ModelArgs) -> ExitCod
     let result = runtime.block_on(async {
         let client =
             kube::Client::try_default().await.map_err(|e| format!("cannot configure a Kubernetes client: {e}"))?;
-        let settings =
-            Settings { namespace, config: model.config(), concurrency, instance: std::env::var("POD_NAME").ok() };
         controller::run(client, settings).await
     });
     match result {

@@ -1,9 +1,10 @@
 //! The imperative shell: observe the cluster, call [`crate::plan`], apply with server-side apply, prune,
 //! write status only when it changed, and record Events.
 
+pub mod admin;
 pub mod drift;
 mod reconcile;
 mod run;
 
 pub use reconcile::{Context, Error, error_policy, reconcile};
-pub use run::{Settings, run};
+pub use run::{Election, Settings, run};

@@ -1,6 +1,10 @@
 //! One reconcile, as a pipeline: observe (I/O) → plan (pure) → apply → prune → status → events.
 
-use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use k8s_openapi::{
     api::{
@@ -21,11 +25,13 @@ use kube::{
     },
 };
 use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::drift;
 use crate::{
     api::{ContinuityClass, ResilientService},
+    metrics::Metrics,
     plan::{self, Config, Inputs, Problem},
     status,
     topology::NodeFacts,
@@ -62,21 +68,51 @@ pub struct Context {
     pub nodes: Store<Node>,
     pub config: Config,
     pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Whether this replica may write: it holds the lease, or leader election is off.
+    leader: watch::Receiver<bool>,
     /// Consecutive failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
+    /// A context that always writes (leader election off).
     pub fn new(client: Client, nodes: Store<Node>, config: Config, reporter: Reporter) -> Self {
         let recorder = Recorder::new(client.clone(), reporter);
-        Context { client, nodes, config, recorder, failures: Mutex::default() }
+        let (_, leader) = watch::channel(true);
+        Context { client, nodes, config, recorder, metrics: Arc::default(), leader, failures: Mutex::default() }
+    }
+
+    /// Writes only while `leader` says this replica holds the lease.
+    pub fn with_leadership(self, leader: watch::Receiver<bool>, metrics: Arc<Metrics>) -> Self {
+        Context { leader, metrics, ..self }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
     }
 }
 
 /// How often a settled service is looked at again even when nothing changed.
 const RESYNC: Duration = Duration::from_secs(300);
 
+/// Reconciles one service, if this replica is the leader; followers keep their caches warm and write nothing
+/// (every service is reconciled again when a follower becomes the leader).
 pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let start = Instant::now();
+    if !ctx.is_leader() {
+        ctx.metrics.observe("skipped", None, start.elapsed());
+        return Ok(Action::await_change());
+    }
+    let result = reconcile_service(&svc, &ctx).await;
+    match &result {
+        Ok(_) => ctx.metrics.observe("success", None, start.elapsed()),
+        Err(e) => ctx.metrics.observe("error", Some(e.kind()), start.elapsed()),
+    }
+    result
+}
+
+async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result<Action, Error> {
     let ns = svc.namespace().ok_or(Error::NoNamespace)?;
     let name = svc.name_any();
     tokio::time::timeout(Duration::from_secs(30), ctx.nodes.wait_until_ready())
@@ -100,7 +136,7 @@ pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<
 
     // Plan.
     let mut plan = plan::plan(&Inputs {
-        service: &svc,
+        service: svc,
         class: class.as_ref(),
         nodes: &nodes,
         children: &children,
@@ -110,7 +146,7 @@ pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<
     // Apply, prune.
     let mut notes = Vec::new();
     if let Ok(desired) = &plan {
-        let applied = apply_children(&ctx, &ns, &children, desired, &mut notes).await;
+        let applied = apply_children(ctx, &ns, &children, desired, &mut notes).await;
         if let Err(rejected) = applied? {
             plan = Err(rejected);
         }
@@ -119,9 +155,9 @@ pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<
     // Status, only when it changed; Events on transitions.
     // metav1.Time has second precision; a finer timestamp would not survive the round trip.
     let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
-    let next = status::compute(&svc, &plan, &Time(now));
-    let transitions = status::transitions(&svc, &next);
-    if status::changed(&svc, &next) {
+    let next = status::compute(svc, &plan, &Time(now));
+    let transitions = status::transitions(svc, &next);
+    if status::changed(svc, &next) {
         let body = serde_json::json!({
             "apiVersion": ResilientService::api_version(&()),
             "kind": ResilientService::kind(&()),

@@ -1,8 +1,8 @@
-//! Wires the reconcile into kube-runtime: watches, triggers, graceful shutdown.
+//! Wires the reconcile into kube-runtime: watches, triggers, leader election, admin port, graceful shutdown.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use futures::{StreamExt, channel::mpsc};
+use futures::{StreamExt, channel::mpsc, future::ready, stream};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Node, Service},
@@ -18,15 +18,30 @@ use kube::{
         watcher,
     },
 };
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
 use tracing::{error, info};
 
-use super::{Context, error_policy, reconcile};
+use super::{
+    Context,
+    admin::{self, Readiness},
+    error_policy, reconcile,
+};
 use crate::{
     api::{ContinuityClass, ResilientService},
+    metrics::Metrics,
     plan::Config,
     topology::{self, NodeFacts},
     workload::{FIELD_MANAGER, SERVICE_LABEL},
 };
+
+/// Leader election on a `coordination.k8s.io` Lease.
+pub struct Election {
+    pub lease: String,
+    pub namespace: String,
+    /// A follower takes over at most this long after the leader dies (at once when it stops gracefully).
+    pub duration: Duration,
+}
 
 /// How the operator runs.
 pub struct Settings {
@@ -35,21 +50,67 @@ pub struct Settings {
     pub config: Config,
     /// Reconciles running at once.
     pub concurrency: u16,
-    /// The pod name, for Events.
+    /// The pod name: identity in Events and in the lease.
     pub instance: Option<String>,
+    /// `None`: this replica always writes.
+    pub election: Option<Election>,
+    /// Where `/livez`, `/readyz` and `/metrics` are served.
+    pub admin: SocketAddr,
 }
 
-/// Runs the operator until SIGTERM or Ctrl-C, then lets in-flight reconciles finish.
+/// Runs the operator until SIGTERM or Ctrl-C, then lets in-flight reconciles finish and releases the lease.
 pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let services: Api<ResilientService> = match &settings.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    ensure_crds(&client, &services).await?;
+    ensure_crds(&services).await?;
+    let metrics = Arc::new(Metrics::default());
+    let readiness = Readiness::default();
+
+    // Leadership: a watch channel that is true while this replica may write.
+    let (leader, lease_task, _always) = match &settings.election {
+        Some(e) => {
+            let mut builder = LeaseManagerBuilder::new(client.clone(), &e.lease)
+                .with_namespace(&e.namespace)
+                .with_duration(e.duration.as_secs().max(2))
+                .with_grace((e.duration.as_secs() / 3).max(1))
+                .with_field_manager(FIELD_MANAGER);
+            if let Some(id) = &settings.instance {
+                builder = builder.with_identity(id);
+            }
+            let manager = builder.build().await.map_err(|e| format!("cannot set up leader election: {e}"))?;
+            let (rx, task) = manager.watch().await;
+            (rx, Some(task), None)
+        }
+        None => {
+            let (tx, rx) = watch::channel(true);
+            (rx, None, Some(tx))
+        }
+    };
+    let gauge = metrics.leader.clone();
+    let mut leader_gauge = leader.clone();
+    let gauge_task = tokio::spawn(async move {
+        loop {
+            let is_leader = *leader_gauge.borrow_and_update();
+            gauge.set(i64::from(is_leader));
+            info!(leader = is_leader, "leadership");
+            if leader_gauge.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    // Becoming the leader re-reconciles everything the follower skipped.
+    let became_leader = stream::unfold(leader.clone(), |mut rx| async move {
+        rx.changed().await.ok()?;
+        let now = *rx.borrow_and_update();
+        Some((now, rx))
+    })
+    .filter_map(|is_leader| ready(is_leader.then_some(())));
 
     // Nodes feed a cache and a trigger that fires only when the zone shape changes, not on heartbeats.
     let (nodes, writer) = reflector::store::<Node>();
-    let (trigger, zone_changes) = mpsc::channel::<()>(1);
+    let (mut zone_tx, zone_changes) = mpsc::channel::<()>(1);
     let keys = settings.config.keys.clone();
     let reader = nodes.clone();
     let node_watch = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
@@ -64,20 +125,21 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
             let now = Some(topology::fingerprint(&facts));
             let changed = *last != now;
             *last = now;
-            futures::future::ready(Some(changed))
+            ready(Some(changed))
         })
-        .filter_map(|changed| futures::future::ready(changed.then_some(())));
-    let mut trigger_tx = trigger;
-    tokio::spawn(async move {
+        .filter_map(|changed| ready(changed.then_some(())));
+    let node_task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(node_watch);
         while stream.next().await.is_some() {
             // A full channel already holds a pending re-reconcile of everything.
-            let _ = trigger_tx.try_send(());
+            let _ = zone_tx.try_send(());
         }
     });
 
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };
-    let ctx = Arc::new(Context::new(client.clone(), nodes, settings.config, reporter));
+    let ctx = Arc::new(
+        Context::new(client.clone(), nodes.clone(), settings.config, reporter).with_leadership(leader, metrics.clone()),
+    );
     let children = watcher::Config::default().labels(SERVICE_LABEL);
     let (deployments, pdbs, svcs) = match &settings.namespace {
         Some(ns) => (
@@ -89,42 +151,81 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     };
     let controller = Controller::new(services, watcher::Config::default().any_semantic());
     let store = controller.store();
-    controller
+
+    // Admin port; ready once both caches have synced (leadership is known once the lease manager is built).
+    let registry = Arc::new(metrics.registry(Some(store.clone())));
+    let admin_task = tokio::spawn(admin::serve(settings.admin, admin::router(registry, readiness.clone())));
+    let (ready_nodes, ready_services, ready_flag) = (nodes.clone(), store.clone(), readiness.clone());
+    tokio::spawn(async move {
+        if ready_nodes.wait_until_ready().await.is_ok() && ready_services.wait_until_ready().await.is_ok() {
+            ready_flag.set(true);
+            info!("caches synced; ready");
+        }
+    });
+
+    let class_index = store.clone();
+    let running = controller
         .owns(deployments, children.clone())
         .owns(pdbs, children.clone())
         .owns(svcs, children)
         .watches(Api::<ContinuityClass>::all(client.clone()), watcher::Config::default(), move |class| {
             // A class change re-reconciles the services that name it.
             let name = class.name_any();
-            store
+            class_index
                 .state()
                 .into_iter()
                 .filter(|s| s.spec.class_name == name)
                 .map(|s| ObjectRef::from_obj(&*s))
                 .collect::<Vec<_>>()
         })
-        .reconcile_all_on(zone_changes)
+        .reconcile_all_on(stream::select(zone_changes, became_leader))
         .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
-            match result {
-                Ok((obj, _)) => tracing::debug!(service = %obj, "reconciled"),
-                Err(e) => tracing::debug!(error = %e, "reconcile did not complete"),
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile did not complete");
             }
-        })
-        .await;
+        });
+
+    let outcome = match lease_task {
+        Some(mut lease) => {
+            tokio::select! {
+                () = running => {
+                    // All receivers are gone with the controller; the lease manager releases the lease and ends.
+                    gauge_task.abort();
+                    match tokio::time::timeout(Duration::from_secs(5), &mut lease).await {
+                        Ok(_) => info!("lease released"),
+                        Err(_) => error!("lease not released in time; a follower takes over when it expires"),
+                    }
+                    Ok(())
+                }
+                ended = &mut lease => Err(match ended {
+                    Ok(Ok(_)) => "leader election stopped".to_string(),
+                    Ok(Err(e)) => format!("leader election failed: {e}"),
+                    Err(e) => format!("leader election task died: {e}"),
+                }),
+            }
+        }
+        None => {
+            running.await;
+            Ok(())
+        }
+    };
+    readiness.set(false);
+    node_task.abort();
+    admin_task.abort();
     info!("stopped");
-    Ok(())
+    outcome
 }
 
 /// Fails fast, with the fix, when the CRDs are missing.
-async fn ensure_crds(_client: &Client, services: &Api<ResilientService>) -> Result<(), String> {
+async fn ensure_crds(services: &Api<ResilientService>) -> Result<(), String> {
     match services.list(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Err(
-            "the continuo CRDs are not installed in this cluster; install them with `continuo crds | kubectl apply -f -` \
-             (or `kubectl apply -f crds/`) and start again"
+            "the continuo CRDs are not installed in this cluster; install them with `continuo crds | kubectl apply \
+             --server-side -f -` (or `kubectl apply --server-side -f crds/`) and start again"
                 .into(),
         ),
         Err(e) => Err(format!("cannot reach the Kubernetes API: {e}")),

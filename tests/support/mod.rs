@@ -28,6 +28,8 @@ struct State {
     objects: BTreeMap<String, BTreeMap<String, Value>>,
     log: Vec<(String, String, String)>,
     counter: u64,
+    /// Path prefixes the server does not know (as for a CRD that is not installed).
+    unknown: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -133,6 +135,9 @@ impl FakeApi {
         st.log.push((method.to_string(), path.to_string(), query.unwrap_or_default().to_string()));
         st.counter += 1;
         let rv = st.counter.to_string();
+        if st.unknown.iter().any(|u| path.starts_with(u.as_str())) {
+            return (404, status(404, "NotFound", "the server could not find the requested resource"));
+        }
         let t = parse(path);
         let coll = st.objects.entry(t.collection.clone()).or_default();
         match (method.clone(), t.name) {
@@ -192,6 +197,11 @@ impl FakeApi {
             }
             (m, n) => (405, status(405, "MethodNotAllowed", &format!("{m} {n:?}"))),
         }
+    }
+
+    /// Makes every path under `prefix` answer 404, as an API group that is not installed does.
+    pub fn uninstall(&self, prefix: &str) {
+        self.state.lock().unwrap().unknown.push(prefix.to_string());
     }
 
     /// Stores an object as if a user had created it.

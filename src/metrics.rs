@@ -1,0 +1,278 @@
+//! Prometheus metrics (OpenMetrics, via prometheus-client).
+//!
+//! - Reconcile metrics named like controller-runtime's, so existing dashboards work:
+//!   `controller_runtime_reconcile_total{controller,result}`, `controller_runtime_reconcile_errors_total{controller,kind}`,
+//!   `controller_runtime_reconcile_time_seconds{controller}`; and `continuo_leader` (1 on the replica that writes).
+//! - Per service, read from the cache at scrape time (so a deleted service leaves no stale series): replicas per
+//!   zone, zone eligibility and health, conditions, objectives and their declared targets. Labels are the
+//!   service's namespace and name, zone, scope and condition type — bounded by the number of services and
+//!   zones, never by anything a user types freely.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use kube::{ResourceExt, runtime::reflector::Store};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric},
+    metrics::{MetricType, counter::Counter, family::Family, gauge::ConstGauge, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::api::ResilientService;
+
+const CONTROLLER: &str = "resilientservice";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    controller: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    controller: &'static str,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ControllerLabels {
+    controller: &'static str,
+}
+
+/// The operator's own metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    reconciles: Family<ResultLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    duration: Family<ControllerLabels, Histogram>,
+    /// 1 while this replica holds the lease (or when leader election is off).
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            reconciles: Family::default(),
+            errors: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+            }),
+            leader: Gauge::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers these metrics, and the per-service collector reading `services`, in a new registry.
+    pub fn registry(self: &Arc<Self>, services: Option<Store<ResilientService>>) -> Registry {
+        let mut r = Registry::default();
+        r.register("controller_runtime_reconcile", "Reconciliations, by result", self.reconciles.clone());
+        r.register("controller_runtime_reconcile_errors", "Failed reconciliations, by error kind", self.errors.clone());
+        r.register(
+            "controller_runtime_reconcile_time_seconds",
+            "Time spent in one reconciliation",
+            self.duration.clone(),
+        );
+        r.register("continuo_leader", "1 while this replica holds the leader lease", self.leader.clone());
+        if let Some(store) = services {
+            r.register_collector(Box::new(ServiceCollector { store }));
+        }
+        r
+    }
+
+    /// Records one reconcile: its outcome (`success`, `error`, or `skipped` on a follower) and duration.
+    pub fn observe(&self, result: &'static str, error_kind: Option<&'static str>, took: Duration) {
+        self.reconciles.get_or_create(&ResultLabels { controller: CONTROLLER, result }).inc();
+        if let Some(kind) = error_kind {
+            self.errors.get_or_create(&ErrorLabels { controller: CONTROLLER, kind }).inc();
+        }
+        self.duration.get_or_create(&ControllerLabels { controller: CONTROLLER }).observe(took.as_secs_f64());
+    }
+}
+
+/// One sample of a per-service gauge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub metric: &'static str,
+    pub labels: Vec<(String, String)>,
+    pub value: i64,
+}
+
+/// The help text of each per-service gauge, in the order they are exposed.
+pub const SERVICE_GAUGES: [(&str, &str); 9] = [
+    ("continuo_service_replicas_desired", "Replicas continuo runs in the zone"),
+    ("continuo_service_replicas_ready", "Replicas Ready in the zone"),
+    ("continuo_service_zone_eligible", "1 when the zone has a Ready, schedulable node inside the residency"),
+    ("continuo_service_zone_healthy", "1 when the zone is eligible and runs all its desired replicas Ready"),
+    ("continuo_service_condition", "1 for the current status of each condition (Ready, ZoneRedundant, ...)"),
+    ("continuo_service_objectives_met", "1 when ObjectivesMet is True"),
+    ("continuo_objective_rto_seconds", "Declared recovery time objective"),
+    ("continuo_objective_rpo_seconds", "Declared recovery point objective"),
+    ("continuo_objective_feasible", "1 feasible, 0 not feasible; absent while unknown"),
+];
+
+/// The per-service samples for one service, from its status. Pure.
+pub fn samples(svc: &ResilientService) -> Vec<Sample> {
+    let Some(status) = &svc.status else { return vec![] };
+    let base =
+        vec![("namespace".to_string(), svc.namespace().unwrap_or_default()), ("service".to_string(), svc.name_any())];
+    let with = |extra: &[(&str, &str)]| {
+        let mut l = base.clone();
+        l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        l
+    };
+    let mut out = Vec::new();
+    let mut push =
+        |metric: &'static str, labels: Vec<(String, String)>, value: i64| out.push(Sample { metric, labels, value });
+    for z in &status.zones {
+        let zone = [("zone", z.name.as_str())];
+        push("continuo_service_replicas_desired", with(&zone), z.desired_replicas.into());
+        push("continuo_service_replicas_ready", with(&zone), z.ready_replicas.into());
+        push("continuo_service_zone_eligible", with(&zone), z.eligible.into());
+        push(
+            "continuo_service_zone_healthy",
+            with(&zone),
+            (z.eligible && z.ready_replicas >= z.desired_replicas).into(),
+        );
+    }
+    for c in &status.conditions {
+        for s in ["True", "False", "Unknown"] {
+            push("continuo_service_condition", with(&[("type", &c.type_), ("status", s)]), (c.status == s).into());
+        }
+        if c.type_ == crate::status::OBJECTIVES_MET {
+            push("continuo_service_objectives_met", base.clone(), (c.status == "True").into());
+        }
+    }
+    for o in &status.objectives {
+        let scope = o.scope.to_string();
+        let metric =
+            if o.objective == "RTO" { "continuo_objective_rto_seconds" } else { "continuo_objective_rpo_seconds" };
+        push(metric, with(&[("scope", &scope)]), o.target.as_secs() as i64);
+        if o.status != "Unknown" {
+            push(
+                "continuo_objective_feasible",
+                with(&[("scope", &scope), ("objective", &o.objective)]),
+                (o.status == "True").into(),
+            );
+        }
+    }
+    out
+}
+
+/// Reads the services from the controller's cache on each scrape.
+struct ServiceCollector {
+    store: Store<ResilientService>,
+}
+
+impl fmt::Debug for ServiceCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServiceCollector")
+    }
+}
+
+impl Collector for ServiceCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let all: Vec<Sample> = self.store.state().iter().flat_map(|s| samples(s)).collect();
+        for (name, help) in SERVICE_GAUGES {
+            let series: Vec<&Sample> = all.iter().filter(|s| s.metric == name).collect();
+            if series.is_empty() {
+                continue;
+            }
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for s in series {
+                ConstGauge::new(s.value).encode(metric.encode_family(&s.labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Renders a registry in the OpenMetrics text format.
+pub fn render(registry: &Registry) -> Result<String, fmt::Error> {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::{reflector, watcher};
+    use serde_json::json;
+
+    use super::*;
+
+    fn service() -> ResilientService {
+        serde_json::from_value(json!({
+            "apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+            "metadata": {"name": "passhub", "namespace": "invoicing"},
+            "spec": {"className": "c", "replicas": 6, "template": {"spec": {"containers": [{"name": "a"}]}}},
+            "status": {
+                "replicas": 9, "readyReplicas": 6,
+                "zones": [
+                    {"name": "a", "eligible": true, "nodes": 2, "role": "Active", "desiredReplicas": 3, "readyReplicas": 3},
+                    {"name": "b", "eligible": true, "nodes": 2, "role": "Active", "desiredReplicas": 3, "readyReplicas": 3},
+                    {"name": "c", "eligible": false, "nodes": 0, "role": "Unavailable", "desiredReplicas": 3, "readyReplicas": 0}
+                ],
+                "objectives": [
+                    {"scope": "Zone", "objective": "RTO", "target": "0s", "status": "True", "reason": "r", "message": "m"},
+                    {"scope": "Zone", "objective": "RPO", "target": "24h", "status": "Unknown", "reason": "r", "message": "m"}
+                ],
+                "conditions": [
+                    {"type": "ObjectivesMet", "status": "False", "reason": "TooFewZones", "message": "", "lastTransitionTime": "2026-11-24T00:00:00Z"}
+                ]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn value(samples: &[Sample], metric: &str, extra: &[(&str, &str)]) -> Option<i64> {
+        samples
+            .iter()
+            .find(|s| {
+                s.metric == metric && extra.iter().all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|s| s.value)
+    }
+
+    #[test]
+    fn zone_and_objective_samples_come_from_status() {
+        let s = samples(&service());
+        assert_eq!(value(&s, "continuo_service_replicas_ready", &[("zone", "c")]), Some(0));
+        assert_eq!(value(&s, "continuo_service_zone_eligible", &[("zone", "c")]), Some(0));
+        assert_eq!(value(&s, "continuo_service_zone_healthy", &[("zone", "a")]), Some(1));
+        assert_eq!(value(&s, "continuo_service_objectives_met", &[]), Some(0));
+        assert_eq!(value(&s, "continuo_service_condition", &[("type", "ObjectivesMet"), ("status", "False")]), Some(1));
+        assert_eq!(value(&s, "continuo_objective_rpo_seconds", &[("scope", "Zone")]), Some(86_400));
+        assert_eq!(value(&s, "continuo_objective_feasible", &[("objective", "RPO")]), None, "unknown is not 0");
+        assert_eq!(value(&s, "continuo_objective_feasible", &[("objective", "RTO")]), Some(1));
+    }
+
+    #[test]
+    fn labels_are_bounded_to_namespace_service_zone_scope_and_type() {
+        let allowed = ["namespace", "service", "zone", "type", "status", "scope", "objective"];
+        for s in samples(&service()) {
+            assert!(s.labels.iter().all(|(k, _)| allowed.contains(&k.as_str())), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn exposition_is_openmetrics_with_controller_runtime_names() {
+        let (reader, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(service()));
+        let metrics = Arc::new(Metrics::default());
+        metrics.observe("success", None, Duration::from_millis(20));
+        metrics.observe("error", Some("api"), Duration::from_millis(20));
+        metrics.leader.set(1);
+        let text = render(&metrics.registry(Some(reader))).unwrap();
+        for line in [
+            "controller_runtime_reconcile_total{controller=\"resilientservice\",result=\"success\"} 1",
+            "controller_runtime_reconcile_errors_total{controller=\"resilientservice\",kind=\"api\"} 1",
+            "controller_runtime_reconcile_time_seconds_count{controller=\"resilientservice\"} 2",
+            "continuo_leader 1",
+            "continuo_service_replicas_desired{namespace=\"invoicing\",service=\"passhub\",zone=\"c\"} 3",
+            "# EOF",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}
