@@ -81,6 +81,9 @@ enum Command {
         /// How long a lease is valid without renewal: the longest a follower waits after the leader dies.
         #[arg(long, env = "CONTINUO_LEASE_DURATION", default_value = "15s")]
         lease_duration: Span,
+        /// Create the built-in ContinuityClasses (deploy/classes.yaml) that do not exist yet.
+        #[arg(long, env = "CONTINUO_BUILTIN_CLASSES")]
+        builtin_classes: bool,
         /// Log format: text, or json for log pipelines.
         #[arg(long, env = "CONTINUO_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
             lease_name,
             lease_namespace,
             lease_duration,
+            builtin_classes,
             log_format,
             admin_address,
             model,
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
                 instance: std::env::var("POD_NAME").ok(),
                 election,
                 admin: admin_address,
+                builtin_classes,
             };
             run(settings, log_format)
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use continuo::{
     api::ResilientService,
-    controller::{Context, Settings, admin, reconcile, run},
+    controller::{Context, Settings, admin, install_builtin_classes, reconcile, run},
     metrics::Metrics,
     plan::Config,
 };
@@ -103,7 +103,24 @@ async fn run_fails_fast_with_an_install_hint_when_the_crds_are_missing() {
         instance: None,
         election: None,
         admin: "127.0.0.1:0".parse().unwrap(),
+        builtin_classes: false,
     };
     let err = run(api.client(), settings).await.unwrap_err();
     assert!(err.contains("CRDs are not installed") && err.contains("continuo crds | kubectl apply"), "{err}");
+}
+
+#[tokio::test]
+async fn builtin_classes_are_created_once_and_user_edits_are_kept() {
+    let api = FakeApi::default();
+    const CLASSES: &str = "/apis/continuo.dev/v1alpha1/continuityclasses";
+    api.put(
+        CLASSES,
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass", "metadata": {"name": "standard"},
+        "spec": {"mode": "Restart", "minZones": 5, "objectives": []}}),
+    );
+    let created = install_builtin_classes(&api.client()).await.unwrap();
+    assert_eq!(created, 2, "active-active and warm-standby are created; standard exists");
+    assert_eq!(api.get(CLASSES, "standard").unwrap()["spec"]["minZones"], 5, "an existing class is never overwritten");
+    assert_eq!(api.get(CLASSES, "active-active").unwrap()["spec"]["mode"], "ActiveActive");
+    assert_eq!(install_builtin_classes(&api.client()).await.unwrap(), 0);
 }

@@ -63,6 +63,9 @@ pub struct Residency {
     kind = "ContinuityClass",
     shortname = "ccls",
     category = "continuo",
+    // Helm keeps the CRDs on uninstall: deleting them would delete every service and, through owner
+    // references, its workloads.
+    annotation("helm.sh/resource-policy", "keep"),
     cel,
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
     printcolumn(name = "MinZones", type_ = "integer", json_path = ".spec.minZones"),

@@ -16,3 +16,16 @@ pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensi
     use kube::CustomResourceExt;
     vec![ContinuityClass::crd(), ResilientService::crd()]
 }
+
+/// The built-in classes, as shipped in `deploy/classes.yaml`.
+pub const BUILTIN_CLASSES: &str = include_str!("../../deploy/classes.yaml");
+
+/// Parses the built-in classes (a test checks them against the CRD's schema and CEL rules).
+pub fn builtin_classes() -> Result<Vec<ContinuityClass>, String> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(BUILTIN_CLASSES).map_err(|e| format!("deploy/classes.yaml: {e}"))?;
+    docs.into_iter()
+        .filter(|d| !d.is_null())
+        .map(|d| serde_json::from_value(d).map_err(|e| format!("deploy/classes.yaml: {e}")))
+        .collect()
+}

@@ -20,6 +20,9 @@ use super::{Scope, Span};
     namespaced,
     shortname = "rsvc",
     category = "continuo",
+    // Helm keeps the CRDs on uninstall: deleting them would delete every service and, through owner
+    // references, its workloads.
+    annotation("helm.sh/resource-policy", "keep"),
     status = "ResilientServiceStatus",
     cel,
     printcolumn(name = "Class", type_ = "string", json_path = ".spec.className"),

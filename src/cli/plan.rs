@@ -20,9 +20,6 @@ use crate::{
     workload,
 };
 
-/// The built-in classes, shipped in `deploy/classes.yaml`.
-pub const BUILTIN_CLASSES: &str = include_str!("../../deploy/classes.yaml");
-
 /// Where the cluster's topology comes from.
 pub enum Topology {
     /// These zone names, each with three Ready nodes, in `region` (or in the class's first residency region).
@@ -92,11 +89,7 @@ fn cel_errors(r: Result<(), kube::core::cel::ValidationErrors>) -> Result<(), St
 /// Loads services and classes from `files` (built-in classes first, so a file's class of the same name wins).
 pub fn load(files: &[PathBuf]) -> Result<(Vec<ResilientService>, BTreeMap<String, ContinuityClass>), String> {
     let mut classes = BTreeMap::new();
-    let builtin: Vec<Value> =
-        serde_saphyr::from_multiple(BUILTIN_CLASSES).map_err(|e| format!("built-in classes: {e}"))?;
-    for doc in builtin.iter().filter(|d| !d.is_null()) {
-        let c: ContinuityClass =
-            typed(Path::new("deploy/classes.yaml"), doc, |c: &ContinuityClass| cel_errors(c.validate_cel()))?;
+    for c in crate::api::builtin_classes()? {
         classes.insert(c.name_any(), c);
     }
     let mut services = Vec::new();

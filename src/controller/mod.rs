@@ -7,4 +7,4 @@ mod reconcile;
 mod run;
 
 pub use reconcile::{Context, Error, error_policy, reconcile};
-pub use run::{Election, Settings, run};
+pub use run::{Election, Settings, install_builtin_classes, run};

@@ -10,7 +10,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::ListParams,
+    api::{ListParams, PostParams},
     runtime::{
         Controller, WatchStreamExt,
         events::Reporter,
@@ -56,6 +56,8 @@ pub struct Settings {
     pub election: Option<Election>,
     /// Where `/livez`, `/readyz` and `/metrics` are served.
     pub admin: SocketAddr,
+    /// Create the built-in ContinuityClasses that do not exist yet, whenever this replica becomes the leader.
+    pub builtin_classes: bool,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C, then lets in-flight reconciles finish and releases the lease.
@@ -90,11 +92,18 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     };
     let gauge = metrics.leader.clone();
     let mut leader_gauge = leader.clone();
+    let (classes_client, builtin) = (client.clone(), settings.builtin_classes);
     let gauge_task = tokio::spawn(async move {
         loop {
             let is_leader = *leader_gauge.borrow_and_update();
             gauge.set(i64::from(is_leader));
             info!(leader = is_leader, "leadership");
+            if is_leader && builtin {
+                match install_builtin_classes(&classes_client).await {
+                    Ok(n) => info!(created = n, "built-in ContinuityClasses in place"),
+                    Err(e) => error!(error = %e, "could not create the built-in ContinuityClasses"),
+                }
+            }
             if leader_gauge.changed().await.is_err() {
                 break;
             }
@@ -217,6 +226,22 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     admin_task.abort();
     info!("stopped");
     outcome
+}
+
+/// Creates each built-in ContinuityClass that does not exist; an existing one, edited or not, is left alone.
+/// Returns how many were created.
+pub async fn install_builtin_classes(client: &Client) -> Result<usize, String> {
+    let api = Api::<ContinuityClass>::all(client.clone());
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+    let mut created = 0;
+    for class in crate::api::builtin_classes()? {
+        match api.create(&params, &class).await {
+            Ok(_) => created += 1,
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(format!("ContinuityClass {}: {e}", class.name_any())),
+        }
+    }
+    Ok(created)
 }
 
 /// Fails fast, with the fix, when the CRDs are missing.

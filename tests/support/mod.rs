@@ -192,6 +192,9 @@ impl FakeApi {
                 let obj: Value = serde_json::from_slice(body).unwrap();
                 let name =
                     obj["metadata"]["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("generated-{rv}"));
+                if coll.contains_key(&name) {
+                    return (409, status(409, "AlreadyExists", &format!("{name} already exists")));
+                }
                 coll.insert(name, obj.clone());
                 (201, obj)
             }
