@@ -66,6 +66,9 @@ pub struct Residency {
     // Helm keeps the CRDs on uninstall: deleting them would delete every service and, through owner
     // references, its workloads.
     annotation("helm.sh/resource-policy", "keep"),
+    label("app.kubernetes.io/name", "continuo"),
+    label("app.kubernetes.io/part-of", "continuo"),
+    label("app.kubernetes.io/component", "crd"),
     cel,
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
     printcolumn(name = "MinZones", type_ = "integer", json_path = ".spec.minZones"),

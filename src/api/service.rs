@@ -23,6 +23,9 @@ use super::{Scope, Span};
     // Helm keeps the CRDs on uninstall: deleting them would delete every service and, through owner
     // references, its workloads.
     annotation("helm.sh/resource-policy", "keep"),
+    label("app.kubernetes.io/name", "continuo"),
+    label("app.kubernetes.io/part-of", "continuo"),
+    label("app.kubernetes.io/component", "crd"),
     status = "ResilientServiceStatus",
     cel,
     printcolumn(name = "Class", type_ = "string", json_path = ".spec.className"),

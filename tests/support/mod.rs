@@ -271,6 +271,11 @@ impl FakeApi {
             .collect()
     }
 
+    /// Every request, as (method, path, query).
+    pub fn requests(&self) -> Vec<(String, String, String)> {
+        self.state.lock().unwrap().log.clone()
+    }
+
     /// Requests other than GET, as (method, path, query).
     pub fn writes_with_query(&self) -> Vec<(String, String, String)> {
         self.state.lock().unwrap().log.iter().filter(|(m, _, _)| m != "GET").cloned().collect()

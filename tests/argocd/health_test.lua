@@ -1,0 +1,48 @@
+-- Runs the Argo CD health check against ResilientService states and checks the outcome of each.
+-- lua5.4 tests/argocd/health_test.lua charts/continuo/files/argocd-health.lua
+local script = arg[1] or "charts/continuo/files/argocd-health.lua"
+local check = assert(loadfile(script))
+
+local function cond(type, status, message)
+  return { type = type, status = status, reason = "R", message = message or (type .. " " .. status) }
+end
+local function service(generation, status)
+  return { apiVersion = "continuo.dev/v1alpha1", kind = "ResilientService",
+           metadata = { name = "passhub", namespace = "invoicing", generation = generation }, status = status }
+end
+
+local cases = {
+  { "no status yet", service(1, nil), "Progressing", "Waiting for continuo" },
+  { "old generation observed",
+    service(3, { observedGeneration = 2, conditions = { cond("Ready", "True") } }), "Progressing", "generation 3" },
+  { "rolling out",
+    service(1, { observedGeneration = 1, conditions = { cond("Ready", "False", "waiting for Ready replicas: eu-south-1b 1/3"),
+      cond("Reconciling", "True"), cond("Stalled", "False") } }), "Progressing", "eu-south-1b 1/3" },
+  { "ready and objectives feasible",
+    service(1, { observedGeneration = 1, conditions = { cond("Ready", "True", "9 replicas Ready"), cond("Stalled", "False"),
+      cond("ObjectivesMet", "True") } }), "Healthy", "9 replicas Ready" },
+  { "ready, RPO not verified",
+    service(1, { observedGeneration = 1, conditions = { cond("Ready", "True", "9 replicas Ready"), cond("ObjectivesMet", "Unknown") } }),
+    "Healthy", "9 replicas Ready" },
+  { "ready but objectives not met",
+    service(1, { observedGeneration = 1, conditions = { cond("Ready", "True"), cond("ObjectivesMet", "False", "Zone: RTO 0s not feasible") } }),
+    "Degraded", "Zone: RTO 0s not feasible" },
+  { "stalled on a missing class",
+    service(1, { observedGeneration = 1, conditions = { cond("Ready", "False"), cond("Stalled", "True", "ContinuityClass \"x\" does not exist") } }),
+    "Degraded", "does not exist" },
+}
+
+local failed, passed = 0, 0
+for _, case in ipairs(cases) do
+  local name, object, want_status, want_message = table.unpack(case)
+  obj = object
+  local hs = check()
+  if hs.status == want_status and string.find(hs.message or "", want_message, 1, true) then
+    passed = passed + 1
+  else
+    failed = failed + 1
+    print(string.format("FAIL %s: got %s (%q), want %s containing %q", name, tostring(hs.status), tostring(hs.message), want_status, want_message))
+  end
+end
+print(string.format("argocd-health: %d passed, %d failed", passed, failed))
+os.exit(failed == 0 and 0 or 1)
