@@ -224,3 +224,17 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
         }
     }
 }
+
+#[test]
+fn everything_in_deploy_is_a_kubernetes_object_kubectl_can_apply() {
+    let dir = format!("{}/deploy", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        for doc in docs(&format!("deploy/{name}")) {
+            assert!(
+                doc["apiVersion"].is_string() && doc["kind"].is_string(),
+                "deploy/{name} holds a non-object: {doc}"
+            );
+        }
+    }
+}

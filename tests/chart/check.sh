@@ -2,7 +2,7 @@
 # Offline checks of the Helm chart and the plain manifests:
 #   helm lint --strict, with the default values and a values matrix;
 #   helm template of each, validated against the Kubernetes v1.33 schemas (strict);
-#   deploy/continuo.yaml must equal the chart rendered with deploy/values.yaml (`--write` regenerates it);
+#   deploy/continuo.yaml must equal the chart rendered with charts/continuo/ci/plain-manifests-values.yaml (`--write` regenerates it);
 #   the chart's CRDs and classes are byte-identical to crds/ and deploy/classes.yaml (also a cargo test).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -13,7 +13,7 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
 render_deploy() {
-  helm template continuo "$chart" --namespace continuo-system -f deploy/values.yaml
+  helm template continuo "$chart" --namespace continuo-system -f "$chart/ci/plain-manifests-values.yaml"
 }
 
 if [ "${1:-}" = "--write" ]; then
