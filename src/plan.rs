@@ -204,7 +204,8 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     let mut drained: Vec<&Deployment> = i
         .children
         .iter()
-        .filter(|d| zone_of(d).is_none_or(|z| !eligible.iter().any(|e| e == z) && !unavailable.contains(z)))
+        // A child whose zone label was removed by hand names no zone to drain: it is left alone.
+        .filter(|d| zone_of(d).is_some_and(|z| !eligible.iter().any(|e| e == z) && !unavailable.contains(z)))
         .collect();
     drained.sort_by_key(|d| d.name_any());
     for d in drained {

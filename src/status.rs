@@ -207,19 +207,18 @@ pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) ->
         if before.is_some_and(|p| p.status == c.status && p.reason == c.reason) {
             continue;
         }
-        let good = match c.type_.as_str() {
-            STALLED => c.status == "False",
-            _ => c.status == "True",
+        let bad = match c.type_.as_str() {
+            STALLED => c.status == "True",
+            // Rolling out or draining is progress, not a fault.
+            READY => c.status == "False" && !matches!(c.reason.as_str(), "RollingOut" | "Draining"),
+            _ => c.status == "False",
         };
-        // A first, healthy visit is not news; a first unhealthy one is.
-        if before.is_none() && good && c.type_ == STALLED {
+        // On a first visit nothing can be Ready yet: only a stalled spec or an unkeepable promise is news.
+        let news_on_first_visit = (c.type_ == STALLED && c.status == "True") || (c.type_ == OBJECTIVES_MET && bad);
+        if before.is_none() && !news_on_first_visit {
             continue;
         }
-        out.push(Transition {
-            warning: !good,
-            reason: c.reason.clone(),
-            message: format!("{}: {}", c.type_, c.message),
-        });
+        out.push(Transition { warning: bad, reason: c.reason.clone(), message: format!("{}: {}", c.type_, c.message) });
     }
     if let (Some(old), Some(new)) = (&prev.primary_zone, &next.primary_zone)
         && old != new

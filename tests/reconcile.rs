@@ -143,6 +143,26 @@ async fn every_write_is_a_forced_server_side_apply_with_one_field_manager() {
 }
 
 #[tokio::test]
+async fn creating_a_service_records_no_warning_while_it_rolls_out() {
+    let w = World::new();
+    w.reconcile().await;
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    assert!(events.iter().all(|e| e["type"] != "Warning"), "{events:?}");
+}
+
+#[tokio::test]
+async fn losing_zone_redundancy_is_a_warning_event() {
+    let w = World::settled().await;
+    for zone in ["eu-south-1b", "eu-south-1c"] {
+        w.api.edit(DEPLOYMENTS, &format!("passhub-{zone}"), |d| d["status"]["readyReplicas"] = json!(0));
+    }
+    w.reconcile().await;
+    assert_eq!(w.condition("ZoneRedundant"), ("False".into(), "SingleZone".into()));
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    assert!(events.iter().any(|e| e["type"] == "Warning" && e["reason"] == "SingleZone"), "{events:?}");
+}
+
+#[tokio::test]
 async fn rolled_out_service_is_ready_and_zone_redundant() {
     let w = World::settled().await;
     assert_eq!(w.condition("Ready"), ("True".into(), "AllZonesReady".into()));
@@ -318,4 +338,25 @@ async fn warm_standby_fails_over_to_a_standby_zone_and_says_so() {
     assert_eq!(w.replicas(), owned(&[("eu-south-1a", 4), ("eu-south-1b", 4), ("eu-south-1c", 1)]));
     let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
     assert!(events.iter().any(|e| e["reason"] == "PrimaryZoneChanged"));
+}
+
+#[tokio::test]
+async fn a_child_whose_zone_label_was_removed_is_left_alone_and_its_zone_recreated() {
+    let w = World::settled().await;
+    w.api.edit(DEPLOYMENTS, "passhub-eu-south-1a", |d| {
+        d["metadata"]["labels"].as_object_mut().unwrap().remove("continuo.dev/zone");
+    });
+    w.reconcile().await;
+    let names: Vec<String> =
+        w.api.list(DEPLOYMENTS).iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        names,
+        ["passhub-eu-south-1a", "passhub-eu-south-1b", "passhub-eu-south-1c"],
+        "no stray `passhub-` child"
+    );
+    // The zone's Deployment is applied again, label included.
+    assert_eq!(
+        w.api.get(DEPLOYMENTS, "passhub-eu-south-1a").unwrap()["metadata"]["labels"]["continuo.dev/zone"],
+        "eu-south-1a"
+    );
 }
