@@ -4,6 +4,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY benches ./benches
 COPY deploy/classes.yaml ./deploy/classes.yaml
 RUN cargo build --release --locked --bin continuo \
  && strip target/release/continuo

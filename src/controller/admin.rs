@@ -60,8 +60,12 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-/// Serves the admin routes on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr, router: Router) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+/// Binds the admin port, so that a port in use stops the operator at start-up rather than later.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Serves the admin routes until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> Result<(), String> {
     axum::serve(listener, router).await.map_err(|e| format!("admin server failed: {e}"))
 }

@@ -67,6 +67,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         None => Api::all(client.clone()),
     };
     ensure_crds(&services).await?;
+    let admin_listener = admin::bind(settings.admin).await?;
     let metrics = Arc::new(Metrics::default());
     let readiness = Readiness::default();
 
@@ -163,7 +164,12 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
 
     // Admin port; ready once both caches have synced (leadership is known once the lease manager is built).
     let registry = Arc::new(metrics.registry(Some(store.clone())));
-    let admin_task = tokio::spawn(admin::serve(settings.admin, admin::router(registry, readiness.clone())));
+    let readiness_for_admin = readiness.clone();
+    let admin_task = tokio::spawn(async move {
+        if let Err(e) = admin::serve(admin_listener, admin::router(registry, readiness_for_admin)).await {
+            error!(error = %e, "admin port stopped");
+        }
+    });
     let (ready_nodes, ready_services, ready_flag) = (nodes.clone(), store.clone(), readiness.clone());
     tokio::spawn(async move {
         if ready_nodes.wait_until_ready().await.is_ok() && ready_services.wait_until_ready().await.is_ok() {
