@@ -56,7 +56,6 @@ pub struct Desired {
     pub objectives: Vec<ObjectiveStatus>,
     /// Why the class's `minZones` is not met, if it is not.
     pub zone_shortfall: Option<String>,
-    pub min_zones: i32,
 }
 
 pub type Plan = Result<Desired, Problem>;
@@ -240,7 +239,6 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         zones,
         objectives,
         zone_shortfall,
-        min_zones: class_spec.min_zones,
     })
 }
 

@@ -54,6 +54,11 @@ impl NodeFacts {
     }
 }
 
+/// The facts of every cached Node.
+pub fn observe(nodes: &[std::sync::Arc<Node>], keys: &Keys) -> Vec<NodeFacts> {
+    nodes.iter().map(|n| NodeFacts::from_node(n, keys)).collect()
+}
+
 /// One zone as seen through a class's residency.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone {

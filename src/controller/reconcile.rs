@@ -33,8 +33,7 @@ use crate::{
     api::{ContinuityClass, ResilientService},
     metrics::Metrics,
     plan::{self, Config, Inputs, Problem},
-    status,
-    topology::NodeFacts,
+    status, topology,
     workload::{self, FIELD_MANAGER, SERVICE_LABEL},
 };
 
@@ -47,6 +46,9 @@ pub enum Error {
     NodesNotSynced,
     #[error("object has no namespace")]
     NoNamespace,
+    /// The API rejected a child as invalid: the user's to fix, reported in status, never retried blindly.
+    #[error("{}", .0.message)]
+    Rejected(Problem),
 }
 
 impl Error {
@@ -56,7 +58,7 @@ impl Error {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "client",
             Error::NodesNotSynced => "cache",
-            Error::NoNamespace => "spec",
+            Error::NoNamespace | Error::Rejected(_) => "spec",
         }
     }
 }
@@ -132,7 +134,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
             d.owner_references().iter().any(|o| o.controller == Some(true) && svc.uid().as_ref() == Some(&o.uid))
         })
         .collect();
-    let nodes: Vec<NodeFacts> = ctx.nodes.state().iter().map(|n| NodeFacts::from_node(n, &ctx.config.keys)).collect();
+    let nodes = topology::observe(&ctx.nodes.state(), &ctx.config.keys);
 
     // Plan.
     let mut plan = plan::plan(&Inputs {
@@ -146,9 +148,10 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     // Apply, prune.
     let mut notes = Vec::new();
     if let Ok(desired) = &plan {
-        let applied = apply_children(ctx, &ns, &children, desired, &mut notes).await;
-        if let Err(rejected) = applied? {
-            plan = Err(rejected);
+        match apply_children(ctx, &ns, &children, desired, &mut notes).await {
+            Ok(()) => {}
+            Err(Error::Rejected(problem)) => plan = Err(problem),
+            Err(e) => return Err(e),
         }
     }
 
@@ -192,29 +195,21 @@ async fn apply_children(
     children: &[Deployment],
     desired: &plan::Desired,
     notes: &mut Vec<status::Transition>,
-) -> Result<Result<(), Problem>, Error> {
+) -> Result<(), Error> {
     let client = &ctx.client;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     for d in &desired.deployments {
         let live = children.iter().find(|c| c.name_any() == d.name_any());
-        if let Err(p) = apply_if_drifted(&deployments, d, live).await? {
-            return Ok(Err(p));
-        }
+        apply_if_drifted(&deployments, d, live).await?;
     }
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
     let live = pdbs.get_opt(&desired.disruption_budget.name_any()).await?;
-    if let Err(p) = apply_if_drifted(&pdbs, &desired.disruption_budget, live.as_ref()).await? {
-        return Ok(Err(p));
-    }
+    apply_if_drifted(&pdbs, &desired.disruption_budget, live.as_ref()).await?;
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let service_name = desired.disruption_budget.name_any();
     let live = services.get_opt(&service_name).await?;
     match &desired.service {
-        Some(s) => {
-            if let Err(p) = apply_if_drifted(&services, s, live.as_ref()).await? {
-                return Ok(Err(p));
-            }
-        }
+        Some(s) => apply_if_drifted(&services, s, live.as_ref()).await?,
         None => {
             // Only a Service continuo made (controlled by this service) is removed.
             if let Some(live) = live.filter(|l| controlled_by(l, desired.disruption_budget.owner_references())) {
@@ -233,7 +228,7 @@ async fn apply_children(
             });
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 fn controlled_by<K: Resource>(
@@ -251,7 +246,7 @@ fn delete_exactly<K: Resource>(live: &K) -> DeleteParams {
     }
 }
 
-async fn apply_if_drifted<K>(api: &Api<K>, desired: &K, live: Option<&K>) -> Result<Result<(), Problem>, Error>
+async fn apply_if_drifted<K>(api: &Api<K>, desired: &K, live: Option<&K>) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
@@ -259,13 +254,13 @@ where
     if let Some(live) = live {
         let live = serde_json::to_value(live).unwrap_or_default();
         if drift::holds(&live, &body) {
-            return Ok(Ok(()));
+            return Ok(());
         }
     }
     let name = desired.name_any();
     match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
-        Ok(_) => Ok(Ok(())),
-        Err(kube::Error::Api(s)) if s.code == 422 => Ok(Err(Problem {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 422 => Err(Error::Rejected(Problem {
             reason: "InvalidTemplate",
             message: format!("{} {name} was rejected: {}", K::kind(&()), s.message),
         })),

@@ -31,7 +31,7 @@ use crate::{
     api::{ContinuityClass, ResilientService},
     metrics::Metrics,
     plan::Config,
-    topology::{self, NodeFacts},
+    topology,
     workload::{FIELD_MANAGER, SERVICE_LABEL},
 };
 
@@ -131,8 +131,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
             if let Err(e) = &event {
                 error!(error = %e, "node watch failed; retrying");
             }
-            let facts: Vec<NodeFacts> = reader.state().iter().map(|n| NodeFacts::from_node(n, &keys)).collect();
-            let now = Some(topology::fingerprint(&facts));
+            let now = Some(topology::fingerprint(&topology::observe(&reader.state(), &keys)));
             let changed = *last != now;
             *last = now;
             ready(Some(changed))
