@@ -360,3 +360,15 @@ async fn a_child_whose_zone_label_was_removed_is_left_alone_and_its_zone_recreat
         "eu-south-1a"
     );
 }
+
+#[tokio::test]
+async fn a_template_the_api_rejects_stalls_with_the_api_message_instead_of_retrying() {
+    let w = World::new();
+    w.api.refuse_writes(DEPLOYMENTS, "spec.template.spec.containers[0].image: Required value");
+    w.reconcile().await;
+    assert_eq!(w.condition("Stalled"), ("True".into(), "InvalidTemplate".into()));
+    let svc = w.api.get(SERVICES, "passhub").unwrap();
+    let stalled =
+        svc["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Stalled").unwrap().clone();
+    assert!(stalled["message"].as_str().unwrap().contains("containers[0].image: Required value"), "{stalled}");
+}

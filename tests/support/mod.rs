@@ -30,6 +30,8 @@ struct State {
     counter: u64,
     /// Path prefixes the server does not know (as for a CRD that is not installed).
     unknown: Vec<String>,
+    /// Path prefixes where writes are refused as invalid (422), with the message.
+    invalid: Vec<(String, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -138,6 +140,11 @@ impl FakeApi {
         if st.unknown.iter().any(|u| path.starts_with(u.as_str())) {
             return (404, status(404, "NotFound", "the server could not find the requested resource"));
         }
+        if method == Method::PATCH
+            && let Some((_, msg)) = st.invalid.iter().find(|(p, _)| path.starts_with(p.as_str()))
+        {
+            return (422, status(422, "Invalid", msg));
+        }
         let t = parse(path);
         let coll = st.objects.entry(t.collection.clone()).or_default();
         match (method.clone(), t.name) {
@@ -205,6 +212,11 @@ impl FakeApi {
     /// Makes every path under `prefix` answer 404, as an API group that is not installed does.
     pub fn uninstall(&self, prefix: &str) {
         self.state.lock().unwrap().unknown.push(prefix.to_string());
+    }
+
+    /// Makes PATCHes under `prefix` fail validation with `message`, as a bad pod template does.
+    pub fn refuse_writes(&self, prefix: &str, message: &str) {
+        self.state.lock().unwrap().invalid.push((prefix.to_string(), message.to_string()));
     }
 
     /// Stores an object as if a user had created it.
