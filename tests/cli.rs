@@ -91,6 +91,15 @@ fn invalid_replicas_names_the_file_the_object_and_the_field() {
 }
 
 #[test]
+fn a_repeated_zone_is_refused_as_the_api_server_refuses_it() {
+    let out = continuo(&["plan", "-f", "tests/fixtures/duplicate-zone.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("ResilientService shop/twice: spec.zones[2]: Duplicate value: \"eu-south-1a\""), "{err}");
+    assert!(out.stdout.is_empty(), "nothing is printed to apply");
+}
+
+#[test]
 fn malformed_duration_names_the_field() {
     let out = continuo(&["plan", "-f", "tests/fixtures/bad-duration.yaml"]);
     assert_eq!(out.status.code(), Some(2));

@@ -1,5 +1,6 @@
 //! The CRDs: committed YAML in sync with the code, and what `kubectl apply` accepts or rejects — checked
-//! offline with the CRD's own schema (structure) and its CEL rules (evaluated by kube-cel).
+//! offline with the CRD's own schema (structure), the API server's native list-type checks (duplicates in
+//! `set` and `map` lists) and its CEL rules (evaluated by kube-cel).
 
 use continuo::{api, cli};
 use serde_json::{Value, json};
@@ -26,6 +27,7 @@ fn admit(obj: &Value) -> Result<(), Vec<String>> {
         .iter_errors(obj)
         .map(|e| format!("{}: {}", e.instance_path(), e))
         .collect();
+    errors.extend(api::admission::duplicate_items(&schema, obj));
     if let Err(cel) = kube::core::cel::Validator::new().validate(&schema, obj, None) {
         errors.extend(cel.as_slice().iter().map(ToString::to_string));
     }
@@ -91,7 +93,11 @@ fn service_rules_reject_bad_input_at_apply() {
 
     let mut s = service();
     s["spec"]["zones"] = json!(["a", "b", "a"]);
-    rejected(s, "zones must not repeat");
+    rejected(s, "spec.zones[2]: Duplicate value: \"a\"");
+
+    let mut s = service();
+    s["spec"]["zones"] = json!(["a", "z".repeat(64)]);
+    rejected(s, "zones/1");
 
     let mut s = service();
     s["spec"].as_object_mut().unwrap().remove("className");
@@ -106,7 +112,11 @@ fn class_rules_reject_bad_input_at_apply() {
 
     let mut c = class();
     c["spec"]["objectives"] = json!([{"scope": "Zone", "rto": "1h"}, {"scope": "Zone", "rto": "2h"}]);
-    rejected(c, "each failure scope may appear only once");
+    rejected(c, "spec.objectives[1]: Duplicate value: [\"Zone\"]");
+
+    let mut c = class();
+    c["spec"]["residency"] = json!({"regions": ["eu-south-1", "eu-south-1"]});
+    rejected(c, "spec.residency.regions[1]: Duplicate value");
 
     for bad in ["15 minutes", "15", "-1m", "1d", ""] {
         let mut c = class();

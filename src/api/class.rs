@@ -46,12 +46,12 @@ pub struct Objective {
 /// Where the service may run.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 pub struct Residency {
-    /// Only nodes whose region label is one of these are used.
-    #[schemars(length(min = 1, max = 16))]
-    #[x_kube(
-        merge_strategy = ListMerge::Set,
-        validation = Rule::new("self.all(r, self.exists_one(s, s == r))").message("regions must not repeat")
-    )]
+    /// Only nodes whose region label (`topology.kubernetes.io/region`) is one of these are used. Each region
+    /// appears once: the API server refuses duplicates (the list is a set).
+    // Uniqueness is the API server's own `x-kubernetes-list-type: set` check; a CEL rule on top would only add
+    // cost. Label values are at most 63 characters, which also bounds what any future rule here could cost.
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 63)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
     pub regions: Vec<String>,
 }
 
@@ -89,13 +89,11 @@ pub struct ContinuityClassSpec {
     #[serde(default = "one")]
     #[schemars(range(min = 0, max = 1000))]
     pub standby_replicas: i32,
-    /// One objective per failure scope the service must survive.
+    /// One objective per failure scope the service must survive; each scope appears once (the API server
+    /// refuses a duplicate `scope`: the list is a map keyed by it).
     #[serde(default)]
     #[schemars(length(max = 8))]
-    #[x_kube(
-        merge_strategy = ListMerge::Map(vec!["scope".into()]),
-        validation = Rule::new("self.all(o, self.exists_one(p, p.scope == o.scope))").message("each failure scope may appear only once in objectives")
-    )]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["scope".into()]))]
     pub objectives: Vec<Objective>,
     /// Data residency: restrict placement to nodes in these regions.
     #[serde(default, skip_serializing_if = "Option::is_none")]

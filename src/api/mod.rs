@@ -1,5 +1,6 @@
 //! The continuo API: the `ContinuityClass` and `ResilientService` custom resources.
 
+pub mod admission;
 mod class;
 mod duration;
 mod service;

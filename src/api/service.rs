@@ -50,13 +50,12 @@ pub struct ResilientServiceSpec {
     #[x_kube(validation = Rule::new("self >= 1").message("replicas must be at least 1"))]
     #[schemars(range(max = 10000))]
     pub replicas: i32,
-    /// Pin the service to these zones; by default every eligible zone is used.
+    /// Pin the service to these zones (values of `topology.kubernetes.io/zone`); by default every eligible zone
+    /// is used. Each zone appears once: the API server refuses duplicates (the list is a set).
+    // Uniqueness is the API server's own `x-kubernetes-list-type: set` check, not a (quadratic) CEL rule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
-    #[x_kube(
-        merge_strategy = ListMerge::Set,
-        validation = Rule::new("self.all(z, self.exists_one(y, y == z))").message("zones must not repeat")
-    )]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 63)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
     pub zones: Vec<String>,
     /// The pods to run, as in a Deployment.
     #[schemars(schema_with = "pod_template_schema")]
@@ -77,7 +76,7 @@ pub struct ResilientServiceSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 pub struct ServiceExposure {
     /// Ports as in a Service.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64))]
     pub ports: Vec<ServicePort>,
 }
 
@@ -102,7 +101,7 @@ fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
                             "type": "object",
                             "required": ["name"],
                             "x-kubernetes-preserve-unknown-fields": true,
-                            "properties": {"name": {"type": "string"}}
+                            "properties": {"name": {"type": "string", "maxLength": 63}}
                         }
                     }
                 }
@@ -132,13 +131,16 @@ pub struct ResilientServiceStatus {
     pub zone_summary: Option<String>,
     /// Per zone: eligibility, desired and Ready replicas.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub zones: Vec<ZoneStatus>,
     /// Per objective: whether it is feasible on this cluster, and why, in numbers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub objectives: Vec<ObjectiveStatus>,
     /// Ready, Reconciling, Stalled, ZoneRedundant, ObjectivesMet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
 }

@@ -74,10 +74,17 @@ fn label(doc: &Value) -> String {
 }
 
 /// Deserializes a document into a typed resource, naming the file, the object and the field on error, and
-/// checks it against the same CEL rules the API server enforces.
+/// checks it against the same CEL rules and native list checks (no duplicates in sets) the API server enforces.
 fn typed<K: DeserializeOwned>(file: &Path, doc: &Value, cel: impl Fn(&K) -> Result<(), String>) -> Result<K, String> {
     let obj: K = serde_path_to_error::deserialize(doc)
         .map_err(|e| format!("{}: {}: {}: {}", file.display(), label(doc), e.path(), e.inner()))?;
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let duplicates = crate::api::admission::schema_of(kind)
+        .map(|schema| crate::api::admission::duplicate_items(&schema, doc))
+        .unwrap_or_default();
+    if !duplicates.is_empty() {
+        return Err(format!("{}: {}: {}", file.display(), label(doc), duplicates.join("; ")));
+    }
     cel(&obj).map_err(|e| format!("{}: {}: {e}", file.display(), label(doc)))?;
     Ok(obj)
 }
