@@ -69,6 +69,10 @@ enum Command {
         /// Reconciles at once.
         #[arg(long, env = "CONTINUO_CONCURRENCY", default_value_t = 4)]
         concurrency: u16,
+        /// Wait this long after the last change of a service or its children before reconciling it, so that a
+        /// burst (a Deployment rolling out) costs one reconcile. 0s to 10s; it adds to failover reaction time.
+        #[arg(long, env = "CONTINUO_DEBOUNCE", default_value = "1s", value_parser = debounce)]
+        debounce: Span,
         /// Elect a leader on a Lease so that several replicas can run; only the leader writes.
         #[arg(long, env = "CONTINUO_LEADER_ELECTION")]
         leader_election: bool,
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
         Command::Run {
             namespace,
             concurrency,
+            debounce,
             leader_election,
             lease_name,
             lease_namespace,
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
                 namespace,
                 config: model.config(),
                 concurrency,
+                debounce: debounce.as_duration(),
                 instance: std::env::var("POD_NAME").ok(),
                 election,
                 admin: admin_address,
@@ -200,4 +206,13 @@ fn run(settings: Settings, log_format: LogFormat) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--debounce`: a duration from 0s to 10s; longer would delay failover more than it saves.
+fn debounce(text: &str) -> Result<Span, String> {
+    let span: Span = text.parse()?;
+    if span.as_secs() > 10 || (span.as_secs() == 10 && span.as_duration().subsec_nanos() > 0) {
+        return Err(format!("{span} is too long: at most 10s (it delays every reaction, failover included)"));
+    }
+    Ok(span)
 }

@@ -12,7 +12,7 @@ use continuo::{
 };
 use kube::runtime::events::Reporter;
 use serde_json::{Value, json};
-use support::{FakeApi, node_store, nodes};
+use support::{FakeApi, nodes};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -185,7 +185,7 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
         }
         let svc: ResilientService = serde_json::from_value(api.get(SVCS, "s").unwrap()).unwrap();
         let ctx =
-            Arc::new(Context::new(api.client(), node_store(&nodes(&zones, 1)), Config::default(), reporter.clone()));
+            Arc::new(Context::new(api.client(), api.caches(&nodes(&zones, 1)), Config::default(), reporter.clone()));
         reconcile(Arc::new(svc), ctx).await.unwrap();
         api.roll_out("/apis/apps/v1/namespaces/n/deployments");
     }

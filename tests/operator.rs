@@ -15,7 +15,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use kube::runtime::events::Reporter;
 use serde_json::json;
-use support::{FakeApi, node_store, nodes};
+use support::{FakeApi, nodes};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -39,7 +39,7 @@ fn world() -> (FakeApi, ResilientService) {
 fn context(api: &FakeApi, leader: watch::Receiver<bool>, metrics: Arc<Metrics>) -> Arc<Context> {
     let reporter = Reporter { controller: "continuo".into(), instance: None };
     Arc::new(
-        Context::new(api.client(), node_store(&nodes(&["a", "b"], 1)), Config::default(), reporter)
+        Context::new(api.client(), api.caches(&nodes(&["a", "b"], 1)), Config::default(), reporter)
             .with_leadership(leader, metrics),
     )
 }
@@ -100,6 +100,7 @@ async fn run_fails_fast_with_an_install_hint_when_the_crds_are_missing() {
         namespace: None,
         config: Config::default(),
         concurrency: 1,
+        debounce: std::time::Duration::ZERO,
         instance: None,
         election: None,
         admin: "127.0.0.1:0".parse().unwrap(),

@@ -12,7 +12,7 @@ use continuo::{
 use k8s_openapi::api::core::v1::Node;
 use kube::runtime::events::Reporter;
 use serde_json::{Value, json};
-use support::{FakeApi, node, node_store, nodes};
+use support::{FakeApi, Feed, node, nodes};
 
 const NS: &str = "invoicing";
 const SERVICES: &str = "/apis/continuo.dev/v1alpha1/namespaces/invoicing/resilientservices";
@@ -44,9 +44,13 @@ fn service(replicas: i32) -> Value {
     })
 }
 
+/// One operator (its context, caches and memory of recent writes kept across reconciles) against the in-memory
+/// API; before each reconcile its caches receive what changed, as its watches would.
 struct World {
     api: FakeApi,
     nodes: Vec<Node>,
+    ctx: Arc<Context>,
+    feed: std::sync::Mutex<Feed>,
 }
 
 impl World {
@@ -54,14 +58,22 @@ impl World {
         let api = FakeApi::default();
         api.put(CLASSES, class("active-active", "ActiveActive"));
         api.put(SERVICES, service(6));
-        World { api, nodes: nodes(&ZONES, 2) }
+        let nodes = nodes(&ZONES, 2);
+        let (caches, feed) = api.watched(&nodes);
+        let reporter = Reporter { controller: "continuo".into(), instance: None };
+        let ctx = Arc::new(Context::new(api.client(), caches, Config::default(), reporter));
+        World { api, nodes, ctx, feed: std::sync::Mutex::new(feed) }
     }
 
     async fn reconcile(&self) {
+        self.feed.lock().unwrap().sync(&self.api, &self.nodes);
+        self.reconcile_on_stale_caches().await;
+    }
+
+    /// Reconciles before the caches have received the latest changes (a watch event still in flight).
+    async fn reconcile_on_stale_caches(&self) {
         let svc: ResilientService = serde_json::from_value(self.api.get(SERVICES, "passhub").unwrap()).unwrap();
-        let reporter = Reporter { controller: "continuo".into(), instance: None };
-        let ctx = Arc::new(Context::new(self.api.client(), node_store(&self.nodes), Config::default(), reporter));
-        reconcile(Arc::new(svc), ctx).await.expect("reconcile succeeds");
+        reconcile(Arc::new(svc), self.ctx.clone()).await.expect("reconcile succeeds");
     }
 
     fn replicas(&self) -> Vec<(String, i64)> {
@@ -177,11 +189,44 @@ async fn rolled_out_service_is_ready_and_zone_redundant() {
 }
 
 #[tokio::test]
-async fn a_second_reconcile_of_an_unchanged_service_writes_nothing() {
+async fn a_second_reconcile_of_an_unchanged_service_makes_no_request_at_all() {
     let w = World::settled().await;
     w.api.clear_log();
     w.reconcile().await;
-    assert_eq!(w.api.writes(), vec![], "steady state must send zero write requests");
+    assert_eq!(w.api.requests(), vec![], "steady state reads the caches and writes nothing: zero requests");
+}
+
+#[tokio::test]
+async fn the_first_reconcile_reads_nothing_from_the_api() {
+    let w = World::new();
+    w.reconcile().await;
+    let reads: Vec<_> = w.api.requests().into_iter().filter(|(m, _, _)| m == "GET").collect();
+    assert_eq!(reads, vec![], "class, children and nodes all come from the watch caches");
+}
+
+#[tokio::test]
+async fn a_cache_that_has_not_yet_seen_a_write_does_not_cause_it_again() {
+    let w = World::new();
+    w.reconcile().await;
+    assert!(!w.api.writes().is_empty(), "the first reconcile creates the children and writes status");
+    // Triggered again before the watch events of those writes arrive: the same writes must not be repeated.
+    w.api.clear_log();
+    w.reconcile_on_stale_caches().await;
+    assert_eq!(w.api.requests(), vec![], "a write in flight to the cache is not repeated");
+    // Once the caches catch up, still nothing to do.
+    w.reconcile().await;
+    assert_eq!(w.api.requests(), vec![]);
+}
+
+#[tokio::test]
+async fn a_change_made_after_a_write_is_still_acted_on_from_a_stale_cache() {
+    let w = World::settled().await;
+    w.api.edit(SERVICES, "passhub", |s| s["spec"]["replicas"] = json!(9));
+    w.api.clear_log();
+    // The caches have not seen anything new, but the desired objects changed: they are applied.
+    w.reconcile_on_stale_caches().await;
+    let patched: Vec<String> = w.child_writes().into_iter().map(|(_, p)| p).collect();
+    assert!(patched.iter().any(|p| p.ends_with("/deployments/passhub-eu-south-1a")), "{patched:?}");
 }
 
 #[tokio::test]
@@ -371,4 +416,76 @@ async fn a_template_the_api_rejects_stalls_with_the_api_message_instead_of_retry
     let stalled =
         svc["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Stalled").unwrap().clone();
     assert!(stalled["message"].as_str().unwrap().contains("containers[0].image: Required value"), "{stalled}");
+}
+
+fn errors_counted(w: &World) -> Vec<String> {
+    let text = continuo::metrics::render(&w.ctx.metrics.registry(None)).unwrap();
+    text.lines().filter(|l| l.starts_with("controller_runtime_reconcile_errors_total{")).map(str::to_string).collect()
+}
+
+fn warnings(w: &World) -> Vec<Value> {
+    w.api
+        .list("/apis/events.k8s.io/v1/namespaces/invoicing/events")
+        .into_iter()
+        .filter(|e| e["type"] == "Warning")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_service_being_deleted_is_left_alone() {
+    let w = World::settled().await;
+    // `kubectl delete rsvc --cascade=foreground`: the service is marked, the garbage collector removes children.
+    w.api.edit(SERVICES, "passhub", |s| s["metadata"]["deletionTimestamp"] = json!("2026-11-25T10:00:00Z"));
+    for d in w.api.list(DEPLOYMENTS) {
+        w.api.remove(DEPLOYMENTS, d["metadata"]["name"].as_str().unwrap());
+    }
+    w.api.remove(PDBS, "passhub");
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.api.requests(), vec![], "nothing is re-created, nothing is written while the service goes away");
+    assert_eq!(errors_counted(&w), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_namespace_being_terminated_gets_no_new_objects_and_no_errors_or_warnings() {
+    let w = World::new();
+    let refusal = "unable to create new content in namespace invoicing because it is being terminated";
+    for prefix in
+        ["/apis/apps/v1/namespaces/invoicing", "/apis/policy/v1/namespaces/invoicing", "/api/v1/namespaces/invoicing"]
+    {
+        w.api.refuse(prefix, 403, "Forbidden", refusal);
+    }
+    w.reconcile().await;
+    assert!(w.api.list(DEPLOYMENTS).is_empty());
+    assert_eq!(errors_counted(&w), Vec::<String>::new(), "an ordinary namespace deletion is not a reconcile error");
+    assert_eq!(warnings(&w), Vec::<Value>::new());
+    let text = continuo::metrics::render(&w.ctx.metrics.registry(None)).unwrap();
+    assert!(text.contains("result=\"skipped\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn a_service_deleted_during_its_own_reconcile_ends_it_quietly() {
+    let w = World::settled().await;
+    w.api.edit(SERVICES, "passhub", |s| s["spec"]["replicas"] = json!(9));
+    let svc: ResilientService = serde_json::from_value(w.api.get(SERVICES, "passhub").unwrap()).unwrap();
+    // Deleted between the trigger and the status write: the write answers 404.
+    w.api.remove(SERVICES, "passhub");
+    reconcile(Arc::new(svc), w.ctx.clone()).await.expect("a deletion is not a failure");
+    assert!(w.api.writes().iter().any(|(m, p)| m == "PATCH" && p.ends_with("/resilientservices/passhub/status")));
+    assert_eq!(errors_counted(&w), Vec::<String>::new());
+    assert_eq!(warnings(&w), Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn a_real_failure_is_still_an_error() {
+    let w = World::new();
+    w.api.refuse(
+        "/apis/apps/v1/namespaces/invoicing",
+        403,
+        "Forbidden",
+        "deployments.apps is forbidden: User cannot patch",
+    );
+    let svc: ResilientService = serde_json::from_value(w.api.get(SERVICES, "passhub").unwrap()).unwrap();
+    assert!(reconcile(Arc::new(svc), w.ctx.clone()).await.is_err(), "a 403 from RBAC is not a deletion");
+    assert_eq!(errors_counted(&w).len(), 1);
 }

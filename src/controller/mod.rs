@@ -2,9 +2,11 @@
 //! write status only when it changed, and record Events.
 
 pub mod admin;
+mod cache;
 pub mod drift;
 mod reconcile;
 mod run;
 
+pub use cache::{Caches, WRITE_GRACE};
 pub use reconcile::{Context, Error, error_policy, reconcile};
 pub use run::{Election, Settings, install_builtin_classes, run};

@@ -1,4 +1,9 @@
-//! One reconcile, as a pipeline: observe (I/O) → plan (pure) → apply → prune → status → events.
+//! One reconcile, as a pipeline: observe (the caches) → plan (pure) → apply → prune → status → events.
+//!
+//! Observing reads only the caches the controller's watches keep, so a reconcile that finds nothing to do makes
+//! no API request. What it writes is remembered for a few seconds ([`RecentWrites`]): until the cache shows a
+//! write, the same write is not repeated and a child's readiness is not trusted. A service being deleted, or in
+//! a namespace being deleted, is left alone: continuo never fights a deletion.
 
 use std::{
     collections::HashMap,
@@ -7,34 +12,32 @@ use std::{
 };
 
 use k8s_openapi::{
-    api::{
-        apps::v1::Deployment,
-        core::v1::{Node, Service},
-        policy::v1::PodDisruptionBudget,
-    },
+    api::{apps::v1::Deployment, core::v1::Service, policy::v1::PodDisruptionBudget},
     apimachinery::pkg::apis::meta::v1::Time,
     jiff::Timestamp,
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions},
+    api::{DeleteParams, Patch, PatchParams, Preconditions},
     runtime::{
         controller::Action,
         events::{Event, EventType, Recorder, Reporter},
-        reflector::Store,
     },
 };
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::drift;
+use super::{
+    cache::{Caches, RecentWrites},
+    drift,
+};
 use crate::{
-    api::{ContinuityClass, ResilientService},
+    api::ResilientService,
     metrics::Metrics,
     plan::{self, Config, Inputs, Problem},
     status, topology,
-    workload::{self, FIELD_MANAGER, SERVICE_LABEL},
+    workload::{self, FIELD_MANAGER},
 };
 
 /// Why a reconcile failed. Every kind is transient: a user's mistake is a status condition, not an error.
@@ -42,8 +45,8 @@ use crate::{
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    #[error("the node cache did not sync in time")]
-    NodesNotSynced,
+    #[error("the caches did not sync in time")]
+    CachesNotSynced,
     #[error("object has no namespace")]
     NoNamespace,
     /// The API rejected a child as invalid: the user's to fix, reported in status, never retried blindly.
@@ -57,7 +60,7 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "client",
-            Error::NodesNotSynced => "cache",
+            Error::CachesNotSynced => "cache",
             Error::NoNamespace | Error::Rejected(_) => "spec",
         }
     }
@@ -66,8 +69,10 @@ impl Error {
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
-    /// All Nodes, kept by a reflector.
-    pub nodes: Store<Node>,
+    /// Nodes, classes and children, kept by the controller's watches.
+    pub caches: Caches,
+    /// What this replica wrote in the last seconds, until the caches show it.
+    writes: RecentWrites,
     pub config: Config,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
@@ -79,10 +84,19 @@ pub struct Context {
 
 impl Context {
     /// A context that always writes (leader election off).
-    pub fn new(client: Client, nodes: Store<Node>, config: Config, reporter: Reporter) -> Self {
+    pub fn new(client: Client, caches: Caches, config: Config, reporter: Reporter) -> Self {
         let recorder = Recorder::new(client.clone(), reporter);
         let (_, leader) = watch::channel(true);
-        Context { client, nodes, config, recorder, metrics: Arc::default(), leader, failures: Mutex::default() }
+        Context {
+            client,
+            caches,
+            writes: RecentWrites::default(),
+            config,
+            recorder,
+            metrics: Arc::default(),
+            leader,
+            failures: Mutex::default(),
+        }
     }
 
     /// Writes only while `leader` says this replica holds the lease.
@@ -95,18 +109,26 @@ impl Context {
     }
 }
 
-/// How often a settled service is looked at again even when nothing changed.
-const RESYNC: Duration = Duration::from_secs(300);
-
 /// Reconciles one service, if this replica is the leader; followers keep their caches warm and write nothing
-/// (every service is reconciled again when a follower becomes the leader).
+/// (every service is reconciled again when a follower becomes the leader). A service being deleted is skipped.
+///
+/// There is no periodic resync: every input (the service, its class, its children, the zones) is watched, so a
+/// settled service costs nothing until one of them changes.
 pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<Action, Error> {
     let start = Instant::now();
-    if !ctx.is_leader() {
+    if !ctx.is_leader() || svc.metadata.deletion_timestamp.is_some() {
         ctx.metrics.observe("skipped", None, start.elapsed());
         return Ok(Action::await_change());
     }
-    let result = reconcile_service(&svc, &ctx).await;
+    let result = match reconcile_service(&svc, &ctx).await {
+        // The service, or its namespace, went away while it was being reconciled: an ordinary deletion.
+        Err(Error::Kube(kube::Error::Api(s))) if is_deletion(&s) => {
+            info!(service = %svc.name_any(), reason = %s.message, "service or namespace is being deleted; stopping");
+            ctx.metrics.observe("skipped", None, start.elapsed());
+            return Ok(Action::await_change());
+        }
+        other => other,
+    };
     match &result {
         Ok(_) => ctx.metrics.observe("success", None, start.elapsed()),
         Err(e) => ctx.metrics.observe("error", Some(e.kind()), start.elapsed()),
@@ -114,27 +136,25 @@ pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<
     result
 }
 
+/// An API answer that means the object or its namespace is being deleted: 404 for the service's status (it was
+/// deleted) or for a child's namespace, 403 "is being terminated" for a new object in a terminating namespace.
+fn is_deletion(s: &kube::core::Status) -> bool {
+    s.code == 404 || (s.code == 403 && s.message.contains("is being terminated"))
+}
+
 async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result<Action, Error> {
     let ns = svc.namespace().ok_or(Error::NoNamespace)?;
     let name = svc.name_any();
-    tokio::time::timeout(Duration::from_secs(30), ctx.nodes.wait_until_ready())
+    tokio::time::timeout(Duration::from_secs(30), ctx.caches.wait_until_ready())
         .await
-        .map_err(|_| Error::NodesNotSynced)?
-        .map_err(|_| Error::NodesNotSynced)?;
+        .map_err(|_| Error::CachesNotSynced)?
+        .map_err(|_| Error::CachesNotSynced)?;
 
-    // Observe.
-    let class = Api::<ContinuityClass>::all(ctx.client.clone()).get_opt(&svc.spec.class_name).await?;
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-    let children: Vec<Deployment> = deployments
-        .list(&ListParams::default().labels(&format!("{SERVICE_LABEL}={name}")))
-        .await?
-        .items
-        .into_iter()
-        .filter(|d| {
-            d.owner_references().iter().any(|o| o.controller == Some(true) && svc.uid().as_ref() == Some(&o.uid))
-        })
-        .collect();
-    let nodes = topology::observe(&ctx.nodes.state(), &ctx.config.keys);
+    // Observe, from the caches only.
+    let now = Instant::now();
+    let class = ctx.caches.class(&svc.spec.class_name);
+    let children = unconfirmed_readiness_hidden(ctx.caches.deployments_of(svc), &ctx.writes, &ns, now);
+    let nodes = topology::observe(&ctx.caches.nodes.state(), &ctx.config.keys);
 
     // Plan.
     let mut plan = plan::plan(&Inputs {
@@ -147,8 +167,9 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
 
     // Apply, prune.
     let mut notes = Vec::new();
+    let mut written = Vec::new();
     if let Ok(desired) = &plan {
-        match apply_children(ctx, &ns, &children, desired, &mut notes).await {
+        match apply_children(ctx, &ns, &children, desired, &mut notes, &mut written).await {
             Ok(()) => {}
             Err(Error::Rejected(problem)) => plan = Err(problem),
             Err(e) => return Err(e),
@@ -157,19 +178,26 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
 
     // Status, only when it changed; Events on transitions.
     // metav1.Time has second precision; a finer timestamp would not survive the round trip.
-    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
-    let next = status::compute(svc, &plan, &Time(now));
-    let transitions = status::transitions(svc, &next);
-    if status::changed(svc, &next) {
-        let body = serde_json::json!({
-            "apiVersion": ResilientService::api_version(&()),
-            "kind": ResilientService::kind(&()),
-            "status": next,
-        });
+    let stamp = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
+    let next = status::compute(svc, &plan, &Time(stamp));
+    let status_key = RecentWrites::key("ResilientService/status", &ns, &name);
+    let body = serde_json::json!({
+        "apiVersion": ResilientService::api_version(&()),
+        "kind": ResilientService::kind(&()),
+        "status": next,
+    });
+    // Unchanged, or written a moment ago and not yet seen by the cache: no write, and no Event twice.
+    let changed = status::changed(svc, &next) && !ctx.writes.just_wrote(&status_key, &status_only(&body), now);
+    let transitions = if changed { status::transitions(svc, &next) } else { Vec::new() };
+    if changed {
         Api::<ResilientService>::namespaced(ctx.client.clone(), &ns)
             .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
             .await?;
+        ctx.writes.record(status_key.clone(), status_only(&body), 0, Instant::now());
+    } else if !status::changed(svc, &next) {
+        ctx.writes.forget(&status_key);
     }
+    written.push(status_key);
     let reference = svc.object_ref(&());
     for t in transitions.into_iter().chain(notes) {
         let event = Event {
@@ -184,7 +212,33 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         }
     }
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
-    Ok(Action::requeue(RESYNC))
+    // While a write is not yet in the cache, look again when it stops being trusted; otherwise wait for a change.
+    Ok(match ctx.writes.pending(&written, Instant::now()) {
+        Some(left) => Action::requeue(left + Duration::from_millis(100)),
+        None => Action::await_change(),
+    })
+}
+
+/// The status part of a status patch: what is compared with a later one.
+fn status_only(body: &serde_json::Value) -> serde_json::Value {
+    body["status"].clone()
+}
+
+/// A child whose cached generation is older than the one continuo's last write produced is a stale copy: its
+/// status describes the previous spec, so it must not count as rolled out (say, before draining another zone).
+fn unconfirmed_readiness_hidden(
+    mut children: Vec<Deployment>,
+    writes: &RecentWrites,
+    ns: &str,
+    now: Instant,
+) -> Vec<Deployment> {
+    for d in &mut children {
+        let key = RecentWrites::key("Deployment", ns, &d.name_any());
+        if writes.generation(&key, now).is_some_and(|g| d.metadata.generation.unwrap_or(0) < g) {
+            d.status = None;
+        }
+    }
+    children
 }
 
 /// Applies each desired child that drifted, deletes drained zones. A child the API rejects as invalid
@@ -195,21 +249,22 @@ async fn apply_children(
     children: &[Deployment],
     desired: &plan::Desired,
     notes: &mut Vec<status::Transition>,
+    written: &mut Vec<String>,
 ) -> Result<(), Error> {
     let client = &ctx.client;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     for d in &desired.deployments {
         let live = children.iter().find(|c| c.name_any() == d.name_any());
-        apply_if_drifted(&deployments, d, live).await?;
+        apply_if_drifted(ctx, &deployments, d, live, written).await?;
     }
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
-    let live = pdbs.get_opt(&desired.disruption_budget.name_any()).await?;
-    apply_if_drifted(&pdbs, &desired.disruption_budget, live.as_ref()).await?;
+    let live = ctx.caches.disruption_budget(ns, &desired.disruption_budget.name_any());
+    apply_if_drifted(ctx, &pdbs, &desired.disruption_budget, live.as_ref(), written).await?;
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let service_name = desired.disruption_budget.name_any();
-    let live = services.get_opt(&service_name).await?;
+    let live = ctx.caches.service(ns, &service_name);
     match &desired.service {
-        Some(s) => apply_if_drifted(&services, s, live.as_ref()).await?,
+        Some(s) => apply_if_drifted(ctx, &services, s, live.as_ref(), written).await?,
         None => {
             // Only a Service continuo made (controlled by this service) is removed.
             if let Some(live) = live.filter(|l| controlled_by(l, desired.disruption_budget.owner_references())) {
@@ -246,20 +301,37 @@ fn delete_exactly<K: Resource>(live: &K) -> DeleteParams {
     }
 }
 
-async fn apply_if_drifted<K>(api: &Api<K>, desired: &K, live: Option<&K>) -> Result<(), Error>
+/// Applies `desired` unless the cached `live` object already holds it, or this very body was applied a moment
+/// ago and the cache has not delivered it yet.
+async fn apply_if_drifted<K>(
+    ctx: &Context,
+    api: &Api<K>,
+    desired: &K,
+    live: Option<&K>,
+    written: &mut Vec<String>,
+) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
     let body = workload::manifest(desired);
+    let name = desired.name_any();
+    let key = RecentWrites::key(&K::kind(&()), desired.namespace().as_deref().unwrap_or_default(), &name);
     if let Some(live) = live {
         let live = serde_json::to_value(live).unwrap_or_default();
         if drift::holds(&live, &body) {
+            ctx.writes.forget(&key);
             return Ok(());
         }
     }
-    let name = desired.name_any();
+    written.push(key.clone());
+    if ctx.writes.just_wrote(&key, &body, Instant::now()) {
+        return Ok(());
+    }
     match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
-        Ok(_) => Ok(()),
+        Ok(applied) => {
+            ctx.writes.record(key, body, applied.meta().generation.unwrap_or(0), Instant::now());
+            Ok(())
+        }
         Err(kube::Error::Api(s)) if s.code == 422 => Err(Error::Rejected(Problem {
             reason: "InvalidTemplate",
             message: format!("{} {name} was rejected: {}", K::kind(&()), s.message),
@@ -284,4 +356,32 @@ pub fn error_policy(svc: Arc<ResilientService>, error: &Error, ctx: Arc<Context>
     let jitter = u64::from(Timestamp::now().subsec_nanosecond().unsigned_abs()) % (base / 5 + 1);
     warn!(service = %key, kind = error.kind(), error = %error, failures, "reconcile failed");
     Action::requeue(Duration::from_secs(base + jitter))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment(generation: i64) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "s-a", "namespace": "n", "generation": generation},
+            "status": {"observedGeneration": generation, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 3}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_cached_child_older_than_the_last_write_does_not_count_as_rolled_out() {
+        let writes = RecentWrites::default();
+        let now = Instant::now();
+        writes.record(RecentWrites::key("Deployment", "n", "s-a"), json!({}), 5, now);
+        let stale = unconfirmed_readiness_hidden(vec![deployment(4)], &writes, "n", now);
+        assert!(!plan::rolled_out(&stale[0], 1), "the cache's copy describes the previous spec");
+        let fresh = unconfirmed_readiness_hidden(vec![deployment(5)], &writes, "n", now);
+        assert!(plan::rolled_out(&fresh[0], 3));
+        let later = unconfirmed_readiness_hidden(vec![deployment(4)], &writes, "n", now + super::super::WRITE_GRACE);
+        assert!(plan::rolled_out(&later[0], 3), "after the grace period the cache is believed again");
+    }
 }

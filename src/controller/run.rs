@@ -2,28 +2,30 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use futures::{StreamExt, channel::mpsc, future::ready, stream};
+use futures::{Stream, StreamExt, channel::mpsc, future::ready, stream};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Node, Service},
     policy::v1::PodDisruptionBudget,
 };
 use kube::{
-    Api, Client, ResourceExt,
+    Api, Client, Resource, ResourceExt,
     api::{ListParams, PostParams},
     runtime::{
         Controller, WatchStreamExt,
         events::Reporter,
-        reflector::{self, ObjectRef},
+        predicates,
+        reflector::{self, ObjectRef, Store},
         watcher,
     },
 };
 use kube_lease_manager::LeaseManagerBuilder;
+use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tracing::{error, info};
 
 use super::{
-    Context,
+    Caches, Context,
     admin::{self, Readiness},
     error_policy, reconcile,
 };
@@ -50,6 +52,8 @@ pub struct Settings {
     pub config: Config,
     /// Reconciles running at once.
     pub concurrency: u16,
+    /// Quiet time after the last trigger of a service before it is reconciled (coalesces bursts).
+    pub debounce: Duration,
     /// The pod name: identity in Events and in the lease.
     pub instance: Option<String>,
     /// `None`: this replica always writes.
@@ -125,7 +129,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let reader = nodes.clone();
     let node_watch = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
         .default_backoff()
-        .modify(|n| n.managed_fields_mut().clear())
+        .modify(slim)
         .reflect(writer)
         .scan(None, move |last, event| {
             if let Err(e) = &event {
@@ -145,23 +149,29 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         }
     });
 
+    // Every other input is a reflector too: the reconcile reads these caches and makes no read request.
+    let children = watcher::Config::default().labels(SERVICE_LABEL);
+    let (deployments, deployment_events) = cached(scoped::<Deployment>(&client, &settings.namespace), children.clone());
+    let (pdbs, pdb_events) = cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone());
+    let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children);
+    let (classes, class_events) = cached(Api::<ContinuityClass>::all(client.clone()), watcher::Config::default());
+    let (store, service_writer) = reflector::store::<ResilientService>();
+    // Only spec changes (and new services) trigger: continuo's own status writes do not reconcile again.
+    let service_events = watcher(services, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(slim)
+        .reflect(service_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let caches = Caches { nodes: nodes.clone(), classes, deployments, disruption_budgets: pdbs, services: svcs };
+
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };
     let ctx = Arc::new(
-        Context::new(client.clone(), nodes.clone(), settings.config, reporter).with_leadership(leader, metrics.clone()),
+        Context::new(client.clone(), caches.clone(), settings.config, reporter)
+            .with_leadership(leader, metrics.clone()),
     );
-    let children = watcher::Config::default().labels(SERVICE_LABEL);
-    let (deployments, pdbs, svcs) = match &settings.namespace {
-        Some(ns) => (
-            Api::<Deployment>::namespaced(client.clone(), ns),
-            Api::<PodDisruptionBudget>::namespaced(client.clone(), ns),
-            Api::<Service>::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
-    };
-    let controller = Controller::new(services, watcher::Config::default().any_semantic());
-    let store = controller.store();
 
-    // Admin port; ready once both caches have synced (leadership is known once the lease manager is built).
+    // Admin port; ready once every cache has synced (leadership is known once the lease manager is built).
     let registry = Arc::new(metrics.registry(Some(store.clone())));
     let readiness_for_admin = readiness.clone();
     let admin_task = tokio::spawn(async move {
@@ -169,20 +179,20 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
             error!(error = %e, "admin port stopped");
         }
     });
-    let (ready_nodes, ready_services, ready_flag) = (nodes.clone(), store.clone(), readiness.clone());
+    let (ready_services, ready_flag) = (store.clone(), readiness.clone());
     tokio::spawn(async move {
-        if ready_nodes.wait_until_ready().await.is_ok() && ready_services.wait_until_ready().await.is_ok() {
+        if caches.wait_until_ready().await.is_ok() && ready_services.wait_until_ready().await.is_ok() {
             ready_flag.set(true);
             info!("caches synced; ready");
         }
     });
 
     let class_index = store.clone();
-    let running = controller
-        .owns(deployments, children.clone())
-        .owns(pdbs, children.clone())
-        .owns(svcs, children)
-        .watches(Api::<ContinuityClass>::all(client.clone()), watcher::Config::default(), move |class| {
+    let running = Controller::for_stream(service_events, store)
+        .owns_stream(deployment_events)
+        .owns_stream(pdb_events)
+        .owns_stream(svc_events)
+        .watches_stream(class_events, move |class| {
             // A class change re-reconciles the services that name it.
             let name = class.name_any();
             class_index
@@ -193,7 +203,9 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
                 .collect::<Vec<_>>()
         })
         .reconcile_all_on(stream::select(zone_changes, became_leader))
-        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(settings.concurrency).debounce(settings.debounce),
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -231,6 +243,36 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     admin_task.abort();
     info!("stopped");
     outcome
+}
+
+/// An `Api` over the watched namespace, or all of them.
+fn scoped<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// What continuo never reads, dropped from every cached object to keep memory flat as caches grow.
+fn slim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// A reflector store for `api` and the stream of its changes (applied and deleted objects), to trigger on.
+fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let events = watcher(api, config).default_backoff().modify(slim).reflect(writer).touched_objects();
+    (reader, events)
 }
 
 /// Creates each built-in ContinuityClass that does not exist; an existing one, edited or not, is left alone.

@@ -10,16 +10,22 @@ use std::{
 };
 
 use bytes::Bytes;
+use continuo::{api::ContinuityClass, controller::Caches};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Node, Service},
+    policy::v1::PodDisruptionBudget,
+};
 use kube::{
-    Client,
+    Client, Resource,
     runtime::{
-        reflector::{self, Store},
+        reflector::{self, Store, store::Writer},
         watcher,
     },
 };
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -30,8 +36,8 @@ struct State {
     counter: u64,
     /// Path prefixes the server does not know (as for a CRD that is not installed).
     unknown: Vec<String>,
-    /// Path prefixes where writes are refused as invalid (422), with the message.
-    invalid: Vec<(String, String)>,
+    /// Path prefixes where writes are refused, with the status code, reason and message.
+    refused: Vec<(String, u16, String, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -140,10 +146,10 @@ impl FakeApi {
         if st.unknown.iter().any(|u| path.starts_with(u.as_str())) {
             return (404, status(404, "NotFound", "the server could not find the requested resource"));
         }
-        if method == Method::PATCH
-            && let Some((_, msg)) = st.invalid.iter().find(|(p, _)| path.starts_with(p.as_str()))
+        if method != Method::GET
+            && let Some((_, code, reason, msg)) = st.refused.iter().find(|(p, ..)| path.starts_with(p.as_str()))
         {
-            return (422, status(422, "Invalid", msg));
+            return (*code, status(*code, reason, msg));
         }
         let t = parse(path);
         let coll = st.objects.entry(t.collection.clone()).or_default();
@@ -214,9 +220,14 @@ impl FakeApi {
         self.state.lock().unwrap().unknown.push(prefix.to_string());
     }
 
-    /// Makes PATCHes under `prefix` fail validation with `message`, as a bad pod template does.
+    /// Makes writes under `prefix` fail validation with `message`, as a bad pod template does.
     pub fn refuse_writes(&self, prefix: &str, message: &str) {
-        self.state.lock().unwrap().invalid.push((prefix.to_string(), message.to_string()));
+        self.refuse(prefix, 422, "Invalid", message);
+    }
+
+    /// Makes writes under `prefix` fail with `code`, `reason` and `message`.
+    pub fn refuse(&self, prefix: &str, code: u16, reason: &str, message: &str) {
+        self.state.lock().unwrap().refused.push((prefix.to_string(), code, reason.to_string(), message.to_string()));
     }
 
     /// Stores an object as if a user had created it.
@@ -298,15 +309,73 @@ impl FakeApi {
     }
 }
 
-/// A synced node cache holding `nodes`.
-pub fn node_store(nodes: &[Node]) -> Store<Node> {
+/// A synced cache holding `objects`, as a reflector has it after its first list.
+pub fn store<K>(objects: &[K]) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
     let (reader, mut writer) = reflector::store();
+    relist(&mut writer, objects);
+    reader
+}
+
+impl FakeApi {
+    /// Every stored object of collections whose path ends with `/{plural}`, typed.
+    fn typed<K: DeserializeOwned>(&self, plural: &str) -> Vec<K> {
+        let st = self.state.lock().unwrap();
+        st.objects
+            .iter()
+            .filter(|(path, _)| path.ends_with(&format!("/{plural}")))
+            .flat_map(|(_, objs)| objs.values())
+            .map(|o| serde_json::from_value(o.clone()).unwrap())
+            .collect()
+    }
+
+    /// The operator's caches as its watches would hold them now: a snapshot of this API's objects.
+    pub fn caches(&self, nodes: &[Node]) -> Caches {
+        self.watched(nodes).0
+    }
+
+    /// The operator's caches and the feed that keeps them: [`Feed::sync`] delivers what changed since, as the
+    /// watches would; not calling it leaves the caches stale.
+    pub fn watched(&self, nodes: &[Node]) -> (Caches, Feed) {
+        let (n, nodes_w) = reflector::store();
+        let (c, classes) = reflector::store();
+        let (d, deployments) = reflector::store();
+        let (p, pdbs) = reflector::store();
+        let (s, services) = reflector::store();
+        let mut feed = Feed { nodes: nodes_w, classes, deployments, pdbs, services };
+        feed.sync(self, nodes);
+        (Caches { nodes: n, classes: c, deployments: d, disruption_budgets: p, services: s }, feed)
+    }
+}
+
+/// The writing side of the operator's caches in tests.
+pub struct Feed {
+    nodes: Writer<Node>,
+    classes: Writer<ContinuityClass>,
+    deployments: Writer<Deployment>,
+    pdbs: Writer<PodDisruptionBudget>,
+    services: Writer<Service>,
+}
+
+impl Feed {
+    /// Brings every cache up to the API's current state (a relist).
+    pub fn sync(&mut self, api: &FakeApi, nodes: &[Node]) {
+        relist(&mut self.nodes, nodes);
+        relist(&mut self.classes, &api.typed("continuityclasses"));
+        relist(&mut self.deployments, &api.typed("deployments"));
+        relist(&mut self.pdbs, &api.typed("poddisruptionbudgets"));
+        relist(&mut self.services, &api.typed("services"));
+    }
+}
+
+fn relist<K: Resource<DynamicType = ()> + Clone>(writer: &mut Writer<K>, objects: &[K]) {
     writer.apply_watcher_event(&watcher::Event::Init);
-    for n in nodes {
-        writer.apply_watcher_event(&watcher::Event::InitApply(n.clone()));
+    for o in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(o.clone()));
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
-    reader
 }
 
 /// A worker node in `zone` of region eu-south-1.

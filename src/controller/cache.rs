@@ -1,0 +1,154 @@
+//! What a reconcile reads, from the caches the controller's watches keep (so an unchanged service costs no API
+//! request), and what it just wrote (so a cache that has not caught up yet never causes a second write or a
+//! decision on stale readiness).
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Node, Service},
+    policy::v1::PodDisruptionBudget,
+};
+use kube::{
+    Resource, ResourceExt,
+    runtime::reflector::{ObjectRef, Store},
+};
+use serde_json::Value;
+
+use crate::api::{ContinuityClass, ResilientService};
+
+/// Reflector stores fed by the controller's watches.
+#[derive(Clone)]
+pub struct Caches {
+    pub nodes: Store<Node>,
+    pub classes: Store<ContinuityClass>,
+    /// Deployments, PDBs and Services carrying continuo's service label.
+    pub deployments: Store<Deployment>,
+    pub disruption_budgets: Store<PodDisruptionBudget>,
+    pub services: Store<Service>,
+}
+
+impl Caches {
+    /// Resolves once every store has its first full list.
+    pub async fn wait_until_ready(&self) -> Result<(), kube::runtime::reflector::store::WriterDropped> {
+        self.nodes.wait_until_ready().await?;
+        self.classes.wait_until_ready().await?;
+        self.deployments.wait_until_ready().await?;
+        self.disruption_budgets.wait_until_ready().await?;
+        self.services.wait_until_ready().await
+    }
+
+    pub fn class(&self, name: &str) -> Option<ContinuityClass> {
+        self.classes.get(&ObjectRef::new(name)).map(|c| (*c).clone())
+    }
+
+    /// The Deployments `svc` controls (by owner uid, so a namesake from a deleted service is not one).
+    pub fn deployments_of(&self, svc: &ResilientService) -> Vec<Deployment> {
+        let (ns, uid) = (svc.namespace(), svc.uid());
+        let mut children: Vec<Deployment> = self
+            .deployments
+            .state()
+            .iter()
+            .filter(|d| d.namespace() == ns && controlled_by(&***d, uid.as_deref()))
+            .map(|d| (**d).clone())
+            .collect();
+        children.sort_by_key(ResourceExt::name_any);
+        children
+    }
+
+    pub fn disruption_budget(&self, ns: &str, name: &str) -> Option<PodDisruptionBudget> {
+        self.disruption_budgets.get(&ObjectRef::new(name).within(ns)).map(|p| (*p).clone())
+    }
+
+    pub fn service(&self, ns: &str, name: &str) -> Option<Service> {
+        self.services.get(&ObjectRef::new(name).within(ns)).map(|s| (*s).clone())
+    }
+}
+
+fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
+    obj.owner_references().iter().any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
+}
+
+/// How long a write is trusted over a cache that does not show it yet. A watch delivers in well under a
+/// second; past this, the cache is believed again (say, the object was deleted by someone in between).
+pub const WRITE_GRACE: Duration = Duration::from_secs(10);
+
+struct Write {
+    body: Value,
+    /// `metadata.generation` the API server answered with (0 when the kind has none).
+    generation: i64,
+    at: Instant,
+}
+
+/// What continuo wrote in the last [`WRITE_GRACE`], per object.
+#[derive(Default)]
+pub struct RecentWrites {
+    writes: Mutex<HashMap<String, Write>>,
+}
+
+impl RecentWrites {
+    pub fn key(kind: &str, ns: &str, name: &str) -> String {
+        format!("{kind}/{ns}/{name}")
+    }
+
+    pub fn record(&self, key: String, body: Value, generation: i64, now: Instant) {
+        if let Ok(mut w) = self.writes.lock() {
+            w.retain(|_, v| now.duration_since(v.at) < WRITE_GRACE);
+            w.insert(key, Write { body, generation, at: now });
+        }
+    }
+
+    /// True when exactly `body` was written to `key` within the grace period: writing it again would only repeat
+    /// a write the cache has not delivered yet.
+    pub fn just_wrote(&self, key: &str, body: &Value, now: Instant) -> bool {
+        self.writes
+            .lock()
+            .map(|w| w.get(key).is_some_and(|v| &v.body == body && now.duration_since(v.at) < WRITE_GRACE))
+            .unwrap_or(false)
+    }
+
+    /// The generation continuo's last write produced, while within the grace period: a cached object older than
+    /// that is stale, and its status says nothing about the spec continuo applied.
+    pub fn generation(&self, key: &str, now: Instant) -> Option<i64> {
+        self.writes.lock().ok()?.get(key).filter(|v| now.duration_since(v.at) < WRITE_GRACE).map(|v| v.generation)
+    }
+
+    /// The time left until the oldest pending write stops being trusted: when to look again.
+    pub fn pending(&self, keys: &[String], now: Instant) -> Option<Duration> {
+        let w = self.writes.lock().ok()?;
+        keys.iter().filter_map(|k| w.get(k)).map(|v| WRITE_GRACE.saturating_sub(now.duration_since(v.at))).min()
+    }
+
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut w) = self.writes.lock() {
+            w.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_write_is_trusted_only_for_its_grace_period_and_only_for_the_same_body() {
+        let writes = RecentWrites::default();
+        let t0 = Instant::now();
+        writes.record("Deployment/ns/a".into(), json!({"spec": {"replicas": 3}}), 2, t0);
+        assert!(writes.just_wrote("Deployment/ns/a", &json!({"spec": {"replicas": 3}}), t0 + Duration::from_secs(1)));
+        assert!(!writes.just_wrote("Deployment/ns/a", &json!({"spec": {"replicas": 4}}), t0));
+        assert!(!writes.just_wrote("Deployment/ns/a", &json!({"spec": {"replicas": 3}}), t0 + WRITE_GRACE));
+        assert_eq!(writes.generation("Deployment/ns/a", t0), Some(2));
+        assert_eq!(writes.generation("Deployment/ns/a", t0 + WRITE_GRACE), None);
+        assert_eq!(
+            writes.pending(&["Deployment/ns/a".into()], t0 + Duration::from_secs(4)),
+            Some(Duration::from_secs(6))
+        );
+    }
+}
