@@ -489,3 +489,18 @@ async fn a_real_failure_is_still_an_error() {
     assert!(reconcile(Arc::new(svc), w.ctx.clone()).await.is_err(), "a 403 from RBAC is not a deletion");
     assert_eq!(errors_counted(&w).len(), 1);
 }
+
+#[tokio::test]
+async fn a_service_in_a_namespace_being_deleted_is_not_reconciled_at_all() {
+    let w = World::settled().await;
+    w.api.put(
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": NS, "deletionTimestamp": "2026-11-25T10:00:00Z"}, "status": {"phase": "Terminating"}}),
+    );
+    // The namespace controller deletes the children before the service: continuo must not re-create them.
+    w.api.remove(DEPLOYMENTS, "passhub-eu-south-1a");
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.api.requests(), vec![], "no write is even attempted in a terminating namespace");
+}

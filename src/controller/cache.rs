@@ -10,7 +10,7 @@ use std::{
 
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Node, Service},
+    core::v1::{Namespace, Node, Service},
     policy::v1::PodDisruptionBudget,
 };
 use kube::{
@@ -30,6 +30,8 @@ pub struct Caches {
     pub deployments: Store<Deployment>,
     pub disruption_budgets: Store<PodDisruptionBudget>,
     pub services: Store<Service>,
+    /// Namespaces, to leave alone the services of one being deleted.
+    pub namespaces: Store<Namespace>,
 }
 
 impl Caches {
@@ -39,7 +41,13 @@ impl Caches {
         self.classes.wait_until_ready().await?;
         self.deployments.wait_until_ready().await?;
         self.disruption_budgets.wait_until_ready().await?;
-        self.services.wait_until_ready().await
+        self.services.wait_until_ready().await?;
+        self.namespaces.wait_until_ready().await
+    }
+
+    /// Whether `ns` is being deleted: nothing new may be created in it, and nothing in it needs continuo.
+    pub fn terminating(&self, ns: &str) -> bool {
+        self.namespaces.get(&ObjectRef::new(ns)).is_some_and(|n| n.metadata.deletion_timestamp.is_some())
     }
 
     pub fn class(&self, name: &str) -> Option<ContinuityClass> {

@@ -110,13 +110,15 @@ impl Context {
 }
 
 /// Reconciles one service, if this replica is the leader; followers keep their caches warm and write nothing
-/// (every service is reconciled again when a follower becomes the leader). A service being deleted is skipped.
+/// (every service is reconciled again when a follower becomes the leader). A service being deleted, or in a
+/// namespace being deleted, is skipped: re-creating what the garbage collector removes would fight the deletion.
 ///
 /// There is no periodic resync: every input (the service, its class, its children, the zones) is watched, so a
 /// settled service costs nothing until one of them changes.
 pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<Action, Error> {
     let start = Instant::now();
-    if !ctx.is_leader() || svc.metadata.deletion_timestamp.is_some() {
+    let terminating = svc.namespace().is_some_and(|ns| ctx.caches.terminating(&ns));
+    if !ctx.is_leader() || svc.metadata.deletion_timestamp.is_some() || terminating {
         ctx.metrics.observe("skipped", None, start.elapsed());
         return Ok(Action::await_change());
     }

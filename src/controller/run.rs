@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use futures::{Stream, StreamExt, channel::mpsc, future::ready, stream};
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Node, Service},
+    core::v1::{Namespace, Node, Service},
     policy::v1::PodDisruptionBudget,
 };
 use kube::{
@@ -155,6 +155,13 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let (pdbs, pdb_events) = cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone());
     let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children);
     let (classes, class_events) = cached(Api::<ContinuityClass>::all(client.clone()), watcher::Config::default());
+    // Namespaces only feed a cache (is it being deleted?); one watched namespace is watched by name.
+    let namespace_config = match &settings.namespace {
+        Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+        None => watcher::Config::default(),
+    };
+    let (namespaces, namespace_events) = cached(Api::<Namespace>::all(client.clone()), namespace_config);
+    let namespace_task = tokio::spawn(namespace_events.for_each(|_| ready(())));
     let (store, service_writer) = reflector::store::<ResilientService>();
     // Only spec changes (and new services) trigger: continuo's own status writes do not reconcile again.
     let service_events = watcher(services, watcher::Config::default().any_semantic())
@@ -163,7 +170,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         .reflect(service_writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    let caches = Caches { nodes: nodes.clone(), classes, deployments, disruption_budgets: pdbs, services: svcs };
+    let caches =
+        Caches { nodes: nodes.clone(), classes, deployments, disruption_budgets: pdbs, services: svcs, namespaces };
 
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };
     let ctx = Arc::new(
@@ -240,6 +248,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     };
     readiness.set(false);
     node_task.abort();
+    namespace_task.abort();
     admin_task.abort();
     info!("stopped");
     outcome

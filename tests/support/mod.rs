@@ -15,7 +15,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Node, Service},
+    core::v1::{Namespace, Node, Service},
     policy::v1::PodDisruptionBudget,
 };
 use kube::{
@@ -344,9 +344,10 @@ impl FakeApi {
         let (d, deployments) = reflector::store();
         let (p, pdbs) = reflector::store();
         let (s, services) = reflector::store();
-        let mut feed = Feed { nodes: nodes_w, classes, deployments, pdbs, services };
+        let (ns, namespaces) = reflector::store();
+        let mut feed = Feed { nodes: nodes_w, classes, deployments, pdbs, services, namespaces };
         feed.sync(self, nodes);
-        (Caches { nodes: n, classes: c, deployments: d, disruption_budgets: p, services: s }, feed)
+        (Caches { nodes: n, classes: c, deployments: d, disruption_budgets: p, services: s, namespaces: ns }, feed)
     }
 }
 
@@ -357,6 +358,7 @@ pub struct Feed {
     deployments: Writer<Deployment>,
     pdbs: Writer<PodDisruptionBudget>,
     services: Writer<Service>,
+    namespaces: Writer<Namespace>,
 }
 
 impl Feed {
@@ -367,6 +369,7 @@ impl Feed {
         relist(&mut self.deployments, &api.typed("deployments"));
         relist(&mut self.pdbs, &api.typed("poddisruptionbudgets"));
         relist(&mut self.services, &api.typed("services"));
+        relist(&mut self.namespaces, &api.typed("namespaces"));
     }
 }
 
