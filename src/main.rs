@@ -66,12 +66,13 @@ enum Command {
         /// Watch only this namespace (default: all).
         #[arg(long, env = "CONTINUO_NAMESPACE")]
         namespace: Option<String>,
-        /// Reconciles at once.
-        #[arg(long, env = "CONTINUO_CONCURRENCY", default_value_t = 4)]
+        /// Reconciles at once. Reconciles wait on the API server, not the CPU: 16 converges 1,000 new services in
+        /// about 15 s where 4 takes 50 s (cargo bench --bench scale).
+        #[arg(long, env = "CONTINUO_CONCURRENCY", default_value_t = 16)]
         concurrency: u16,
         /// Wait this long after the last change of a service or its children before reconciling it, so that a
         /// burst (a Deployment rolling out) costs one reconcile. 0s to 10s; it adds to failover reaction time.
-        #[arg(long, env = "CONTINUO_DEBOUNCE", default_value = "1s", value_parser = debounce)]
+        #[arg(long, env = "CONTINUO_DEBOUNCE", default_value = "500ms", value_parser = debounce)]
         debounce: Span,
         /// Elect a leader on a Lease so that several replicas can run; only the leader writes.
         #[arg(long, env = "CONTINUO_LEADER_ELECTION")]

@@ -134,3 +134,13 @@ fn crds_command_prints_the_committed_crds() {
     let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/continuo.yaml")).unwrap();
     assert_eq!(out.stdout, committed);
 }
+
+#[test]
+fn an_out_of_range_debounce_is_refused_before_anything_starts() {
+    let out = continuo(&["run", "--debounce", "30s"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("--debounce") && err.contains("at most 10s"), "{err}");
+    let out = continuo(&["run", "--debounce", "soon"]);
+    assert!(text(&out.stderr).contains("invalid duration"), "{}", text(&out.stderr));
+}

@@ -86,7 +86,8 @@ fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
 pub const WRITE_GRACE: Duration = Duration::from_secs(10);
 
 struct Write {
-    body: Value,
+    /// A hash of what was written: enough to tell the same write again, without keeping the body.
+    body: u64,
     /// `metadata.generation` the API server answered with (0 when the kind has none).
     generation: i64,
     at: Instant,
@@ -103,10 +104,10 @@ impl RecentWrites {
         format!("{kind}/{ns}/{name}")
     }
 
-    pub fn record(&self, key: String, body: Value, generation: i64, now: Instant) {
+    pub fn record(&self, key: String, body: &Value, generation: i64, now: Instant) {
         if let Ok(mut w) = self.writes.lock() {
             w.retain(|_, v| now.duration_since(v.at) < WRITE_GRACE);
-            w.insert(key, Write { body, generation, at: now });
+            w.insert(key, Write { body: digest(body), generation, at: now });
         }
     }
 
@@ -115,7 +116,7 @@ impl RecentWrites {
     pub fn just_wrote(&self, key: &str, body: &Value, now: Instant) -> bool {
         self.writes
             .lock()
-            .map(|w| w.get(key).is_some_and(|v| &v.body == body && now.duration_since(v.at) < WRITE_GRACE))
+            .map(|w| w.get(key).is_some_and(|v| v.body == digest(body) && now.duration_since(v.at) < WRITE_GRACE))
             .unwrap_or(false)
     }
 
@@ -138,6 +139,14 @@ impl RecentWrites {
     }
 }
 
+/// A hash of a JSON value (serde_json's maps are ordered, so equal values hash equally).
+fn digest(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.to_string().hash(&mut h);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -148,7 +157,7 @@ mod tests {
     fn a_write_is_trusted_only_for_its_grace_period_and_only_for_the_same_body() {
         let writes = RecentWrites::default();
         let t0 = Instant::now();
-        writes.record("Deployment/ns/a".into(), json!({"spec": {"replicas": 3}}), 2, t0);
+        writes.record("Deployment/ns/a".into(), &json!({"spec": {"replicas": 3}}), 2, t0);
         assert!(writes.just_wrote("Deployment/ns/a", &json!({"spec": {"replicas": 3}}), t0 + Duration::from_secs(1)));
         assert!(!writes.just_wrote("Deployment/ns/a", &json!({"spec": {"replicas": 4}}), t0));
         assert!(!writes.just_wrote("Deployment/ns/a", &json!({"spec": {"replicas": 3}}), t0 + WRITE_GRACE));

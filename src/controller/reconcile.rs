@@ -189,17 +189,17 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         "status": next,
     });
     // Unchanged, or written a moment ago and not yet seen by the cache: no write, and no Event twice.
-    let changed = status::changed(svc, &next) && !ctx.writes.just_wrote(&status_key, &status_only(&body), now);
+    let changed = status::changed(svc, &next) && !ctx.writes.just_wrote(&status_key, &body["status"], now);
     let transitions = if changed { status::transitions(svc, &next) } else { Vec::new() };
     if changed {
         Api::<ResilientService>::namespaced(ctx.client.clone(), &ns)
             .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
             .await?;
-        ctx.writes.record(status_key.clone(), status_only(&body), 0, Instant::now());
+        ctx.writes.record(status_key.clone(), &body["status"], 0, Instant::now());
     } else if !status::changed(svc, &next) {
         ctx.writes.forget(&status_key);
     }
-    written.push(status_key);
+    // Only continuo writes this status: unlike a child, it needs no second look once the cache has it.
     let reference = svc.object_ref(&());
     for t in transitions.into_iter().chain(notes) {
         let event = Event {
@@ -219,11 +219,6 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         Some(left) => Action::requeue(left + Duration::from_millis(100)),
         None => Action::await_change(),
     })
-}
-
-/// The status part of a status patch: what is compared with a later one.
-fn status_only(body: &serde_json::Value) -> serde_json::Value {
-    body["status"].clone()
 }
 
 /// A child whose cached generation is older than the one continuo's last write produced is a stale copy: its
@@ -331,7 +326,7 @@ where
     }
     match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
         Ok(applied) => {
-            ctx.writes.record(key, body, applied.meta().generation.unwrap_or(0), Instant::now());
+            ctx.writes.record(key, &body, applied.meta().generation.unwrap_or(0), Instant::now());
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 422 => Err(Error::Rejected(Problem {
@@ -378,7 +373,7 @@ mod tests {
     fn a_cached_child_older_than_the_last_write_does_not_count_as_rolled_out() {
         let writes = RecentWrites::default();
         let now = Instant::now();
-        writes.record(RecentWrites::key("Deployment", "n", "s-a"), json!({}), 5, now);
+        writes.record(RecentWrites::key("Deployment", "n", "s-a"), &json!({}), 5, now);
         let stale = unconfirmed_readiness_hidden(vec![deployment(4)], &writes, "n", now);
         assert!(!plan::rolled_out(&stale[0], 1), "the cache's copy describes the previous spec");
         let fresh = unconfirmed_readiness_hidden(vec![deployment(5)], &writes, "n", now);

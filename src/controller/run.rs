@@ -151,16 +151,27 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
 
     // Every other input is a reflector too: the reconcile reads these caches and makes no read request.
     let children = watcher::Config::default().labels(SERVICE_LABEL);
-    let (deployments, deployment_events) = cached(scoped::<Deployment>(&client, &settings.namespace), children.clone());
-    let (pdbs, pdb_events) = cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone());
-    let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children);
-    let (classes, class_events) = cached(Api::<ContinuityClass>::all(client.clone()), watcher::Config::default());
+    let (deployments, deployment_events) =
+        cached(scoped::<Deployment>(&client, &settings.namespace), children.clone(), |d: &mut Deployment| {
+            // Readiness is read from the replica counts; the conditions' prose is not.
+            if let Some(s) = d.status.as_mut() {
+                s.conditions = None;
+            }
+        });
+    let (pdbs, pdb_events) =
+        cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone(), |p| p.status = None);
+    let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children, |s| s.status = None);
+    let (classes, class_events) =
+        cached(Api::<ContinuityClass>::all(client.clone()), watcher::Config::default(), |_| {});
     // Namespaces only feed a cache (is it being deleted?); one watched namespace is watched by name.
     let namespace_config = match &settings.namespace {
         Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
         None => watcher::Config::default(),
     };
-    let (namespaces, namespace_events) = cached(Api::<Namespace>::all(client.clone()), namespace_config);
+    let (namespaces, namespace_events) = cached(Api::<Namespace>::all(client.clone()), namespace_config, |n| {
+        n.spec = None;
+        n.status = None;
+    });
     let namespace_task = tokio::spawn(namespace_events.for_each(|_| ready(())));
     let (store, service_writer) = reflector::store::<ResilientService>();
     // Only spec changes (and new services) trigger: continuo's own status writes do not reconcile again.
@@ -275,12 +286,24 @@ fn slim<K: Resource>(obj: &mut K) {
 }
 
 /// A reflector store for `api` and the stream of its changes (applied and deleted objects), to trigger on.
-fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
+/// `drop_unread` removes, besides what [`slim`] removes, the fields of this kind that continuo never reads.
+fn cached<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    drop_unread: impl Fn(&mut K) + Send + 'static,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
-    let events = watcher(api, config).default_backoff().modify(slim).reflect(writer).touched_objects();
+    let events = watcher(api, config)
+        .default_backoff()
+        .modify(move |obj| {
+            slim(obj);
+            drop_unread(obj);
+        })
+        .reflect(writer)
+        .touched_objects();
     (reader, events)
 }
 

@@ -1,18 +1,23 @@
-//! An in-memory Kubernetes API server for reconcile tests: it serves GET/LIST (with label selectors),
-//! server-side apply PATCH (including `/status`), DELETE and POST, and logs every request so tests can count
-//! writes at the HTTP layer.
+//! An in-memory Kubernetes API server for reconcile tests and the scale benchmark: it serves GET, LIST and
+//! WATCH (with label selectors, across namespaces), server-side apply PATCH (including `/status`), DELETE and
+//! POST, and logs every request so tests can count them at the HTTP layer. Optionally every request waits a
+//! fixed latency first, as a real API server's round trip does.
 #![allow(dead_code)]
 
 use std::{
     collections::BTreeMap,
     convert::Infallible,
+    pin::Pin,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use bytes::Bytes;
 use continuo::{api::ContinuityClass, controller::Caches};
+use futures::{Stream, StreamExt, stream};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Namespace, Node, Service},
@@ -27,11 +32,22 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// One change, as a watch delivers it.
+struct Change {
+    rv: u64,
+    collection: String,
+    kind: &'static str,
+    object: Value,
+}
 
 #[derive(Default)]
 struct State {
     /// collection path -> name -> object
     objects: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Every change, in order, for watches.
+    changes: Vec<Change>,
     log: Vec<(String, String, String)>,
     counter: u64,
     /// Path prefixes the server does not know (as for a CRD that is not installed).
@@ -43,6 +59,47 @@ struct State {
 #[derive(Clone, Default)]
 pub struct FakeApi {
     state: Arc<Mutex<State>>,
+    /// Woken on every change, for watches.
+    changed: Arc<Notify>,
+    /// Waited before answering each request.
+    latency: Duration,
+}
+
+impl State {
+    fn record(&mut self, collection: &str, kind: &'static str, object: &Value) {
+        let rv = self.counter;
+        self.changes.push(Change { rv, collection: collection.to_string(), kind, object: object.clone() });
+    }
+
+    fn finish(&mut self, collection: &str, changes: Vec<(&'static str, Value)>, answer: (u16, Value)) -> (u16, Value) {
+        for (kind, object) in changes {
+            self.record(collection, kind, &object);
+        }
+        answer
+    }
+}
+
+/// What a request gets: a JSON answer, or a stream of watch events.
+pub enum Reply {
+    Json(u16, Value),
+    Watch(Pin<Box<dyn Stream<Item = Bytes> + Send>>),
+}
+
+/// Whether the stored collection `stored` is served by a request for `requested` (a cluster-wide path such as
+/// `/apis/apps/v1/deployments` covers every namespace's collection).
+fn covers(requested: &str, stored: &str) -> bool {
+    if requested == stored {
+        return true;
+    }
+    let Some((prefix, plural)) = requested.rsplit_once('/') else { return false };
+    stored
+        .strip_prefix(&format!("{prefix}/namespaces/"))
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, p)| p == plural)
+}
+
+fn query_param<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
+    query?.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 struct Target {
@@ -84,17 +141,31 @@ fn decode(s: &str) -> String {
     out
 }
 
-fn selector(query: Option<&str>) -> Vec<(String, String)> {
+/// Label requirements (`key=value`, or `key` for existence) and a `metadata.name` field selector.
+fn selector(query: Option<&str>) -> Vec<(String, Option<String>)> {
     let Some(q) = query else { return vec![] };
-    q.split('&')
+    let labels = q
+        .split('&')
         .filter_map(|kv| kv.strip_prefix("labelSelector="))
         .flat_map(|sel| decode(sel).split(',').map(str::to_string).collect::<Vec<_>>())
-        .filter_map(|req| req.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect()
+        .map(|req| match req.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (req, None),
+        });
+    let name = query_param(query, "fieldSelector")
+        .map(decode)
+        .and_then(|f| f.strip_prefix("metadata.name=").map(|n| ("@name".to_string(), Some(n.to_string()))));
+    labels.chain(name).collect()
 }
 
-fn matches(obj: &Value, sel: &[(String, String)]) -> bool {
-    sel.iter().all(|(k, v)| obj["metadata"]["labels"][k].as_str() == Some(v.as_str()))
+fn matches(obj: &Value, sel: &[(String, Option<String>)]) -> bool {
+    sel.iter().all(|(k, v)| {
+        let actual = if k == "@name" { &obj["metadata"]["name"] } else { &obj["metadata"]["labels"][k] };
+        match v {
+            Some(v) => actual.as_str() == Some(v.as_str()),
+            None => actual.is_string(),
+        }
+    })
 }
 
 fn status(code: u16, reason: &str, message: &str) -> Value {
@@ -119,6 +190,11 @@ fn merge(base: &mut Value, patch: &Value) {
 }
 
 impl FakeApi {
+    /// An API whose every request first waits `latency`.
+    pub fn with_latency(latency: Duration) -> FakeApi {
+        FakeApi { latency, ..FakeApi::default() }
+    }
+
     pub fn client(&self) -> Client {
         let me = self.clone();
         let svc = tower::service_fn(move |req: Request<kube::client::Body>| {
@@ -126,11 +202,19 @@ impl FakeApi {
             async move {
                 let (parts, body) = req.into_parts();
                 let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                let (code, value) = me.handle(&parts.method, parts.uri.path(), parts.uri.query(), &bytes);
+                let reply = me.reply(&parts.method, parts.uri.path(), parts.uri.query(), &bytes).await;
+                let (code, body): (u16, UnsyncBoxBody<Bytes, Infallible>) = match reply {
+                    Reply::Json(code, value) => {
+                        (code, Full::new(Bytes::from(serde_json::to_vec(&value).unwrap())).boxed_unsync())
+                    }
+                    Reply::Watch(events) => {
+                        (200, StreamBody::new(events.map(|b| Ok::<_, Infallible>(Frame::data(b)))).boxed_unsync())
+                    }
+                };
                 let resp = Response::builder()
                     .status(StatusCode::from_u16(code).unwrap())
                     .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(serde_json::to_vec(&value).unwrap())))
+                    .body(body)
                     .unwrap();
                 Ok::<_, Infallible>(resp)
             }
@@ -138,7 +222,69 @@ impl FakeApi {
         Client::new(svc, "default")
     }
 
+    /// Answers one request, after the configured latency.
+    pub async fn reply(&self, method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> Reply {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let watch = method == Method::GET && matches!(query_param(query, "watch"), Some("true" | "1"));
+        if watch {
+            self.state.lock().unwrap().log.push(("WATCH".into(), path.into(), query.unwrap_or_default().into()));
+            return Reply::Watch(self.watch(path, query));
+        }
+        let (code, value) = self.handle(method, path, query, body);
+        Reply::Json(code, value)
+    }
+
+    /// The changes after the query's `resourceVersion` to collections `path` covers, as newline-delimited watch
+    /// events, until `timeoutSeconds` (default 290 s).
+    fn watch(&self, path: &str, query: Option<&str>) -> Pin<Box<dyn Stream<Item = Bytes> + Send>> {
+        let requested = parse(path).collection;
+        let sel = selector(query);
+        let from: u64 = query_param(query, "resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let timeout = query_param(query, "timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(290);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        let me = self.clone();
+        Box::pin(stream::unfold(from, move |seen| {
+            let (me, requested, sel) = (me.clone(), requested.clone(), sel.clone());
+            async move {
+                loop {
+                    let notified = me.changed.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    let (batch, last) = {
+                        let st = me.state.lock().unwrap();
+                        let mut out = Vec::new();
+                        let mut last = seen;
+                        let start = st.changes.partition_point(|c| c.rv <= seen);
+                        for c in &st.changes[start..] {
+                            last = c.rv;
+                            if covers(&requested, &c.collection) && matches(&c.object, &sel) {
+                                out.extend(serde_json::to_vec(&json!({"type": c.kind, "object": c.object})).unwrap());
+                                out.push(b'\n');
+                            }
+                        }
+                        (out, last)
+                    };
+                    if !batch.is_empty() {
+                        return Some((Bytes::from(batch), last));
+                    }
+                    tokio::select! {
+                        () = &mut notified => {}
+                        () = tokio::time::sleep_until(deadline) => return None,
+                    }
+                }
+            }
+        }))
+    }
+
     fn handle(&self, method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let result = self.handle_locked(method, path, query, body);
+        self.changed.notify_waiters();
+        result
+    }
+
+    fn handle_locked(&self, method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> (u16, Value) {
         let mut st = self.state.lock().unwrap();
         st.log.push((method.to_string(), path.to_string(), query.unwrap_or_default().to_string()));
         st.counter += 1;
@@ -152,13 +298,25 @@ impl FakeApi {
             return (*code, status(*code, reason, msg));
         }
         let t = parse(path);
+        if method == Method::GET && t.name.is_none() {
+            let sel = selector(query);
+            let items: Vec<Value> = st
+                .objects
+                .iter()
+                .filter(|(c, _)| covers(&t.collection, c))
+                .flat_map(|(_, objs)| objs.values())
+                .filter(|o| matches(o, &sel))
+                .cloned()
+                .collect();
+            return (
+                200,
+                json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}),
+            );
+        }
+        let collection = t.collection.clone();
+        let mut changes: Vec<(&'static str, Value)> = Vec::new();
         let coll = st.objects.entry(t.collection.clone()).or_default();
-        match (method.clone(), t.name) {
-            (Method::GET, None) => {
-                let sel = selector(query);
-                let items: Vec<Value> = coll.values().filter(|o| matches(o, &sel)).cloned().collect();
-                (200, json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}))
-            }
+        let answer = match (method.clone(), t.name) {
             (Method::GET, Some(name)) => match coll.get(&name) {
                 Some(o) => (200, o.clone()),
                 None => (404, status(404, "NotFound", &format!("{name} not found"))),
@@ -176,7 +334,8 @@ impl FakeApi {
                     obj["metadata"]["generation"] = json!(1);
                     obj["metadata"]["creationTimestamp"] = json!("2026-11-24T00:00:00Z");
                     coll.insert(name, obj.clone());
-                    return (201, obj);
+                    changes.push(("ADDED", obj.clone()));
+                    return st.finish(&collection, changes, (201, obj));
                 };
                 let before = existing.clone();
                 if is_status {
@@ -194,25 +353,33 @@ impl FakeApi {
                 }
                 if before != *existing {
                     existing["metadata"]["resourceVersion"] = json!(rv);
+                    changes.push(("MODIFIED", existing.clone()));
                 }
                 (200, existing.clone())
             }
             (Method::DELETE, Some(name)) => match coll.remove(&name) {
-                Some(o) => (200, o),
+                Some(o) => {
+                    changes.push(("DELETED", o.clone()));
+                    (200, o)
+                }
                 None => (404, status(404, "NotFound", &format!("{name} not found"))),
             },
             (Method::POST, None) => {
-                let obj: Value = serde_json::from_slice(body).unwrap();
+                let mut obj: Value = serde_json::from_slice(body).unwrap();
                 let name =
                     obj["metadata"]["name"].as_str().map(str::to_string).unwrap_or_else(|| format!("generated-{rv}"));
                 if coll.contains_key(&name) {
                     return (409, status(409, "AlreadyExists", &format!("{name} already exists")));
                 }
+                obj["metadata"]["name"] = json!(name);
+                obj["metadata"]["resourceVersion"] = json!(rv);
                 coll.insert(name, obj.clone());
+                changes.push(("ADDED", obj.clone()));
                 (201, obj)
             }
             (m, n) => (405, status(405, "MethodNotAllowed", &format!("{m} {n:?}"))),
-        }
+        };
+        st.finish(&collection, changes, answer)
     }
 
     /// Makes every path under `prefix` answer 404, as an API group that is not installed does.
@@ -240,11 +407,24 @@ impl FakeApi {
         if obj["metadata"]["generation"].is_null() {
             obj["metadata"]["generation"] = json!(1);
         }
-        st.objects.entry(path_of_collection.to_string()).or_default().insert(name, obj);
+        let existed = st.objects.entry(path_of_collection.to_string()).or_default().insert(name, obj.clone());
+        st.record(path_of_collection, if existed.is_some() { "MODIFIED" } else { "ADDED" }, &obj);
+        drop(st);
+        self.changed.notify_waiters();
     }
 
     pub fn get(&self, collection: &str, name: &str) -> Option<Value> {
         self.state.lock().unwrap().objects.get(collection)?.get(name).cloned()
+    }
+
+    /// Every object in the collections `path` covers (a cluster-wide path covers every namespace).
+    pub fn list_all(&self, path: &str) -> Vec<(String, Value)> {
+        let st = self.state.lock().unwrap();
+        st.objects
+            .iter()
+            .filter(|(c, _)| covers(path, c))
+            .flat_map(|(c, objs)| objs.values().map(move |o| (c.clone(), o.clone())))
+            .collect()
     }
 
     pub fn list(&self, collection: &str) -> Vec<Value> {
@@ -264,10 +444,20 @@ impl FakeApi {
             obj["metadata"]["generation"] = json!(g + 1);
         }
         obj["metadata"]["resourceVersion"] = json!(rv);
+        let obj = obj.clone();
+        st.record(collection, "MODIFIED", &obj);
+        drop(st);
+        self.changed.notify_waiters();
     }
 
     pub fn remove(&self, collection: &str, name: &str) {
-        self.state.lock().unwrap().objects.get_mut(collection).map(|c| c.remove(name));
+        let mut st = self.state.lock().unwrap();
+        st.counter += 1;
+        if let Some(obj) = st.objects.get_mut(collection).and_then(|c| c.remove(name)) {
+            st.record(collection, "DELETED", &obj);
+        }
+        drop(st);
+        self.changed.notify_waiters();
     }
 
     /// Plays the Deployment controller: every Deployment in the collection reports its spec rolled out.
@@ -275,21 +465,24 @@ impl FakeApi {
         let names: Vec<String> =
             self.list(collection).iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect();
         for name in names {
-            let mut st = self.state.lock().unwrap();
-            let d = st.objects.get_mut(collection).unwrap().get_mut(&name).unwrap();
+            let Some(d) = self.get(collection, &name) else { continue };
             let n = d["spec"]["replicas"].clone();
-            d["status"] = json!({"observedGeneration": d["metadata"]["generation"], "replicas": n, "readyReplicas": n, "updatedReplicas": n, "availableReplicas": n});
+            let status = json!({"observedGeneration": d["metadata"]["generation"], "replicas": n, "readyReplicas": n, "updatedReplicas": n, "availableReplicas": n});
+            // Like the Deployment controller, it writes only when the status changes.
+            if d["status"] != status {
+                self.edit(collection, &name, |d| d["status"] = status);
+            }
         }
     }
 
-    /// Requests other than GET, as (method, path).
+    /// Requests other than GET and WATCH, as (method, path).
     pub fn writes(&self) -> Vec<(String, String)> {
         self.state
             .lock()
             .unwrap()
             .log
             .iter()
-            .filter(|(m, _, _)| m != "GET")
+            .filter(|(m, _, _)| m != "GET" && m != "WATCH")
             .map(|(m, p, _)| (m.clone(), p.clone()))
             .collect()
     }
@@ -299,9 +492,9 @@ impl FakeApi {
         self.state.lock().unwrap().log.clone()
     }
 
-    /// Requests other than GET, as (method, path, query).
+    /// Requests other than GET and WATCH, as (method, path, query).
     pub fn writes_with_query(&self) -> Vec<(String, String, String)> {
-        self.state.lock().unwrap().log.iter().filter(|(m, _, _)| m != "GET").cloned().collect()
+        self.state.lock().unwrap().log.iter().filter(|(m, _, _)| m != "GET" && m != "WATCH").cloned().collect()
     }
 
     pub fn clear_log(&self) {

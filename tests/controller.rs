@@ -1,0 +1,118 @@
+//! The running controller (`controller::run`: watches, caches, triggers, debounce, the reconcile) against the
+//! in-memory API, which serves watches: a service converges from watch events alone, stays quiet once settled,
+//! and a namespace deletion gets no write.
+
+mod support;
+
+use std::time::Duration;
+
+use continuo::{
+    controller::{Settings, run},
+    plan::Config,
+};
+use serde_json::{Value, json};
+use support::{FakeApi, nodes};
+
+const NS: &str = "shop";
+const SERVICES: &str = "/apis/continuo.dev/v1alpha1/namespaces/shop/resilientservices";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/shop/deployments";
+
+fn world() -> FakeApi {
+    let api = FakeApi::default();
+    api.put("/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    for n in nodes(&["a", "b", "c"], 2) {
+        api.put("/api/v1/nodes", serde_json::to_value(n).unwrap());
+    }
+    for class in continuo::api::builtin_classes().unwrap() {
+        api.put("/apis/continuo.dev/v1alpha1/continuityclasses", serde_json::to_value(class).unwrap());
+    }
+    api
+}
+
+fn service(name: &str) -> Value {
+    json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService", "metadata": {"name": name, "namespace": NS},
+        "spec": {"className": "active-active", "replicas": 4,
+                 "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}})
+}
+
+fn settings() -> Settings {
+    Settings {
+        namespace: None,
+        config: Config::default(),
+        concurrency: 4,
+        debounce: Duration::from_millis(100),
+        instance: None,
+        election: None,
+        admin: "127.0.0.1:0".parse().unwrap(),
+        builtin_classes: false,
+    }
+}
+
+fn ready(api: &FakeApi, name: &str) -> bool {
+    api.get(SERVICES, name).is_some_and(|s| {
+        s["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    })
+}
+
+/// Plays the Deployment controller until `done` holds or the time is up.
+async fn until(api: &FakeApi, done: impl Fn() -> bool) -> bool {
+    for _ in 0..200 {
+        if done() {
+            return true;
+        }
+        api.roll_out(DEPLOYMENTS);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_converges_from_watch_events_and_then_stays_quiet() {
+    let api = world();
+    let operator = tokio::spawn(run(api.client(), settings()));
+    api.put(SERVICES, service("passhub"));
+    assert!(
+        until(&api, || ready(&api, "passhub")).await,
+        "the service never became Ready: {:#?}",
+        api.requests().iter().filter(|r| r.1.contains("resilient") || r.0 != "GET").take(40).collect::<Vec<_>>()
+    );
+    assert_eq!(api.list(DEPLOYMENTS).len(), 3, "one Deployment per zone");
+    let reads: Vec<_> = api.requests().into_iter().filter(|(m, _, q)| m == "GET" && !q.contains("watch")).collect();
+    // The only GETs are the start-up check for the CRDs and each watch's initial list.
+    assert!(reads.iter().all(|(_, p, q)| q.contains("limit=") || p.ends_with("resilientservices")), "{reads:#?}");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    api.clear_log();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let requests: Vec<_> = api.requests().into_iter().filter(|(m, _, _)| m != "WATCH").collect();
+    assert_eq!(requests, vec![], "a settled service costs no request");
+    operator.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_namespace_full_of_services_makes_no_write() {
+    let api = world();
+    let operator = tokio::spawn(run(api.client(), settings()));
+    for i in 0..5 {
+        api.put(SERVICES, service(&format!("s{i}")));
+    }
+    assert!(until(&api, || (0..5).all(|i| ready(&api, &format!("s{i}")))).await, "services never became Ready");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // What `kubectl delete namespace` does: the namespace is marked, then its content is deleted, children first.
+    api.edit("/api/v1/namespaces", NS, |n| n["metadata"]["deletionTimestamp"] = json!("2026-11-25T10:00:00Z"));
+    api.refuse("/apis/apps/v1/namespaces/shop", 403, "Forbidden", "namespace shop is being terminated");
+    api.clear_log();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for d in api.list(DEPLOYMENTS) {
+        api.remove(DEPLOYMENTS, d["metadata"]["name"].as_str().unwrap());
+    }
+    for i in 0..5 {
+        api.remove(SERVICES, &format!("s{i}"));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(api.writes(), vec![], "no write, not even a refused one, while the namespace goes away");
+    operator.abort();
+}
