@@ -281,6 +281,7 @@ async fn run_size(n: usize, latency: Duration) {
     api.clear_log();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let steady: Vec<_> = api.requests().into_iter().filter(|(m, _, _)| m != "WATCH").collect();
+    let steady_rss = rss_kib(pid, "VmRSS:");
 
     // Every namespace is deleted: marked first, then emptied, children before services.
     api.clear_log();
@@ -333,7 +334,13 @@ async fn run_size(n: usize, latency: Duration) {
         percentile(lags.clone(), 0.9).as_millis(),
         percentile(lags, 1.0).as_millis()
     );
-    println!("| RSS | {} MiB idle, {} MiB with {n} services, peak {} MiB |", idle_rss / 1024, rss / 1024, peak / 1024);
+    println!(
+        "| RSS | {} MiB idle, {} MiB converged, {} MiB steady (10 s later), peak {} MiB |",
+        idle_rss / 1024,
+        rss / 1024,
+        steady_rss / 1024,
+        peak / 1024
+    );
     println!("| steady state, 10 s | {} requests |", steady.len());
     println!("| namespaces deleted | {deletion_writes} writes, {deletion_errors} reconcile errors |");
 }

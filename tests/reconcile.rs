@@ -504,3 +504,51 @@ async fn a_service_in_a_namespace_being_deleted_is_not_reconciled_at_all() {
     w.reconcile().await;
     assert_eq!(w.api.requests(), vec![], "no write is even attempted in a terminating namespace");
 }
+
+fn image(w: &World, deployment: &str) -> Value {
+    w.api.get(DEPLOYMENTS, deployment).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"].clone()
+}
+
+#[tokio::test]
+async fn a_hand_edited_pod_template_is_put_back_though_the_cache_keeps_no_template() {
+    let w = World::settled().await;
+    w.api.edit(DEPLOYMENTS, "passhub-eu-south-1a", |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("attacker:latest");
+    });
+    w.reconcile().await;
+    assert_eq!(image(&w, "passhub-eu-south-1a"), "passhub:1", "the edit bumped the generation past continuo's");
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.api.requests(), vec![], "and once put back, nothing more");
+}
+
+#[tokio::test]
+async fn a_new_pod_template_reaches_every_zone_by_its_digest() {
+    let w = World::settled().await;
+    let digest = |w: &World| {
+        w.api.get(DEPLOYMENTS, "passhub-eu-south-1b").unwrap()["metadata"]["annotations"]["continuo.dev/template-digest"].clone()
+    };
+    let before = digest(&w);
+    assert!(before.is_string(), "every Deployment carries the digest of the template continuo applied");
+    w.api.edit(SERVICES, "passhub", |s| s["spec"]["template"]["spec"]["containers"][0]["image"] = json!("passhub:2"));
+    w.reconcile().await;
+    for zone in ZONES {
+        assert_eq!(image(&w, &format!("passhub-{zone}")), "passhub:2");
+    }
+    assert_ne!(digest(&w), before);
+}
+
+#[tokio::test]
+async fn a_deployment_without_the_digest_is_applied_once_then_left_alone() {
+    let w = World::settled().await;
+    // As made by a continuo that did not stamp the digest yet.
+    w.api.edit(DEPLOYMENTS, "passhub-eu-south-1c", |d| {
+        d["metadata"]["annotations"].as_object_mut().unwrap().remove("continuo.dev/template-digest");
+    });
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.child_writes().len(), 1, "{:?}", w.child_writes());
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.api.requests(), vec![]);
+}

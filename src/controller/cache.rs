@@ -10,7 +10,7 @@ use std::{
 
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Namespace, Node, Service},
+    core::v1::{Namespace, Node, PodTemplateSpec, Service},
     policy::v1::PodDisruptionBudget,
 };
 use kube::{
@@ -79,6 +79,55 @@ impl Caches {
 
 fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
     obj.owner_references().iter().any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
+}
+
+/// The annotation continuo stamps on each Deployment it applies: a digest of the pod template it applied. The
+/// Deployment cache keeps no pod template (it is most of the object, and most of the operator's memory at
+/// scale): a template continuo no longer wants shows as a different digest, and a template someone else edited
+/// as a `metadata.generation` past the one continuo's own apply produced ([`AppliedGenerations`]).
+pub const TEMPLATE_DIGEST: &str = "continuo.dev/template-digest";
+
+/// What the Deployment cache keeps of a Deployment: everything continuo reads, which is all but the pod template
+/// and the status conditions' prose.
+pub fn without_template(d: &mut Deployment) {
+    if let Some(spec) = d.spec.as_mut() {
+        spec.template = PodTemplateSpec::default();
+    }
+    if let Some(status) = d.status.as_mut() {
+        status.conditions = None;
+    }
+}
+
+/// The digest stamped in [`TEMPLATE_DIGEST`].
+pub fn template_digest(template: &Value) -> String {
+    format!("{:016x}", digest(template))
+}
+
+/// Per Deployment, the `metadata.generation` continuo's last apply produced (or, for a Deployment found already as
+/// continuo wants it, the one it was found at). A later generation means someone else changed the spec.
+#[derive(Default)]
+pub struct AppliedGenerations {
+    generations: Mutex<HashMap<String, i64>>,
+}
+
+impl AppliedGenerations {
+    pub fn record(&self, key: &str, generation: i64) {
+        if let Ok(mut g) = self.generations.lock() {
+            g.insert(key.to_string(), generation);
+        }
+    }
+
+    /// Whether `generation` is one continuo produced or accepted; the first one seen is accepted.
+    pub fn accepts(&self, key: &str, generation: i64) -> bool {
+        let Ok(mut g) = self.generations.lock() else { return true };
+        generation <= *g.entry(key.to_string()).or_insert(generation)
+    }
+
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut g) = self.generations.lock() {
+            g.remove(key);
+        }
+    }
 }
 
 /// How long a write is trusted over a cache that does not show it yet. A watch delivers in well under a
@@ -152,6 +201,29 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_generation_past_the_applied_one_is_someone_elses_edit() {
+        let applied = AppliedGenerations::default();
+        assert!(applied.accepts("Deployment/ns/a", 4), "first sight: accepted as found");
+        assert!(applied.accepts("Deployment/ns/a", 4));
+        assert!(!applied.accepts("Deployment/ns/a", 5), "someone changed the spec");
+        applied.record("Deployment/ns/a", 6);
+        assert!(applied.accepts("Deployment/ns/a", 6) && applied.accepts("Deployment/ns/a", 5));
+    }
+
+    #[test]
+    fn the_cached_deployment_holds_no_pod_template() {
+        let mut d: Deployment = serde_json::from_value(json!({"metadata": {"name": "a"}, "spec": {"replicas": 3,
+            "selector": {}, "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
+            "status": {"readyReplicas": 3, "conditions": [{"type": "Available", "status": "True"}]}}))
+        .unwrap();
+        without_template(&mut d);
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["spec"]["template"], json!({}));
+        assert_eq!((v["spec"]["replicas"].clone(), v["status"]["readyReplicas"].clone()), (json!(3), json!(3)));
+        assert!(v["status"]["conditions"].is_null());
+    }
 
     #[test]
     fn a_write_is_trusted_only_for_its_grace_period_and_only_for_the_same_body() {

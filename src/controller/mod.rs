@@ -7,6 +7,6 @@ pub mod drift;
 mod reconcile;
 mod run;
 
-pub use cache::{Caches, WRITE_GRACE};
+pub use cache::{Caches, TEMPLATE_DIGEST, WRITE_GRACE, without_template};
 pub use reconcile::{Context, Error, error_policy, reconcile};
 pub use run::{Election, Settings, install_builtin_classes, run};

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{
-    cache::{Caches, RecentWrites},
+    cache::{AppliedGenerations, Caches, RecentWrites, TEMPLATE_DIGEST, template_digest},
     drift,
 };
 use crate::{
@@ -73,6 +73,8 @@ pub struct Context {
     pub caches: Caches,
     /// What this replica wrote in the last seconds, until the caches show it.
     writes: RecentWrites,
+    /// The Deployment generations continuo produced: the template check of the template-free cache.
+    applied: AppliedGenerations,
     pub config: Config,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
@@ -91,6 +93,7 @@ impl Context {
             client,
             caches,
             writes: RecentWrites::default(),
+            applied: AppliedGenerations::default(),
             config,
             recorder,
             metrics: Arc::default(),
@@ -252,16 +255,16 @@ async fn apply_children(
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     for d in &desired.deployments {
         let live = children.iter().find(|c| c.name_any() == d.name_any());
-        apply_if_drifted(ctx, &deployments, d, live, written).await?;
+        apply_if_drifted(ctx, &deployments, d, live, Compare::TemplateByDigest, written).await?;
     }
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
     let live = ctx.caches.disruption_budget(ns, &desired.disruption_budget.name_any());
-    apply_if_drifted(ctx, &pdbs, &desired.disruption_budget, live.as_ref(), written).await?;
+    apply_if_drifted(ctx, &pdbs, &desired.disruption_budget, live.as_ref(), Compare::Content, written).await?;
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let service_name = desired.disruption_budget.name_any();
     let live = ctx.caches.service(ns, &service_name);
     match &desired.service {
-        Some(s) => apply_if_drifted(ctx, &services, s, live.as_ref(), written).await?,
+        Some(s) => apply_if_drifted(ctx, &services, s, live.as_ref(), Compare::Content, written).await?,
         None => {
             // Only a Service continuo made (controlled by this service) is removed.
             if let Some(live) = live.filter(|l| controlled_by(l, desired.disruption_budget.owner_references())) {
@@ -272,6 +275,7 @@ async fn apply_children(
     for name in &desired.delete {
         if let Some(live) = children.iter().find(|c| &c.name_any() == name) {
             deployments.delete(name, &delete_exactly(live)).await?;
+            ctx.applied.forget(&RecentWrites::key("Deployment", ns, name));
             info!(deployment = %name, "deleted drained zone");
             notes.push(status::Transition {
                 warning: false,
@@ -298,6 +302,16 @@ fn delete_exactly<K: Resource>(live: &K) -> DeleteParams {
     }
 }
 
+/// How a cached child is compared with what continuo wants.
+#[derive(Clone, Copy, PartialEq)]
+enum Compare {
+    /// Every field continuo applies is compared with the cached object.
+    Content,
+    /// As `Content`, but the pod template, which the Deployment cache does not keep, by the digest continuo stamps
+    /// on it and by the generation its own apply produced.
+    TemplateByDigest,
+}
+
 /// Applies `desired` unless the cached `live` object already holds it, or this very body was applied a moment
 /// ago and the cache has not delivered it yet.
 async fn apply_if_drifted<K>(
@@ -305,17 +319,32 @@ async fn apply_if_drifted<K>(
     api: &Api<K>,
     desired: &K,
     live: Option<&K>,
+    compare: Compare,
     written: &mut Vec<String>,
 ) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
-    let body = workload::manifest(desired);
+    let mut body = workload::manifest(desired);
     let name = desired.name_any();
     let key = RecentWrites::key(&K::kind(&()), desired.namespace().as_deref().unwrap_or_default(), &name);
+    let compared = match compare {
+        Compare::Content => body.clone(),
+        Compare::TemplateByDigest => {
+            let digest = template_digest(&body["spec"]["template"]);
+            body["metadata"]["annotations"][TEMPLATE_DIGEST] = digest.into();
+            let mut without = body.clone();
+            if let Some(spec) = without["spec"].as_object_mut() {
+                spec.remove("template");
+            }
+            without
+        }
+    };
     if let Some(live) = live {
-        let live = serde_json::to_value(live).unwrap_or_default();
-        if drift::holds(&live, &body) {
+        let generation = live.meta().generation.unwrap_or(0);
+        let holds = drift::holds(&serde_json::to_value(live).unwrap_or_default(), &compared)
+            && (compare == Compare::Content || ctx.applied.accepts(&key, generation));
+        if holds {
             ctx.writes.forget(&key);
             return Ok(());
         }
@@ -326,7 +355,11 @@ where
     }
     match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
         Ok(applied) => {
-            ctx.writes.record(key, &body, applied.meta().generation.unwrap_or(0), Instant::now());
+            let generation = applied.meta().generation.unwrap_or(0);
+            ctx.writes.record(key.clone(), &body, generation, Instant::now());
+            if compare == Compare::TemplateByDigest {
+                ctx.applied.record(&key, generation);
+            }
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 422 => Err(Error::Rejected(Problem {

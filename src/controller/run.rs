@@ -27,7 +27,7 @@ use tracing::{error, info};
 use super::{
     Caches, Context,
     admin::{self, Readiness},
-    error_policy, reconcile,
+    error_policy, reconcile, without_template,
 };
 use crate::{
     api::{ContinuityClass, ResilientService},
@@ -152,12 +152,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     // Every other input is a reflector too: the reconcile reads these caches and makes no read request.
     let children = watcher::Config::default().labels(SERVICE_LABEL);
     let (deployments, deployment_events) =
-        cached(scoped::<Deployment>(&client, &settings.namespace), children.clone(), |d: &mut Deployment| {
-            // Readiness is read from the replica counts; the conditions' prose is not.
-            if let Some(s) = d.status.as_mut() {
-                s.conditions = None;
-            }
-        });
+        cached(scoped::<Deployment>(&client, &settings.namespace), children.clone(), without_template);
     let (pdbs, pdb_events) =
         cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone(), |p| p.status = None);
     let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children, |s| s.status = None);

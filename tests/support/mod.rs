@@ -559,7 +559,10 @@ impl Feed {
     pub fn sync(&mut self, api: &FakeApi, nodes: &[Node]) {
         relist(&mut self.nodes, nodes);
         relist(&mut self.classes, &api.typed("continuityclasses"));
-        relist(&mut self.deployments, &api.typed("deployments"));
+        // As the operator's cache keeps them: without the pod template.
+        let mut deployments: Vec<Deployment> = api.typed("deployments");
+        deployments.iter_mut().for_each(continuo::controller::without_template);
+        relist(&mut self.deployments, &deployments);
         relist(&mut self.pdbs, &api.typed("poddisruptionbudgets"));
         relist(&mut self.services, &api.typed("services"));
         relist(&mut self.namespaces, &api.typed("namespaces"));
