@@ -84,7 +84,7 @@ fn metric(text: &str, name: &str, filter: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name) && l.contains(filter))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
