@@ -105,7 +105,8 @@ async fn deleting_a_namespace_full_of_services_makes_no_write() {
     api.edit("/api/v1/namespaces", NS, |n| n["metadata"]["deletionTimestamp"] = json!("2026-11-25T10:00:00Z"));
     api.refuse("/apis/apps/v1/namespaces/shop", 403, "Forbidden", "namespace shop is being terminated");
     api.clear_log();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The namespace controller starts deleting content after the namespace is marked; give the watch time to tell.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     for d in api.list(DEPLOYMENTS) {
         api.remove(DEPLOYMENTS, d["metadata"]["name"].as_str().unwrap());
     }
