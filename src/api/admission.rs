@@ -3,13 +3,24 @@
 //! (`spec.zones[2]: Duplicate value: "a"`). `continuo plan` repeats the check offline, so a file the API server
 //! would refuse is refused there too.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
+/// Each kind's schema, as registered by its CRD, built once.
+static SCHEMAS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
+    super::crds()
+        .into_iter()
+        .filter_map(|crd| {
+            let schema = crd.spec.versions.first()?.schema.as_ref()?.open_api_v3_schema.as_ref()?;
+            Some((crd.spec.names.kind.clone(), serde_json::to_value(schema).ok()?))
+        })
+        .collect()
+});
+
 /// The schema of one of continuo's kinds, as registered by its CRD.
-pub fn schema_of(kind: &str) -> Option<Value> {
-    let crd = super::crds().into_iter().find(|c| c.spec.names.kind == kind)?;
-    let schema = crd.spec.versions.first()?.schema.as_ref()?.open_api_v3_schema.as_ref()?;
-    serde_json::to_value(schema).ok()
+pub fn schema_of(kind: &str) -> Option<&'static Value> {
+    SCHEMAS.iter().find(|(k, _)| k == kind).map(|(_, schema)| schema)
 }
 
 /// Every repeated item of a `set` list and repeated key of a `map` list in `obj`, worded as the API server does.
@@ -64,13 +75,13 @@ mod tests {
     fn repeated_set_items_and_map_keys_are_refused_with_their_path() {
         let service = json!({"spec": {"zones": ["a", "b", "a"], "className": "x"}});
         assert_eq!(
-            duplicate_items(&schema_of("ResilientService").unwrap(), &service),
+            duplicate_items(schema_of("ResilientService").unwrap(), &service),
             ["spec.zones[2]: Duplicate value: \"a\""]
         );
         let class = json!({"spec": {"objectives": [{"scope": "Zone", "rto": "1h"}, {"scope": "Node", "rto": "2m"},
             {"scope": "Zone", "rto": "2h"}], "residency": {"regions": ["eu", "eu"]}}});
         assert_eq!(
-            duplicate_items(&schema_of("ContinuityClass").unwrap(), &class),
+            duplicate_items(schema_of("ContinuityClass").unwrap(), &class),
             ["spec.objectives[2]: Duplicate value: [\"Zone\"]", "spec.residency.regions[1]: Duplicate value: \"eu\""]
         );
     }
@@ -78,6 +89,6 @@ mod tests {
     #[test]
     fn distinct_items_and_atomic_lists_pass() {
         let service = json!({"spec": {"zones": ["a", "b"], "template": {"spec": {"containers": [{"name": "x"}, {"name": "x"}]}}}});
-        assert!(duplicate_items(&schema_of("ResilientService").unwrap(), &service).is_empty());
+        assert!(duplicate_items(schema_of("ResilientService").unwrap(), &service).is_empty());
     }
 }

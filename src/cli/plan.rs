@@ -80,7 +80,7 @@ fn typed<K: DeserializeOwned>(file: &Path, doc: &Value, cel: impl Fn(&K) -> Resu
         .map_err(|e| format!("{}: {}: {}: {}", file.display(), label(doc), e.path(), e.inner()))?;
     let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
     let duplicates = crate::api::admission::schema_of(kind)
-        .map(|schema| crate::api::admission::duplicate_items(&schema, doc))
+        .map(|schema| crate::api::admission::duplicate_items(schema, doc))
         .unwrap_or_default();
     if !duplicates.is_empty() {
         return Err(format!("{}: {}: {}", file.display(), label(doc), duplicates.join("; ")));

@@ -77,7 +77,8 @@ impl Caches {
     }
 }
 
-fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
+/// Whether `obj`'s controller is the object with this uid.
+pub(super) fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
     obj.owner_references().iter().any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
 }
 

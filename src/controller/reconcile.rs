@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{
-    cache::{AppliedGenerations, Caches, RecentWrites, TEMPLATE_DIGEST, template_digest},
+    cache::{AppliedGenerations, Caches, RecentWrites, TEMPLATE_DIGEST, controlled_by, template_digest},
     drift,
 };
 use crate::{
@@ -192,14 +192,15 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         "status": next,
     });
     // Unchanged, or written a moment ago and not yet seen by the cache: no write, and no Event twice.
-    let changed = status::changed(svc, &next) && !ctx.writes.just_wrote(&status_key, &body["status"], now);
+    let differs = status::changed(svc, &next);
+    let changed = differs && !ctx.writes.just_wrote(&status_key, &body["status"], now);
     let transitions = if changed { status::transitions(svc, &next) } else { Vec::new() };
     if changed {
         Api::<ResilientService>::namespaced(ctx.client.clone(), &ns)
             .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
             .await?;
         ctx.writes.record(status_key.clone(), &body["status"], 0, Instant::now());
-    } else if !status::changed(svc, &next) {
+    } else if !differs {
         ctx.writes.forget(&status_key);
     }
     // Only continuo writes this status: unlike a child, it needs no second look once the cache has it.
@@ -267,7 +268,8 @@ async fn apply_children(
         Some(s) => apply_if_drifted(ctx, &services, s, live.as_ref(), Compare::Content, written).await?,
         None => {
             // Only a Service continuo made (controlled by this service) is removed.
-            if let Some(live) = live.filter(|l| controlled_by(l, desired.disruption_budget.owner_references())) {
+            let owner = desired.disruption_budget.owner_references().first().map(|o| o.uid.as_str());
+            if let Some(live) = live.filter(|l| controlled_by(l, owner)) {
                 services.delete(&service_name, &delete_exactly(&live)).await?;
             }
         }
@@ -285,13 +287,6 @@ async fn apply_children(
         }
     }
     Ok(())
-}
-
-fn controlled_by<K: Resource>(
-    obj: &K,
-    owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference],
-) -> bool {
-    obj.owner_references().iter().any(|o| o.controller == Some(true) && owners.iter().any(|w| w.uid == o.uid))
 }
 
 /// Deletes only the object that was observed, never a newer one of the same name.
