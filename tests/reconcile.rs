@@ -552,3 +552,22 @@ async fn a_deployment_without_the_digest_is_applied_once_then_left_alone() {
     w.reconcile().await;
     assert_eq!(w.api.requests(), vec![]);
 }
+
+#[tokio::test]
+async fn a_transition_repeated_within_minutes_is_one_event_with_a_series() {
+    let w = World::settled().await;
+    for _ in 0..2 {
+        // A zone's pods stop being Ready, then come back.
+        w.api.edit(DEPLOYMENTS, "passhub-eu-south-1a", |d| d["status"]["readyReplicas"] = json!(0));
+        w.reconcile().await;
+        assert_eq!(w.condition("Ready").0, "False");
+        w.api.roll_out(DEPLOYMENTS);
+        w.reconcile().await;
+        assert_eq!(w.condition("Ready").0, "True");
+    }
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    let ready: Vec<&Value> = events.iter().filter(|e| e["reason"] == "AllZonesReady").collect();
+    assert_eq!(ready.len(), 1, "one Event, not three: {events:?}");
+    assert_eq!(ready[0]["series"]["count"], 3, "Ready three times: the first rollout and two recoveries");
+    assert!(ready[0]["series"]["lastObservedTime"].is_string());
+}

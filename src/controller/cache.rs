@@ -8,15 +8,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    core::v1::{Namespace, Node, PodTemplateSpec, Service},
-    policy::v1::PodDisruptionBudget,
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, DeploymentSpec, DeploymentStatus, DeploymentStrategy},
+        core::v1::{Namespace, Node, Service},
+        policy::v1::PodDisruptionBudget,
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kube::{
     Resource, ResourceExt,
     runtime::reflector::{ObjectRef, Store},
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{ContinuityClass, ResilientService};
@@ -27,7 +31,7 @@ pub struct Caches {
     pub nodes: Store<Node>,
     pub classes: Store<ContinuityClass>,
     /// Deployments, PDBs and Services carrying continuo's service label.
-    pub deployments: Store<Deployment>,
+    pub deployments: Store<CachedDeployment>,
     pub disruption_budgets: Store<PodDisruptionBudget>,
     pub services: Store<Service>,
     /// Namespaces, to leave alone the services of one being deleted.
@@ -62,7 +66,7 @@ impl Caches {
             .state()
             .iter()
             .filter(|d| d.namespace() == ns && controlled_by(&***d, uid.as_deref()))
-            .map(|d| (**d).clone())
+            .map(|d| d.to_deployment())
             .collect();
         children.sort_by_key(ResourceExt::name_any);
         children
@@ -88,14 +92,64 @@ pub(super) fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
 /// as a `metadata.generation` past the one continuo's own apply produced ([`AppliedGenerations`]).
 pub const TEMPLATE_DIGEST: &str = "continuo.dev/template-digest";
 
-/// What the Deployment cache keeps of a Deployment: everything continuo reads, which is all but the pod template
-/// and the status conditions' prose.
-pub fn without_template(d: &mut Deployment) {
-    if let Some(spec) = d.spec.as_mut() {
-        spec.template = PodTemplateSpec::default();
+/// What the Deployment cache keeps of a Deployment: its metadata, the spec fields continuo applies besides the pod
+/// template, and the rollout counts of its status. The pod template and the status conditions are never even
+/// decoded: they are most of a Deployment, and at a thousand services most of the operator's memory.
+#[derive(kube::Resource, Clone, Debug, Default, Deserialize)]
+#[resource(inherit = "Deployment")]
+pub struct CachedDeployment {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Option<CachedSpec>,
+    #[serde(default)]
+    status: Option<Rollout>,
+}
+
+/// The spec fields continuo applies and may need to put back: not the selector, which apps/v1 makes immutable.
+#[derive(Clone, Debug, Default, Deserialize)]
+struct CachedSpec {
+    replicas: Option<i32>,
+    strategy: Option<DeploymentStrategy>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Rollout {
+    observed_generation: Option<i64>,
+    replicas: Option<i32>,
+    ready_replicas: Option<i32>,
+    updated_replicas: Option<i32>,
+    available_replicas: Option<i32>,
+}
+
+impl CachedDeployment {
+    /// Drops, besides what every cache drops, the annotations continuo does not read (the Deployment controller's
+    /// revision, say): only the template digest stays.
+    pub fn keep_read_annotations(&mut self) {
+        if let Some(a) = self.metadata.annotations.as_mut() {
+            a.retain(|k, _| k == TEMPLATE_DIGEST);
+        }
     }
-    if let Some(status) = d.status.as_mut() {
-        status.conditions = None;
+
+    /// The Deployment as the planning core reads it: with an empty selector and pod template, and no status
+    /// conditions.
+    pub fn to_deployment(&self) -> Deployment {
+        Deployment {
+            metadata: self.metadata.clone(),
+            spec: self.spec.as_ref().map(|s| DeploymentSpec {
+                replicas: s.replicas,
+                strategy: s.strategy.clone(),
+                ..DeploymentSpec::default()
+            }),
+            status: self.status.as_ref().map(|s| DeploymentStatus {
+                observed_generation: s.observed_generation,
+                replicas: s.replicas,
+                ready_replicas: s.ready_replicas,
+                updated_replicas: s.updated_replicas,
+                available_replicas: s.available_replicas,
+                ..DeploymentStatus::default()
+            }),
+        }
     }
 }
 
@@ -215,14 +269,19 @@ mod tests {
 
     #[test]
     fn the_cached_deployment_holds_no_pod_template() {
-        let mut d: Deployment = serde_json::from_value(json!({"metadata": {"name": "a"}, "spec": {"replicas": 3,
-            "selector": {}, "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
-            "status": {"readyReplicas": 3, "conditions": [{"type": "Available", "status": "True"}]}}))
+        let mut d: CachedDeployment = serde_json::from_value(json!({"metadata": {"name": "a", "annotations": {
+                TEMPLATE_DIGEST: "0123", "deployment.kubernetes.io/revision": "4"}},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "a"}},
+                "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
+            "status": {"readyReplicas": 3, "observedGeneration": 2,
+                "conditions": [{"type": "Available", "status": "True"}]}}))
         .unwrap();
-        without_template(&mut d);
-        let v = serde_json::to_value(&d).unwrap();
-        assert_eq!(v["spec"]["template"], json!({}));
+        d.keep_read_annotations();
+        let v = serde_json::to_value(d.to_deployment()).unwrap();
+        assert_eq!(v["metadata"]["annotations"], json!({TEMPLATE_DIGEST: "0123"}));
+        assert!(v["spec"]["template"].as_object().is_none_or(|t| t.is_empty()), "{v}");
         assert_eq!((v["spec"]["replicas"].clone(), v["status"]["readyReplicas"].clone()), (json!(3), json!(3)));
+        assert_eq!(v["status"]["observedGeneration"], json!(2));
         assert!(v["status"]["conditions"].is_null());
     }
 

@@ -4,9 +4,10 @@
 pub mod admin;
 mod cache;
 pub mod drift;
+mod events;
 mod reconcile;
 mod run;
 
-pub use cache::{Caches, TEMPLATE_DIGEST, WRITE_GRACE, without_template};
+pub use cache::{CachedDeployment, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
 pub use reconcile::{Context, Error, error_policy, reconcile};
 pub use run::{Election, Settings, install_builtin_classes, run};

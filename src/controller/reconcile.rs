@@ -21,7 +21,7 @@ use kube::{
     api::{DeleteParams, Patch, PatchParams, Preconditions},
     runtime::{
         controller::Action,
-        events::{Event, EventType, Recorder, Reporter},
+        events::{Event, EventType, Reporter},
     },
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -31,6 +31,7 @@ use tracing::{info, warn};
 use super::{
     cache::{AppliedGenerations, Caches, RecentWrites, TEMPLATE_DIGEST, controlled_by, template_digest},
     drift,
+    events::Recorder,
 };
 use crate::{
     api::ResilientService,
@@ -303,7 +304,7 @@ enum Compare {
     /// Every field continuo applies is compared with the cached object.
     Content,
     /// As `Content`, but the pod template, which the Deployment cache does not keep, by the digest continuo stamps
-    /// on it and by the generation its own apply produced.
+    /// on it and by the generation its own apply produced; and the selector, immutable once created, not at all.
     TemplateByDigest,
 }
 
@@ -331,6 +332,8 @@ where
             let mut without = body.clone();
             if let Some(spec) = without["spec"].as_object_mut() {
                 spec.remove("template");
+                // Immutable once created (apps/v1), so the cache does not keep it either.
+                spec.remove("selector");
             }
             without
         }

@@ -4,7 +4,6 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt, channel::mpsc, future::ready, stream};
 use k8s_openapi::api::{
-    apps::v1::Deployment,
     core::v1::{Namespace, Node, Service},
     policy::v1::PodDisruptionBudget,
 };
@@ -25,9 +24,9 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use super::{
-    Caches, Context,
+    CachedDeployment, Caches, Context,
     admin::{self, Readiness},
-    error_policy, reconcile, without_template,
+    error_policy, reconcile,
 };
 use crate::{
     api::{ContinuityClass, ResilientService},
@@ -151,8 +150,11 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
 
     // Every other input is a reflector too: the reconcile reads these caches and makes no read request.
     let children = watcher::Config::default().labels(SERVICE_LABEL);
-    let (deployments, deployment_events) =
-        cached(scoped::<Deployment>(&client, &settings.namespace), children.clone(), without_template);
+    let (deployments, deployment_events) = cached(
+        scoped::<CachedDeployment>(&client, &settings.namespace),
+        children.clone(),
+        CachedDeployment::keep_read_annotations,
+    );
     let (pdbs, pdb_events) =
         cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone(), |p| p.status = None);
     let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children, |s| s.status = None);

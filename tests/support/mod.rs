@@ -13,13 +13,15 @@ use std::{
 };
 
 use bytes::Bytes;
-use continuo::{api::ContinuityClass, controller::Caches};
+use continuo::{
+    api::ContinuityClass,
+    controller::{CachedDeployment, Caches},
+};
 use futures::{Stream, StreamExt, stream};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use k8s_openapi::api::{
-    apps::v1::Deployment,
     core::v1::{Namespace, Node, Service},
     policy::v1::PodDisruptionBudget,
 };
@@ -548,7 +550,7 @@ impl FakeApi {
 pub struct Feed {
     nodes: Writer<Node>,
     classes: Writer<ContinuityClass>,
-    deployments: Writer<Deployment>,
+    deployments: Writer<CachedDeployment>,
     pdbs: Writer<PodDisruptionBudget>,
     services: Writer<Service>,
     namespaces: Writer<Namespace>,
@@ -560,8 +562,8 @@ impl Feed {
         relist(&mut self.nodes, nodes);
         relist(&mut self.classes, &api.typed("continuityclasses"));
         // As the operator's cache keeps them: without the pod template.
-        let mut deployments: Vec<Deployment> = api.typed("deployments");
-        deployments.iter_mut().for_each(continuo::controller::without_template);
+        let mut deployments: Vec<CachedDeployment> = api.typed("deployments");
+        deployments.iter_mut().for_each(CachedDeployment::keep_read_annotations);
         relist(&mut self.deployments, &deployments);
         relist(&mut self.pdbs, &api.typed("poddisruptionbudgets"));
         relist(&mut self.services, &api.typed("services"));
