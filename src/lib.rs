@@ -6,6 +6,7 @@
 //! applies and records.
 
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod controller;
 pub mod metrics;
