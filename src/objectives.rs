@@ -287,6 +287,7 @@ mod tests {
                 })
                 .collect(),
             residency: None,
+            backup: None,
         }
     }
 

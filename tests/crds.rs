@@ -149,3 +149,49 @@ fn status_subresource_and_printer_columns_are_declared() {
     let columns: Vec<&str> = v.additional_printer_columns.as_ref().unwrap().iter().map(|c| c.name.as_str()).collect();
     assert_eq!(columns, ["Class", "Replicas", "Ready", "Zones", "Objectives", "Status", "Age"]);
 }
+
+fn backup_class() -> Value {
+    let mut c = class();
+    c["spec"]["backup"] = json!({"timeZone": "Europe/Rome", "tiers": [
+        {"name": "intraday", "schedule": "0 2,7,16 * * *", "keep": {"within": "48h"}},
+        {"name": "archive", "schedule": "0 2 * * *", "keep": {"within": "4320h"}}]});
+    c
+}
+
+#[test]
+fn backup_fields_reject_bad_input_at_apply() {
+    assert_eq!(admit(&backup_class()), Ok(()));
+
+    let mut c = backup_class();
+    c["spec"]["backup"]["tiers"][1]["name"] = json!("intraday");
+    rejected(c, "spec.backup.tiers[1]: Duplicate value");
+
+    let mut c = backup_class();
+    c["spec"]["backup"]["tiers"][0]["keep"] = json!({});
+    rejected(c, "this tier would keep no copy");
+
+    let mut c = backup_class();
+    c["spec"]["backup"]["tiers"][0]["keep"] = json!({"daily": 0});
+    rejected(c, "daily");
+
+    for bad in ["0 2 * *", "every day", "@every 1h", "0 2 * * * *"] {
+        let mut c = backup_class();
+        c["spec"]["backup"]["tiers"][0]["schedule"] = json!(bad);
+        rejected(c, "schedule");
+    }
+
+    let mut c = backup_class();
+    c["spec"]["backup"]["timeZone"] = json!("Rome time");
+    rejected(c, "timeZone");
+
+    let mut s = service();
+    s["spec"]["backup"] = json!({"location": "offsite-eu", "agent": {"spec": {"containers": []}}});
+    rejected(s, "agent.spec.containers must list at least one container");
+
+    let location = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "BackupLocation",
+        "metadata": {"name": "offsite"}, "spec": {"region": "eu-south-2"}});
+    assert_eq!(admit(&location), Ok(()));
+    let mut no_region = location.clone();
+    no_region["spec"] = json!({"zone": "eu-south-2a"});
+    rejected(no_region, "region");
+}

@@ -95,9 +95,12 @@ pub struct ContinuityClassSpec {
     #[schemars(length(max = 8))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["scope".into()]))]
     pub objectives: Vec<Objective>,
-    /// Data residency: restrict placement to nodes in these regions.
+    /// Data residency: restrict placement to nodes in these regions, and copies to locations in them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residency: Option<Residency>,
+    /// Backups: the schedules that keep the RPOs and what they retain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<super::BackupPolicy>,
 }
 
 fn one() -> i32 {

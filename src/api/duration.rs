@@ -110,6 +110,7 @@ impl schemars::JsonSchema for Span {
         schemars::json_schema!({
             "type": "string",
             "pattern": PATTERN,
+            "maxLength": 32,
             "description": "A duration such as 0s, 90s, 15m or 24h."
         })
     }

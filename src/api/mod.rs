@@ -1,10 +1,12 @@
 //! The continuo API: the `ContinuityClass` and `ResilientService` custom resources.
 
 pub mod admission;
+mod backup;
 mod class;
 mod duration;
 mod service;
 
+pub use backup::*;
 pub use class::*;
 pub use duration::{PATTERN as DURATION_PATTERN, Span};
 pub use service::*;
@@ -15,7 +17,7 @@ pub const GROUP: &str = "continuo.dev";
 /// The CRDs continuo owns, in the order they are installed.
 pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![ContinuityClass::crd(), ResilientService::crd()]
+    vec![ContinuityClass::crd(), ResilientService::crd(), BackupLocation::crd(), RecoveryPoint::crd()]
 }
 
 /// The built-in classes, as shipped in `deploy/classes.yaml`.

@@ -70,6 +70,9 @@ pub struct ResilientServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 86400))]
     pub startup_seconds: Option<i32>,
+    /// How this service's data is copied, when its class promises an RPO that backups keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<super::ServiceBackup>,
 }
 
 /// The Service continuo keeps in front of all zones.
@@ -82,7 +85,7 @@ pub struct ServiceExposure {
 
 /// The pod template is validated by the Deployment API when continuo applies it; the CRD keeps only the
 /// structure its own rules need (at least one container), which keeps the CRD small.
-fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
         "description": "A pod template, as in a Deployment.",

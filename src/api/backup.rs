@@ -1,0 +1,222 @@
+//! The backup API: what a class promises about copies (its tiers and their retention, in a time zone), how a
+//! service's data is copied (its agent and location), where copies are stored (`BackupLocation`), and the
+//! catalog of copies (`RecoveryPoint`).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Span;
+
+/// The schedule pattern the CRD enforces: five cron fields or a descriptor. The fields themselves are checked by
+/// continuo (a condition and an Event), as the CronJob API would check them.
+pub const SCHEDULE_PATTERN: &str =
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$";
+/// An IANA time zone name (`Europe/Rome`, `UTC`); whether it exists is checked by continuo.
+pub const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$";
+
+/// What a class promises about backups.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupPolicy {
+    /// The time zone schedules run in, and in which days, weeks and months are counted. Default `UTC`.
+    #[serde(default = "utc")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = TIME_ZONE_PATTERN))]
+    pub time_zone: String,
+    /// Copy tiers: each a schedule and what it keeps. Empty: one tier, `rpo`, whose schedule is derived from the
+    /// tightest RPO of the class and which keeps what `keep` says. Tier names are unique (a map keyed by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub tiers: Vec<BackupTier>,
+    /// What the derived tier keeps, when `tiers` is empty. Default: `{daily: 7}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Keep>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// One tier of copies.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct BackupTier {
+    /// A DNS label: it names the tier's CronJob.
+    #[schemars(length(min = 1, max = 20), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: String,
+    /// When copies are made, as in a CronJob (`0 2,7,16 * * *`), in the policy's time zone.
+    #[schemars(length(min = 1, max = 128), regex(pattern = SCHEDULE_PATTERN))]
+    pub schedule: String,
+    /// Which of this tier's copies are kept.
+    pub keep: Keep,
+}
+
+/// Which copies are kept: any combination; at least one rule.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(
+    validation = Rule::new("has(self.within) || has(self.last) || has(self.daily) || has(self.weekly) || has(self.monthly)")
+        .message("keep must set within, last, daily, weekly or monthly: this tier would keep no copy")
+)]
+pub struct Keep {
+    /// Every copy younger than this (`48h`, `4320h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<Span>,
+    /// The newest N copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub last: Option<u32>,
+    /// The newest copy of each of the N newest days that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub daily: Option<u32>,
+    /// Then, among older copies, the newest of each of N ISO weeks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 520))]
+    pub weekly: Option<u32>,
+    /// Then, among older copies, the newest of each of N months.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 240))]
+    pub monthly: Option<u32>,
+}
+
+/// How a service's data is copied.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceBackup {
+    /// The BackupLocation copies go to.
+    #[schemars(length(min = 1, max = 253))]
+    pub location: String,
+    /// How long one copy is expected to take, until continuo has measured some. Default `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_duration: Option<Span>,
+    /// The agent: a pod template whose first container copies, restores and deletes the service's data.
+    /// continuo runs it with `CONTINUO_ACTION` (`backup`, `restore`, `delete`) and the other variables of the
+    /// agent contract (see the README); the agent writes the copy's id and size to its termination message.
+    #[schemars(schema_with = "super::service::pod_template_schema")]
+    #[x_kube(
+        validation = Rule::new("has(self.spec) && self.spec.containers.size() > 0").message("agent.spec.containers must list at least one container")
+    )]
+    pub agent: PodTemplateSpec,
+}
+
+/// Where copies are stored: cluster-scoped, named by services.
+// Several `printcolumn`s share a `type_`, which clippy takes for repeated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "continuo.dev",
+    version = "v1alpha1",
+    kind = "BackupLocation",
+    shortname = "bkloc",
+    category = "continuo",
+    annotation("helm.sh/resource-policy", "keep"),
+    label("app.kubernetes.io/name", "continuo"),
+    label("app.kubernetes.io/part-of", "continuo"),
+    label("app.kubernetes.io/component", "crd"),
+    printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
+    printcolumn(name = "Zone", type_ = "string", json_path = ".spec.zone"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupLocationSpec {
+    /// The region the copies are stored in (as `topology.kubernetes.io/region` names regions): checked against
+    /// the class's residency.
+    #[schemars(length(min = 1, max = 63))]
+    pub region: String,
+    /// The zone the copies are stored in, when the storage lives in one: it must not be a zone the service
+    /// runs in. Omit for storage spread over a region's zones, or outside the cluster's zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub zone: Option<String>,
+    /// What the agent needs to reach the storage (bucket, endpoint, path), passed to it as
+    /// `CONTINUO_LOCATION_<KEY>` variables (keys upper-cased, `-` and `.` as `_`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
+    pub config: BTreeMap<String, String>,
+    /// A Secret, in each service's namespace, whose keys the agent receives as environment variables. continuo
+    /// only names it in the agent's pod; it never reads Secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: Option<String>,
+}
+
+/// One copy of a service's data: a record in the catalog. Created by continuo when a copy completes (or by a
+/// person, to ask for a copy now); not owned by the service, so deleting the service keeps its copies.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "continuo.dev",
+    version = "v1alpha1",
+    kind = "RecoveryPoint",
+    namespaced,
+    shortname = "rpt",
+    category = "continuo",
+    status = "RecoveryPointStatus",
+    annotation("helm.sh/resource-policy", "keep"),
+    label("app.kubernetes.io/name", "continuo"),
+    label("app.kubernetes.io/part-of", "continuo"),
+    label("app.kubernetes.io/component", "crd"),
+    printcolumn(name = "Service", type_ = "string", json_path = ".spec.service"),
+    printcolumn(name = "Captured", type_ = "date", json_path = ".status.capturedAt"),
+    printcolumn(name = "Tiers", type_ = "string", json_path = ".status.tierSummary"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryPointSpec {
+    /// The ResilientService whose data this is.
+    #[schemars(length(min = 1, max = 253))]
+    pub service: String,
+    /// The BackupLocation it is (or is to be) stored in.
+    #[schemars(length(min = 1, max = 253))]
+    pub location: String,
+    /// The tiers whose schedule made it; empty for a copy made on request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8), inner(length(max = 20)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub tiers: Vec<String>,
+    /// Made on request: kept until a person deletes it.
+    #[serde(default)]
+    pub on_demand: bool,
+}
+
+/// What continuo knows of a copy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryPointStatus {
+    /// `Pending` (asked for, not run yet), `Running`, `Available`, `Failed`, `Deleting`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub phase: Option<String>,
+    /// The agent's id for the copy (a snapshot id, an object key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub id: Option<String>,
+    /// When the data was captured (the copy's start, unless the agent says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// When the copy completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+    /// Where it is stored, as the location said when it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub zone: Option<String>,
+    /// When retention will delete it, if only age rules keep it; absent when counts keep it or it never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// One line for `kubectl get`: the tiers it belongs to, or `on-demand`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200))]
+    pub tier_summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+}
