@@ -97,7 +97,7 @@ impl Shape<'_> {
         let meta = template.metadata.get_or_insert_with(ObjectMeta::default);
         meta.labels.get_or_insert_with(BTreeMap::new).extend(pod_labels.clone());
         let pod = template.spec.get_or_insert_with(Default::default);
-        pin_to_zone(pod.affinity.get_or_insert_with(Affinity::default), self.keys, zone, self.regions);
+        pin_to_zones(pod.affinity.get_or_insert_with(Affinity::default), self.keys, &[zone.to_string()], self.regions);
         pod.topology_spread_constraints.get_or_insert_with(Vec::new).push(TopologySpreadConstraint {
             max_skew: 1,
             topology_key: HOSTNAME_LABEL.into(),
@@ -174,12 +174,10 @@ fn is_node_failure_taint(t: &Toleration) -> bool {
 
 /// Adds the zone (and residency) requirement to every required node-selector term, so the user's own
 /// terms still apply and none of them can escape the zone.
-fn pin_to_zone(affinity: &mut Affinity, keys: &Keys, zone: &str, regions: Option<&[String]>) {
-    let mut ours = vec![NodeSelectorRequirement {
-        key: keys.zone.clone(),
-        operator: "In".into(),
-        values: Some(vec![zone.to_string()]),
-    }];
+/// Requires nodes in one of `zones` (and, under residency, in one of `regions`), in every term the user wrote.
+pub(crate) fn pin_to_zones(affinity: &mut Affinity, keys: &Keys, zones: &[String], regions: Option<&[String]>) {
+    let mut ours =
+        vec![NodeSelectorRequirement { key: keys.zone.clone(), operator: "In".into(), values: Some(zones.to_vec()) }];
     if let Some(regions) = regions {
         ours.push(NodeSelectorRequirement {
             key: keys.region.clone(),
@@ -220,7 +218,7 @@ mod tests {
             ]}}
         }))
         .unwrap();
-        pin_to_zone(&mut affinity, &Keys::default(), "a", None);
+        pin_to_zones(&mut affinity, &Keys::default(), &["a".to_string()], None);
         let terms = affinity
             .node_affinity
             .unwrap()

@@ -67,20 +67,13 @@ impl Schedule {
     /// `@every` and `TZ=` prefixes are refused: a backup's time zone is the class's `timeZone`.
     pub fn parse(expr: &str) -> Result<Schedule, String> {
         let expr = expr.trim();
-        let expanded = match expr {
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            "@monthly" => "0 0 1 * *",
-            "@weekly" => "0 0 * * 0",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@hourly" => "0 * * * *",
-            e if e.starts_with('@') => {
-                return Err(format!("{e:?}: use five cron fields or @yearly, @monthly, @weekly, @daily or @hourly"));
-            }
-            e if e.starts_with("TZ=") || e.starts_with("CRON_TZ=") => {
-                return Err(format!("{e:?}: set the time zone in backup.timeZone, not in the schedule"));
-            }
-            e => e,
-        };
+        if expr.starts_with('@') && expand_descriptor(expr) == expr {
+            return Err(format!("{expr:?}: use five cron fields or @yearly, @monthly, @weekly, @daily or @hourly"));
+        }
+        if expr.starts_with("TZ=") || expr.starts_with("CRON_TZ=") {
+            return Err(format!("{expr:?}: set the time zone in backup.timeZone, not in the schedule"));
+        }
+        let expanded = expand_descriptor(expr);
         let fields: Vec<&str> = expanded.split_whitespace().collect();
         let [minute, hour, dom, month, dow] = fields[..] else {
             return Err(format!(
@@ -178,6 +171,24 @@ impl Schedule {
             return Some(t.timestamp());
         }
     }
+}
+
+/// The five fields a descriptor stands for (`@daily` → `0 0 * * *`); anything else as it is.
+pub fn expand_descriptor(expr: &str) -> &str {
+    match expr.trim() {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        e => e,
+    }
+}
+
+/// The hours an hour field names, in order; `None` if it is not a valid hour field.
+pub fn hours(field: &str) -> Option<Vec<u32>> {
+    let (set, _) = bits(field, &HOUR).ok()?;
+    Some((0..24).filter(|h| set & (1 << h) != 0).collect())
 }
 
 /// Parses one field into a bit set; the flag says it was `*` or `?`.
