@@ -9,7 +9,8 @@
 //! - a lost zone is noticed when its last node turns NotReady (the grace period); continuo then moves the
 //!   zone's replicas to the surviving zones, which become Ready after the pod start-up time.
 //!
-//! RPO needs data replication or backups, which continuo does not manage yet: every RPO is `Unknown`.
+//! An RPO is judged by the backup stage ([`crate::backup::rpo_verdict`]): feasible when the copies' worst gap
+//! plus a copy's duration fits it, met when the newest good copy is younger than it; RPO 0 needs replication.
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
@@ -17,6 +18,7 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, Probe};
 
 use crate::{
     api::{ContinuityClassSpec, Objective, ObjectiveStatus, Scope, Span},
+    backup::{self, BackupPlan},
     placement::Placement,
 };
 
@@ -97,6 +99,9 @@ pub struct Situation<'a> {
     pub nodes_per_zone: &'a BTreeMap<String, i32>,
     pub startup: u64,
     pub timing: &'a Timing,
+    /// The backup stage's plan, when the service declares backups: what the RPO verdicts are judged on.
+    pub backup: Option<&'a BackupPlan>,
+    pub now: jiff::Timestamp,
 }
 
 /// The verdict on each objective of the class, in the class's order, RTO before RPO.
@@ -109,12 +114,8 @@ pub fn assess(s: &Situation<'_>) -> Vec<ObjectiveStatus> {
         };
         out.push(status(o.scope, "RTO", o.rto, verdict, reason, message));
         if let Some(rpo) = o.rpo {
-            let message = format!(
-                "{}: RPO {rpo} not verified — it needs data replication or backups, which continuo does not manage yet; \
-                 it is never claimed met",
-                o.scope
-            );
-            out.push(status(o.scope, "RPO", rpo, Verdict::Unknown, "RPONotVerified", message));
+            let (verdict, reason, message) = backup::rpo_verdict(o.scope, rpo, s.backup, s.now);
+            out.push(status(o.scope, "RPO", rpo, verdict, reason, message));
         }
     }
     out
@@ -302,6 +303,8 @@ mod tests {
             nodes_per_zone: &nodes_per_zone,
             startup,
             timing: &Timing::default(),
+            backup: None,
+            now: jiff::Timestamp::UNIX_EPOCH,
         })
     }
 
@@ -370,8 +373,8 @@ mod tests {
         assert_eq!((zone.status.as_str(), zone.reason.as_str()), ("True", "FailoverInTime"));
         assert!(zone.message.contains("3 zones × 1 replicas; a zone loss leaves 2 < 3"), "{}", zone.message);
         let rpo = one(&v, Scope::Zone, "RPO");
-        assert_eq!((rpo.status.as_str(), rpo.reason.as_str()), ("Unknown", "RPONotVerified"));
-        assert!(rpo.message.starts_with("Zone: RPO 24h not verified"));
+        assert_eq!((rpo.status.as_str(), rpo.reason.as_str()), ("Unknown", "BackupNotConfigured"));
+        assert!(rpo.message.starts_with("Zone: RPO 24h not verified — the service declares no spec.backup"));
     }
 
     #[test]

@@ -5,11 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service, policy::v1::PodDisruptionBudget};
+use jiff::Timestamp;
+use k8s_openapi::api::{apps::v1::Deployment, batch::v1::CronJob, core::v1::Service, policy::v1::PodDisruptionBudget};
 use kube::ResourceExt;
 
 use crate::{
-    api::{ContinuityClass, ObjectiveStatus, ResilientService, Scope, ZoneStatus},
+    api::{BackupLocation, ContinuityClass, ObjectiveStatus, RecoveryPoint, ResilientService, Scope, ZoneStatus},
+    backup::{self, BackupPlan},
     objectives::{self, Situation, Timing},
     placement::{self, Placement},
     topology::{self, Keys, NodeFacts},
@@ -32,6 +34,25 @@ pub struct Inputs<'a> {
     /// The Deployments that carry this service's label.
     pub children: &'a [Deployment],
     pub config: &'a Config,
+    /// What backups observe: the service's location and recovery points, and the clock.
+    pub backups: Backups<'a>,
+}
+
+/// What the backup stage observes.
+#[derive(Clone, Copy)]
+pub struct Backups<'a> {
+    /// The BackupLocation the service names, if it exists.
+    pub location: Option<&'a BackupLocation>,
+    /// The service's recovery points.
+    pub points: &'a [RecoveryPoint],
+    pub now: Timestamp,
+}
+
+impl Backups<'_> {
+    /// No location and no copies observed, at `now` (offline: `continuo plan` without a cluster).
+    pub fn none(now: Timestamp) -> Backups<'static> {
+        Backups { location: None, points: &[], now }
+    }
 }
 
 /// Input continuo cannot act on. Children are left exactly as they are.
@@ -56,6 +77,10 @@ pub struct Desired {
     pub objectives: Vec<ObjectiveStatus>,
     /// Why the class's `minZones` is not met, if it is not.
     pub zone_shortfall: Option<String>,
+    /// The backup CronJobs; `None` while a backup problem leaves the existing ones as they are.
+    pub cron_jobs: Option<Vec<CronJob>>,
+    /// The backup stage's decisions, when the service declares `spec.backup`.
+    pub backup: Option<BackupPlan>,
 }
 
 pub type Plan = Result<Desired, Problem>;
@@ -144,6 +169,8 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     let placement = placement::place(class_spec.mode, spec.replicas, class_spec.standby_replicas, &eligible, primary);
     let nodes_per_zone: BTreeMap<String, i32> = known.values().map(|z| (z.name.clone(), z.eligible_nodes)).collect();
     let startup = i.config.timing.pod_startup(&spec.template, spec.startup_seconds);
+    let protected: Vec<String> = in_scope.iter().map(|z| z.name.clone()).collect();
+    let (backup, cron_jobs) = backups(i, class, &protected, &eligible, regions);
     let objectives = objectives::assess(&Situation {
         class: class_spec,
         replicas: spec.replicas,
@@ -151,6 +178,8 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         nodes_per_zone: &nodes_per_zone,
         startup,
         timing: &i.config.timing,
+        backup: backup.as_ref(),
+        now: i.backups.now,
     });
     let zone_shortfall = (eligible.len() < class_spec.min_zones as usize).then(|| {
         format!(
@@ -239,7 +268,39 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         zones,
         objectives,
         zone_shortfall,
+        cron_jobs,
+        backup,
     })
+}
+
+/// The backup stage: what the service's copies need (tiers, runs, location checks, retention) and the CronJobs
+/// that make them, running the agent only in eligible zones. A problem leaves existing CronJobs as they are.
+fn backups(
+    i: &Inputs<'_>,
+    class: &ContinuityClass,
+    protected: &[String],
+    eligible: &[String],
+    regions: Option<&[String]>,
+) -> (Option<BackupPlan>, Option<Vec<CronJob>>) {
+    let Some(spec) = i.service.spec.backup.as_ref() else { return (None, Some(Vec::new())) };
+    let class_spec = &class.spec;
+    let planned = backup::plan(&backup::Inputs {
+        policy: class_spec.backup.as_ref(),
+        backup: spec,
+        objectives: &class_spec.objectives,
+        residency: class_spec.residency.as_ref(),
+        zones: protected,
+        observed: backup::Observed { location: i.backups.location, points: i.backups.points, now: i.backups.now },
+    });
+    let cron_jobs = match (&planned.problem, i.backups.location) {
+        (None, Some(location)) => {
+            let agent =
+                backup::jobs::Agent { service: i.service, location, keys: &i.config.keys, zones: eligible, regions };
+            Some(planned.runs.iter().map(|r| agent.cron_job(r, &planned.time_zone)).collect())
+        }
+        _ => None,
+    };
+    (Some(planned), cron_jobs)
 }
 
 #[cfg(test)]
@@ -285,7 +346,7 @@ mod tests {
                 .collect();
             let (svc, cls) = (service(replicas), class(mode, &allowed));
             let config = Config::default();
-            let plan = plan(&Inputs { service: &svc, class: Some(&cls), nodes: &facts, children: &[], config: &config });
+            let plan = plan(&Inputs { service: &svc, class: Some(&cls), nodes: &facts, children: &[], config: &config, backups: Backups::none(Timestamp::UNIX_EPOCH) });
             if let Ok(d) = plan {
                 prop_assert!(!d.deployments.is_empty());
                 for dep in &d.deployments {
@@ -313,8 +374,15 @@ mod tests {
         let (svc, cls) = (service(6), class("ActiveActive", &["eu-south-1"]));
         let config = Config::default();
         let run = || {
-            let d = plan(&Inputs { service: &svc, class: Some(&cls), nodes: &nodes, children: &[], config: &config })
-                .unwrap();
+            let d = plan(&Inputs {
+                service: &svc,
+                class: Some(&cls),
+                nodes: &nodes,
+                children: &[],
+                config: &config,
+                backups: Backups::none(Timestamp::UNIX_EPOCH),
+            })
+            .unwrap();
             serde_json::to_string(&d.deployments).unwrap()
         };
         assert_eq!(run(), run());

@@ -43,7 +43,7 @@ fn plan_of_the_einvoicing_hub_spreads_six_replicas_over_three_zones_with_spare()
     );
     assert!(items[..3].iter().all(|d| d["spec"]["replicas"] == 3));
     assert!(report.contains("Zone: RTO 0s feasible — 3 zones × 3 replicas, any zone loss leaves 6 ≥ 6"), "{report}");
-    assert!(report.contains("RPONotVerified"), "RPO is never claimed met: {report}");
+    assert!(report.contains("NeedsReplication"), "RPO 0 is never claimed met: {report}");
 }
 
 #[test]

@@ -407,6 +407,33 @@ fn rounded(age: Span) -> Span {
     Span::from_secs(if s >= 60 { s - s % 60 } else { s })
 }
 
+/// What retention will hold once copies have run for long enough: the number of restore points and the age of
+/// the oldest, found by running the schedules over the past two years (40 days for sub-hourly ones) and
+/// applying the tiers' rules to the copies that would have made.
+pub fn steady_catalog(plan: &BackupPlan, now: Timestamp) -> Option<(usize, SignedDuration)> {
+    let tz = schedule::time_zone(&plan.time_zone).ok()?;
+    let parsed: Vec<(schedule::Schedule, &Run)> =
+        plan.runs.iter().filter_map(|r| Some((schedule::Schedule::parse(&r.schedule).ok()?, r))).collect();
+    let frequent = parsed.iter().any(|(s, _)| s.runs_per_day() > 48);
+    let span = SignedDuration::from_hours(24 * if frequent { 40 } else { 800 });
+    let from = now.checked_sub(span).ok()?;
+    let mut points = Vec::new();
+    for (s, run) in &parsed {
+        for at in schedule::runs(std::slice::from_ref(s), &tz, from, span) {
+            points.push(retention::Point {
+                id: format!("{}-{}", points.len(), at.as_second()),
+                captured: at,
+                tiers: run.tiers.clone(),
+                on_demand: false,
+            });
+        }
+    }
+    let keep: Vec<(String, retention::Keep)> = plan.tiers.iter().map(|t| (t.name.clone(), t.keep.clone())).collect();
+    let r = retention::retain(&points, &keep, &tz, now);
+    let oldest = points.iter().filter(|p| r.kept.contains_key(&p.id)).map(|p| p.captured).min()?;
+    Some((r.kept.len(), now.duration_since(oldest)))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -590,6 +617,41 @@ mod tests {
             message.contains("worst gap between copies is 47h (after the copy of 2026-03-28 02:00 CET)"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_steady_catalog_of_the_contract_tiers() {
+        let now = ts("2026-11-25T10:00:00Z");
+        let mut p = planned(Some(&location("eu-south-2", None)), &[], None, "2026-11-25T10:00:00Z");
+        p.tiers = vec![Tier {
+            name: "daily".into(),
+            schedule: "0 1 * * *".into(),
+            keep: retention::Keep { daily: Some(7), weekly: Some(4), monthly: Some(6), ..retention::Keep::default() },
+            derived: false,
+        }];
+        p.runs = runs(&p.tiers).unwrap();
+        let (n, oldest) = steady_catalog(&p, now).unwrap();
+        assert_eq!(n, 17);
+        assert!(oldest.as_hours() / 24 > 150 && oldest.as_hours() / 24 < 215, "{oldest:?}");
+        p.tiers = vec![
+            Tier {
+                name: "intraday".into(),
+                schedule: "0 2,7,16 * * *".into(),
+                keep: retention::Keep { within: Some(SignedDuration::from_hours(48)), ..retention::Keep::default() },
+                derived: false,
+            },
+            Tier {
+                name: "archive".into(),
+                schedule: "0 2 * * *".into(),
+                keep: retention::Keep { within: Some(SignedDuration::from_hours(4320)), ..retention::Keep::default() },
+                derived: false,
+            },
+        ];
+        p.runs = runs(&p.tiers).unwrap();
+        let (n, oldest) = steady_catalog(&p, now).unwrap();
+        // 180 days of 02:00 copies plus the 07:00 and 16:00 copies of the last two days.
+        assert!((183..=185).contains(&n), "{n}");
+        assert!(oldest.as_hours() < 4320 && oldest.as_hours() > 4320 - 48, "{oldest:?}");
     }
 
     #[test]

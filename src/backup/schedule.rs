@@ -90,7 +90,7 @@ impl Schedule {
     }
 
     /// Runs at most this often on any day: a bound used to keep gap scans short.
-    fn runs_per_day(&self) -> u32 {
+    pub fn runs_per_day(&self) -> u32 {
         self.minute.count_ones() * self.hour.count_ones()
     }
 

@@ -13,8 +13,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{
-    api::{ContinuityClass, ResilientService},
-    plan::{self, Config, Inputs},
+    api::{BackupLocation, ContinuityClass, ResilientService},
+    backup,
+    plan::{self, Backups, Config, Inputs},
     status,
     topology::{self, NodeFacts},
     workload,
@@ -93,9 +94,18 @@ fn cel_errors(r: Result<(), kube::core::cel::ValidationErrors>) -> Result<(), St
     r.map_err(|errs| errs.as_slice().iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
 }
 
-/// Loads services and classes from `files` (built-in classes first, so a file's class of the same name wins).
-pub fn load(files: &[PathBuf]) -> Result<(Vec<ResilientService>, BTreeMap<String, ContinuityClass>), String> {
+/// What `continuo plan` reads from its files.
+pub struct Loaded {
+    pub services: Vec<ResilientService>,
+    pub classes: BTreeMap<String, ContinuityClass>,
+    pub locations: BTreeMap<String, BackupLocation>,
+}
+
+/// Loads services, classes and backup locations from `files` (built-in classes first, so a file's class of the
+/// same name wins).
+pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
     let mut classes = BTreeMap::new();
+    let mut locations = BTreeMap::new();
     for c in crate::api::builtin_classes()? {
         classes.insert(c.name_any(), c);
     }
@@ -106,6 +116,10 @@ pub fn load(files: &[PathBuf]) -> Result<(Vec<ResilientService>, BTreeMap<String
                 Some("ContinuityClass") => {
                     let c: ContinuityClass = typed(file, &doc, |c: &ContinuityClass| cel_errors(c.validate_cel()))?;
                     classes.insert(c.name_any(), c);
+                }
+                Some("BackupLocation") => {
+                    let l: BackupLocation = typed(file, &doc, |_: &BackupLocation| Ok(()))?;
+                    locations.insert(l.name_any(), l);
                 }
                 Some("ResilientService") => {
                     let mut s: ResilientService =
@@ -123,7 +137,7 @@ pub fn load(files: &[PathBuf]) -> Result<(Vec<ResilientService>, BTreeMap<String
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         return Err(format!("{}: no ResilientService found", names.join(", ")));
     }
-    Ok((services, classes))
+    Ok(Loaded { services, classes, locations })
 }
 
 fn nodes_for(
@@ -159,14 +173,17 @@ fn nodes_for(
 
 /// Plans every service in `files` against `topology`.
 pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Config) -> Result<Rendered, String> {
-    let (services, classes) = load(files)?;
+    let Loaded { services, classes, locations } = load(files)?;
+    let clock = jiff::Timestamp::now();
     let mut objects: Vec<Value> = Vec::new();
     let mut report = String::new();
     let mut stalled = false;
     for svc in &services {
         let class = classes.get(&svc.spec.class_name);
         let nodes = nodes_for(topology, svc, class, config)?;
-        let plan = plan::plan(&Inputs { service: svc, class, nodes: &nodes, children: &[], config });
+        let location = svc.spec.backup.as_ref().and_then(|b| locations.get(&b.location));
+        let backups = Backups { location, ..Backups::none(clock) };
+        let plan = plan::plan(&Inputs { service: svc, class, nodes: &nodes, children: &[], config, backups });
         let id = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
         match &plan {
             Err(p) => {
@@ -183,7 +200,11 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
                 objects.extend(d.deployments.iter().map(workload::manifest));
                 objects.push(workload::manifest(&d.disruption_budget));
                 objects.extend(d.service.iter().map(workload::manifest));
+                objects.extend(d.cron_jobs.iter().flatten().map(workload::manifest));
                 describe(&mut report, &id, svc, class, d, &status::compute(svc, &plan, &now()));
+                if let Some(b) = &d.backup {
+                    describe_backups(&mut report, svc, b, location.is_some(), clock);
+                }
             }
         }
     }
@@ -240,4 +261,72 @@ fn describe(
     for c in status.conditions.iter().filter(|c| c.type_ == status::OBJECTIVES_MET) {
         let _ = writeln!(out, "  ObjectivesMet={} ({})", c.status, c.reason);
     }
+}
+
+/// Each tier's schedule and retention, the CronJobs, the worst gap, what the catalog will hold, and where the
+/// copies go.
+fn describe_backups(
+    out: &mut String,
+    svc: &ResilientService,
+    b: &backup::BackupPlan,
+    located: bool,
+    now: jiff::Timestamp,
+) {
+    let _ = writeln!(out, "  backups (time zone {}):", b.time_zone);
+    for t in &b.tiers {
+        let origin = if t.derived { " (derived from the RPO)" } else { "" };
+        let _ = writeln!(out, "    tier {:<10} {:<18} keeps {}{origin}", t.name, t.schedule, keeps(&t.keep));
+    }
+    for r in &b.runs {
+        let name = backup::jobs::cron_job_name(&svc.name_any(), &r.tiers);
+        let _ = writeln!(out, "    CronJob {name}: {} → tiers {}", r.schedule, r.tiers.join(", "));
+    }
+    if let Some(gap) = &b.worst_gap {
+        let tz = backup::schedule::time_zone(&b.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let secs = gap.length.as_secs().max(0) as u64;
+        let _ = writeln!(
+            out,
+            "    worst gap between copies: {} (after the copy of {}), plus a {} copy of {}",
+            crate::api::Span::from_secs(secs),
+            gap.after.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z"),
+            if b.measured { "measured" } else { "expected" },
+            b.copy_duration
+        );
+    }
+    if let Some((n, oldest)) = backup::steady_catalog(b, now) {
+        let days = oldest.as_hours() / 24;
+        let age =
+            if days >= 60 { format!("~{} months", (days as f64 / 30.44).round()) } else { format!("~{days} days") };
+        let _ = writeln!(out, "    retention holds {n} restore points, oldest {age}");
+    }
+    match (&b.problem, &b.stored_in) {
+        (Some(p), _) if p.reason == "BackupLocationNotFound" && !located => {
+            let name = svc.spec.backup.as_ref().map(|s| s.location.as_str()).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    location: BackupLocation {name:?} is not in the files given; add it to check off-zone and residency"
+            );
+        }
+        (Some(p), _) => {
+            let _ = writeln!(out, "    refused: {}: {}", p.reason, p.message);
+        }
+        (None, Some((region, zone))) => {
+            let place = zone.as_ref().map_or(format!("region {region}"), |z| format!("{z} (region {region})"));
+            let _ = writeln!(out, "    off-zone: copies stored in {place}, outside every zone this service runs in");
+        }
+        (None, None) => {}
+    }
+}
+
+fn keeps(k: &backup::retention::Keep) -> String {
+    let mut parts = Vec::new();
+    if let Some(w) = k.within {
+        parts.push(format!("within {}", crate::api::Span::from_secs(w.as_secs().max(0) as u64)));
+    }
+    for (n, what) in [(k.last, "last"), (k.daily, "daily"), (k.weekly, "weekly"), (k.monthly, "monthly")] {
+        if let Some(n) = n {
+            parts.push(format!("{what} {n}"));
+        }
+    }
+    parts.join(", ")
 }

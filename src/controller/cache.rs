@@ -11,6 +11,7 @@ use std::{
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec, DeploymentStatus, DeploymentStrategy},
+        batch::v1::{CronJob, CronJobSpec},
         core::v1::{Namespace, Node, Service},
         policy::v1::PodDisruptionBudget,
     },
@@ -23,7 +24,7 @@ use kube::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{ContinuityClass, ResilientService};
+use crate::api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService};
 
 /// Reflector stores fed by the controller's watches.
 #[derive(Clone)]
@@ -36,6 +37,10 @@ pub struct Caches {
     pub services: Store<Service>,
     /// Namespaces, to leave alone the services of one being deleted.
     pub namespaces: Store<Namespace>,
+    /// Backup CronJobs carrying continuo's service label.
+    pub cron_jobs: Store<CachedCronJob>,
+    pub locations: Store<BackupLocation>,
+    pub recovery_points: Store<RecoveryPoint>,
 }
 
 impl Caches {
@@ -46,7 +51,41 @@ impl Caches {
         self.deployments.wait_until_ready().await?;
         self.disruption_budgets.wait_until_ready().await?;
         self.services.wait_until_ready().await?;
+        self.cron_jobs.wait_until_ready().await?;
+        self.locations.wait_until_ready().await?;
+        self.recovery_points.wait_until_ready().await?;
         self.namespaces.wait_until_ready().await
+    }
+
+    pub fn location(&self, name: &str) -> Option<BackupLocation> {
+        self.locations.get(&ObjectRef::new(name)).map(|l| (*l).clone())
+    }
+
+    /// The recovery points of the service `name` in `ns`, whoever made them (they are not owned by the service).
+    pub fn recovery_points_of(&self, ns: &str, name: &str) -> Vec<RecoveryPoint> {
+        let mut points: Vec<RecoveryPoint> = self
+            .recovery_points
+            .state()
+            .iter()
+            .filter(|p| p.namespace().as_deref() == Some(ns) && p.spec.service == name)
+            .map(|p| (**p).clone())
+            .collect();
+        points.sort_by_key(ResourceExt::name_any);
+        points
+    }
+
+    /// The CronJobs `svc` controls.
+    pub fn cron_jobs_of(&self, svc: &ResilientService) -> Vec<CronJob> {
+        let (ns, uid) = (svc.namespace(), svc.uid());
+        let mut jobs: Vec<CronJob> = self
+            .cron_jobs
+            .state()
+            .iter()
+            .filter(|c| c.namespace() == ns && controlled_by(&***c, uid.as_deref()))
+            .map(|c| c.to_cron_job())
+            .collect();
+        jobs.sort_by_key(ResourceExt::name_any);
+        jobs
     }
 
     /// Whether `ns` is being deleted: nothing new may be created in it, and nothing in it needs continuo.
@@ -149,6 +188,55 @@ impl CachedDeployment {
                 available_replicas: s.available_replicas,
                 ..DeploymentStatus::default()
             }),
+        }
+    }
+}
+
+/// What the CronJob cache keeps of a CronJob: its metadata and the spec fields continuo applies besides the Job
+/// template, which (like a Deployment's pod template) is compared by the digest continuo stamps.
+#[derive(kube::Resource, Clone, Debug, Default, Deserialize)]
+#[resource(inherit = "CronJob")]
+pub struct CachedCronJob {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Option<CachedCronJobSpec>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CachedCronJobSpec {
+    #[serde(default)]
+    schedule: String,
+    time_zone: Option<String>,
+    concurrency_policy: Option<String>,
+    starting_deadline_seconds: Option<i64>,
+    successful_jobs_history_limit: Option<i32>,
+    failed_jobs_history_limit: Option<i32>,
+    suspend: Option<bool>,
+}
+
+impl CachedCronJob {
+    pub fn keep_read_annotations(&mut self) {
+        if let Some(a) = self.metadata.annotations.as_mut() {
+            a.retain(|k, _| k == TEMPLATE_DIGEST);
+        }
+    }
+
+    /// The CronJob as continuo compares it: without its Job template.
+    pub fn to_cron_job(&self) -> CronJob {
+        CronJob {
+            metadata: self.metadata.clone(),
+            spec: self.spec.as_ref().map(|s| CronJobSpec {
+                schedule: s.schedule.clone(),
+                time_zone: s.time_zone.clone(),
+                concurrency_policy: s.concurrency_policy.clone(),
+                starting_deadline_seconds: s.starting_deadline_seconds,
+                successful_jobs_history_limit: s.successful_jobs_history_limit,
+                failed_jobs_history_limit: s.failed_jobs_history_limit,
+                suspend: s.suspend,
+                ..CronJobSpec::default()
+            }),
+            status: None,
         }
     }
 }

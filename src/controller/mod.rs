@@ -8,6 +8,6 @@ mod events;
 mod reconcile;
 mod run;
 
-pub use cache::{CachedDeployment, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
+pub use cache::{CachedCronJob, CachedDeployment, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
 pub use reconcile::{Context, Error, error_policy, reconcile};
 pub use run::{Election, Settings, install_builtin_classes, run};

@@ -12,7 +12,7 @@ use std::{
 };
 
 use k8s_openapi::{
-    api::{apps::v1::Deployment, core::v1::Service, policy::v1::PodDisruptionBudget},
+    api::{apps::v1::Deployment, batch::v1::CronJob, core::v1::Service, policy::v1::PodDisruptionBudget},
     apimachinery::pkg::apis::meta::v1::Time,
     jiff::Timestamp,
 };
@@ -36,7 +36,7 @@ use super::{
 use crate::{
     api::ResilientService,
     metrics::Metrics,
-    plan::{self, Config, Inputs, Problem},
+    plan::{self, Backups, Config, Inputs, Problem},
     status, topology,
     workload::{self, FIELD_MANAGER},
 };
@@ -161,6 +161,9 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let class = ctx.caches.class(&svc.spec.class_name);
     let children = unconfirmed_readiness_hidden(ctx.caches.deployments_of(svc), &ctx.writes, &ns, now);
     let nodes = topology::observe(&ctx.caches.nodes.state(), &ctx.config.keys);
+    let location = svc.spec.backup.as_ref().and_then(|b| ctx.caches.location(&b.location));
+    let points = ctx.caches.recovery_points_of(&ns, &name);
+    let cron_jobs = ctx.caches.cron_jobs_of(svc);
 
     // Plan.
     let mut plan = plan::plan(&Inputs {
@@ -169,13 +172,14 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         nodes: &nodes,
         children: &children,
         config: &ctx.config,
+        backups: Backups { location: location.as_ref(), points: &points, now: Timestamp::now() },
     });
 
     // Apply, prune.
     let mut notes = Vec::new();
     let mut written = Vec::new();
     if let Ok(desired) = &plan {
-        match apply_children(ctx, &ns, &children, desired, &mut notes, &mut written).await {
+        match apply_children(ctx, &ns, &children, &cron_jobs, desired, &mut notes, &mut written).await {
             Ok(()) => {}
             Err(Error::Rejected(problem)) => plan = Err(problem),
             Err(e) => return Err(e),
@@ -249,6 +253,7 @@ async fn apply_children(
     ctx: &Context,
     ns: &str,
     children: &[Deployment],
+    cron_jobs: &[CronJob],
     desired: &plan::Desired,
     notes: &mut Vec<status::Transition>,
     written: &mut Vec<String>,
@@ -273,6 +278,19 @@ async fn apply_children(
             if let Some(live) = live.filter(|l| controlled_by(l, owner)) {
                 services.delete(&service_name, &delete_exactly(&live)).await?;
             }
+        }
+    }
+    // Backup CronJobs: applied when the backup stage found no problem; then those no run needs are removed
+    // (their copies stay in the catalog). A problem leaves them as they are.
+    if let Some(wanted) = &desired.cron_jobs {
+        let api: Api<CronJob> = Api::namespaced(client.clone(), ns);
+        for c in wanted {
+            let live = cron_jobs.iter().find(|l| l.name_any() == c.name_any());
+            apply_if_drifted(ctx, &api, c, live, Compare::TemplateByDigest, written).await?;
+        }
+        for live in cron_jobs.iter().filter(|l| !wanted.iter().any(|c| c.name_any() == l.name_any())) {
+            api.delete(&live.name_any(), &delete_exactly(live)).await?;
+            ctx.applied.forget(&RecentWrites::key("CronJob", ns, &live.name_any()));
         }
     }
     for name in &desired.delete {
@@ -327,11 +345,13 @@ where
     let compared = match compare {
         Compare::Content => body.clone(),
         Compare::TemplateByDigest => {
-            let digest = template_digest(&body["spec"]["template"]);
+            // A Deployment's pod template, a CronJob's Job template: what the caches do not keep.
+            let field = if body["spec"].get("jobTemplate").is_some() { "jobTemplate" } else { "template" };
+            let digest = template_digest(&body["spec"][field]);
             body["metadata"]["annotations"][TEMPLATE_DIGEST] = digest.into();
             let mut without = body.clone();
             if let Some(spec) = without["spec"].as_object_mut() {
-                spec.remove("template");
+                spec.remove(field);
                 // Immutable once created (apps/v1), so the cache does not keep it either.
                 spec.remove("selector");
             }

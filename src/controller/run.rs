@@ -24,12 +24,12 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use super::{
-    CachedDeployment, Caches, Context,
+    CachedCronJob, CachedDeployment, Caches, Context,
     admin::{self, Readiness},
     error_policy, reconcile,
 };
 use crate::{
-    api::{ContinuityClass, ResilientService},
+    api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService},
     metrics::Metrics,
     plan::Config,
     topology,
@@ -155,6 +155,15 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         children.clone(),
         CachedDeployment::keep_read_annotations,
     );
+    let (cron_jobs, cron_job_events) = cached(
+        scoped::<CachedCronJob>(&client, &settings.namespace),
+        children.clone(),
+        CachedCronJob::keep_read_annotations,
+    );
+    let (locations, location_events) =
+        cached(Api::<BackupLocation>::all(client.clone()), watcher::Config::default(), |_| {});
+    let (recovery_points, point_events) =
+        cached(scoped::<RecoveryPoint>(&client, &settings.namespace), watcher::Config::default(), |_| {});
     let (pdbs, pdb_events) =
         cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone(), |p| p.status = None);
     let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children, |s| s.status = None);
@@ -178,8 +187,17 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         .reflect(service_writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    let caches =
-        Caches { nodes: nodes.clone(), classes, deployments, disruption_budgets: pdbs, services: svcs, namespaces };
+    let caches = Caches {
+        nodes: nodes.clone(),
+        classes,
+        deployments,
+        disruption_budgets: pdbs,
+        services: svcs,
+        namespaces,
+        cron_jobs,
+        locations,
+        recovery_points,
+    };
 
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };
     let ctx = Arc::new(
@@ -203,7 +221,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         }
     });
 
-    let class_index = store.clone();
+    let (class_index, location_index) = (store.clone(), store.clone());
     let running = Controller::for_stream(service_events, store)
         .owns_stream(deployment_events)
         .owns_stream(pdb_events)
@@ -217,6 +235,21 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
                 .filter(|s| s.spec.class_name == name)
                 .map(|s| ObjectRef::from_obj(&*s))
                 .collect::<Vec<_>>()
+        })
+        .owns_stream(cron_job_events)
+        .watches_stream(location_events, move |location| {
+            // A location change re-reconciles the services that store copies there.
+            let name = location.name_any();
+            location_index
+                .state()
+                .into_iter()
+                .filter(|s| s.spec.backup.as_ref().is_some_and(|b| b.location == name))
+                .map(|s| ObjectRef::from_obj(&*s))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(point_events, |point| {
+            // A new, finished or deleted copy changes its service's RPO verdict and retention.
+            point.namespace().map(|ns| ObjectRef::new(&point.spec.service).within(&ns))
         })
         .reconcile_all_on(stream::select(zone_changes, became_leader))
         .with_config(

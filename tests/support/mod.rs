@@ -14,8 +14,8 @@ use std::{
 
 use bytes::Bytes;
 use continuo::{
-    api::ContinuityClass,
-    controller::{CachedDeployment, Caches},
+    api::{BackupLocation, ContinuityClass, RecoveryPoint},
+    controller::{CachedCronJob, CachedDeployment, Caches},
 };
 use futures::{Stream, StreamExt, stream};
 use http::{Method, Request, Response, StatusCode};
@@ -540,9 +540,33 @@ impl FakeApi {
         let (p, pdbs) = reflector::store();
         let (s, services) = reflector::store();
         let (ns, namespaces) = reflector::store();
-        let mut feed = Feed { nodes: nodes_w, classes, deployments, pdbs, services, namespaces };
+        let (cj, cron_jobs) = reflector::store();
+        let (l, locations) = reflector::store();
+        let (rp, recovery_points) = reflector::store();
+        let mut feed = Feed {
+            nodes: nodes_w,
+            classes,
+            deployments,
+            pdbs,
+            services,
+            namespaces,
+            cron_jobs,
+            locations,
+            recovery_points,
+        };
         feed.sync(self, nodes);
-        (Caches { nodes: n, classes: c, deployments: d, disruption_budgets: p, services: s, namespaces: ns }, feed)
+        let caches = Caches {
+            nodes: n,
+            classes: c,
+            deployments: d,
+            disruption_budgets: p,
+            services: s,
+            namespaces: ns,
+            cron_jobs: cj,
+            locations: l,
+            recovery_points: rp,
+        };
+        (caches, feed)
     }
 }
 
@@ -554,6 +578,9 @@ pub struct Feed {
     pdbs: Writer<PodDisruptionBudget>,
     services: Writer<Service>,
     namespaces: Writer<Namespace>,
+    cron_jobs: Writer<CachedCronJob>,
+    locations: Writer<BackupLocation>,
+    recovery_points: Writer<RecoveryPoint>,
 }
 
 impl Feed {
@@ -568,6 +595,11 @@ impl Feed {
         relist(&mut self.pdbs, &api.typed("poddisruptionbudgets"));
         relist(&mut self.services, &api.typed("services"));
         relist(&mut self.namespaces, &api.typed("namespaces"));
+        let mut cron_jobs: Vec<CachedCronJob> = api.typed("cronjobs");
+        cron_jobs.iter_mut().for_each(CachedCronJob::keep_read_annotations);
+        relist(&mut self.cron_jobs, &cron_jobs);
+        relist(&mut self.locations, &api.typed("backuplocations"));
+        relist(&mut self.recovery_points, &api.typed("recoverypoints"));
     }
 }
 
