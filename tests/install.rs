@@ -165,18 +165,32 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
     api.put(
         "/apis/continuo.dev/v1alpha1/continuityclasses",
         json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass",
-        "metadata": {"name": "c"}, "spec": {"mode": "ActiveActive", "objectives": [{"scope": "Zone", "rto": "0s"}]}}),
+        "metadata": {"name": "c"}, "spec": {"mode": "ActiveActive", "objectives": [{"scope": "Zone", "rto": "0s", "rpo": "24h"}],
+            "backup": {"tiers": [{"name": "daily", "schedule": "0 1,13 * * *", "keep": {"daily": 7}},
+                                 {"name": "monthly", "schedule": "0 3 1 * *", "keep": {"monthly": 6}}]}}}),
+    );
+    api.put(
+        "/apis/continuo.dev/v1alpha1/backuplocations",
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "BackupLocation", "metadata": {"name": "offsite"},
+            "spec": {"region": "eu-south-2"}}),
     );
     const SVCS: &str = "/apis/continuo.dev/v1alpha1/namespaces/n/resilientservices";
     api.put(SVCS, json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService", "metadata": {"name": "s", "namespace": "n"},
         "spec": {"className": "c", "replicas": 2, "service": {"ports": [{"port": 80}]},
-                 "template": {"spec": {"containers": [{"name": "a", "image": "a"}]}}}}));
+                 "template": {"spec": {"containers": [{"name": "a", "image": "a"}]}},
+                 "backup": {"location": "offsite", "agent": {"spec": {"containers": [{"name": "agent", "image": "agent"}]}}}}}));
     let reporter = Reporter { controller: "continuo".into(), instance: None };
     let mut zones = vec!["a", "b", "c"];
     // Create, roll out, lose a zone (drain, then delete), drop the Service: every kind of write.
     for step in 0..5 {
         if step == 2 {
             zones.pop();
+        }
+        if step == 3 {
+            // A tier dropped: its CronJob is deleted.
+            api.edit("/apis/continuo.dev/v1alpha1/continuityclasses", "c", |c| {
+                c["spec"]["backup"]["tiers"].as_array_mut().unwrap().pop();
+            });
         }
         if step == 4 {
             api.edit(SVCS, "s", |s| {
@@ -195,6 +209,7 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
         "the scenario deletes a drained zone"
     );
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/services/")), "and the Service");
+    assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/cronjobs/")), "and a CronJob");
 
     let objs = manifests();
     let role = find(&objs, "ClusterRole")[0];
