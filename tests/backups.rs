@@ -220,3 +220,34 @@ async fn removing_a_tier_removes_its_cron_job() {
         w.cron_jobs().iter().map(|c| c["metadata"]["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["hub-backup-archive"]);
 }
+
+#[tokio::test]
+async fn the_standard_class_is_met_once_a_fresh_copy_is_in_the_catalog() {
+    let w = World::new();
+    let standard = continuo::api::builtin_classes()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == Some("standard"))
+        .unwrap();
+    w.api.put(CLASSES, serde_json::to_value(&standard).unwrap());
+    w.api.edit(SERVICES, "hub", |s| s["spec"]["className"] = json!("standard"));
+    let condition = |w: &World| {
+        let svc = w.api.get(SERVICES, "hub").unwrap();
+        let c = svc["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "ObjectivesMet")
+            .unwrap()
+            .clone();
+        (c["status"].as_str().unwrap().to_string(), c["reason"].as_str().unwrap().to_string())
+    };
+    w.reconcile().await;
+    assert_eq!(condition(&w), ("Unknown".into(), "ObjectivesNotVerified".into()), "awaiting the first copy");
+    let captured = (k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(2)).to_string();
+    w.api.put(POINTS, json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+        "metadata": {"name": "hub-1", "namespace": NS}, "spec": {"service": "hub", "location": "offsite-eu", "tiers": ["rpo"]},
+        "status": {"phase": "Available", "capturedAt": captured, "completedAt": captured}}));
+    w.reconcile().await;
+    assert_eq!(condition(&w), ("True".into(), "ObjectivesFeasible".into()));
+}

@@ -144,3 +144,78 @@ fn an_out_of_range_debounce_is_refused_before_anything_starts() {
     let out = continuo(&["run", "--debounce", "soon"]);
     assert!(text(&out.stderr).contains("invalid duration"), "{}", text(&out.stderr));
 }
+
+fn cron_jobs(items: &[Value]) -> Vec<(String, String, String)> {
+    items
+        .iter()
+        .filter(|o| o["kind"] == "CronJob")
+        .map(|c| {
+            let s = &c["spec"];
+            (
+                c["metadata"]["name"].as_str().unwrap().into(),
+                s["schedule"].as_str().unwrap().into(),
+                s["timeZone"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+const ZONES: &str = "eu-south-1a,eu-south-1b,eu-south-1c";
+
+#[test]
+fn plan_of_daily_copies_kept_a_week_derives_a_schedule_that_keeps_the_rpo() {
+    let (items, report) = plan_json(&["-f", "examples/backups/daily-7.yaml", "--zones", ZONES]);
+    let cjs = cron_jobs(&items);
+    assert_eq!(cjs.len(), 1);
+    assert_eq!((cjs[0].0.as_str(), cjs[0].2.as_str()), ("delivery-portal-backup-rpo", "Europe/Rome"));
+    // One copy a day cannot keep a 24h RPO (a copy takes time, and one day a year has 25 hours): two a day.
+    assert_eq!(cjs[0].1.split_whitespace().nth(1).unwrap().split(',').count(), 2, "{cjs:?}");
+    assert!(report.contains("(derived from the RPO)"), "{report}");
+    assert!(report.contains("retention holds 7 restore points, oldest ~6 days"), "{report}");
+    assert!(report.contains("off-zone: copies stored in region eu-south-2"), "{report}");
+    assert!(report.contains("AwaitingFirstCopy: Zone: RPO 24h feasible (worst gap 13h"), "{report}");
+}
+
+#[test]
+fn plan_of_grandfather_father_son_holds_seventeen_points() {
+    let (items, report) = plan_json(&["-f", "examples/backups/gfs-7-4-6.yaml", "--zones", ZONES]);
+    assert_eq!(cron_jobs(&items).len(), 1);
+    assert!(report.contains("keeps daily 7, weekly 4, monthly 6"), "{report}");
+    assert!(report.contains("retention holds 17 restore points, oldest ~"), "{report}");
+}
+
+#[test]
+fn plan_of_three_copies_a_day_shares_the_two_oclock_run_between_tiers() {
+    let (items, report) = plan_json(&["-f", "examples/backups/three-a-day.yaml", "--zones", ZONES]);
+    assert_eq!(
+        cron_jobs(&items),
+        [
+            ("invoice-archive-backup-archive-intraday".into(), "0 2 * * *".into(), "Europe/Rome".into()),
+            ("invoice-archive-backup-intraday".into(), "0 7,16 * * *".into(), "Europe/Rome".into()),
+        ]
+    );
+    assert!(report.contains("oldest ~6 months"), "{report}");
+    assert!(report.contains("worst gap between copies: 14h"), "{report}");
+    assert!(report.contains("off-zone: copies stored in region eu-south-1"), "{report}");
+}
+
+#[test]
+fn plan_refuses_copies_in_a_zone_the_service_runs_in() {
+    let dir = std::env::temp_dir().join(format!("continuo-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text_of =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/backups/daily-7.yaml")).unwrap();
+    let inside = text_of.replace("  region: eu-south-2\n", "  region: eu-south-1\n  zone: eu-south-1b\n");
+    let file = dir.join("inside.yaml");
+    std::fs::write(&file, inside).unwrap();
+    let (items, report) = plan_json(&["-f", file.to_str().unwrap(), "--zones", ZONES]);
+    assert_eq!(cron_jobs(&items), vec![], "no CronJob is planned");
+    assert!(
+        report.contains(
+            "LocationInProtectedZone: Zone: RPO 24h not met — copies are stored in eu-south-1b (BackupLocation \
+             offsite-eu), which this service runs in"
+        ),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -56,7 +56,14 @@ fn class() -> Value {
 
 #[test]
 fn shipped_examples_and_classes_are_accepted() {
-    for path in ["examples/einvoicing-hub.yaml", "examples/booking-engine.yaml", "deploy/classes.yaml"] {
+    for path in [
+        "examples/einvoicing-hub.yaml",
+        "examples/booking-engine.yaml",
+        "examples/backups/daily-7.yaml",
+        "examples/backups/gfs-7-4-6.yaml",
+        "examples/backups/three-a-day.yaml",
+        "deploy/classes.yaml",
+    ] {
         for doc in yaml_docs(path) {
             assert_eq!(admit(&doc), Ok(()), "{path}: {}", doc["metadata"]["name"]);
         }

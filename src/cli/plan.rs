@@ -286,7 +286,7 @@ fn describe_backups(
         let secs = gap.length.as_secs().max(0) as u64;
         let _ = writeln!(
             out,
-            "    worst gap between copies: {} (after the copy of {}), plus a {} copy of {}",
+            "    worst gap between copies: {} (after the copy of {}), plus {} copy time {}",
             crate::api::Span::from_secs(secs),
             gap.after.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z"),
             if b.measured { "measured" } else { "expected" },
