@@ -35,6 +35,11 @@ struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabels {
+    tier: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ControllerLabels {
     controller: &'static str,
 }
@@ -47,6 +52,9 @@ pub struct Metrics {
     duration: Family<ControllerLabels, Histogram>,
     /// 1 while this replica holds the lease (or when leader election is off).
     pub leader: Gauge,
+    /// Copies catalogued, and backup runs that failed, by tier (a copy shared by two tiers counts in both).
+    copies: Family<TierLabels, Counter>,
+    failures: Family<TierLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -58,6 +66,8 @@ impl Default for Metrics {
                 Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
             }),
             leader: Gauge::default(),
+            copies: Family::default(),
+            failures: Family::default(),
         }
     }
 }
@@ -74,10 +84,24 @@ impl Metrics {
             self.duration.clone(),
         );
         r.register("continuo_leader", "1 while this replica holds the leader lease", self.leader.clone());
+        r.register("continuo_backup_copies", "Copies catalogued as recovery points, by tier", self.copies.clone());
+        r.register("continuo_backup_failures", "Backup runs that failed, by tier", self.failures.clone());
         if let Some(store) = services {
             r.register_collector(Box::new(ServiceCollector { store }));
         }
         r
+    }
+
+    pub fn copy_catalogued(&self, tiers: &[String]) {
+        for t in tiers_or_on_demand(tiers) {
+            self.copies.get_or_create(&TierLabels { tier: t }).inc();
+        }
+    }
+
+    pub fn copy_failed(&self, tiers: &[String]) {
+        for t in tiers_or_on_demand(tiers) {
+            self.failures.get_or_create(&TierLabels { tier: t }).inc();
+        }
     }
 
     /// Records one reconcile: its outcome (`success`, `error`, or `skipped` on a follower) and duration.
@@ -88,6 +112,10 @@ impl Metrics {
         }
         self.duration.get_or_create(&ControllerLabels { controller: CONTROLLER }).observe(took.as_secs_f64());
     }
+}
+
+fn tiers_or_on_demand(tiers: &[String]) -> Vec<String> {
+    if tiers.is_empty() { vec!["on-demand".into()] } else { tiers.to_vec() }
 }
 
 /// One sample of a per-service gauge.

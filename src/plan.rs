@@ -284,7 +284,7 @@ fn backups(
 ) -> (Option<BackupPlan>, Option<Vec<CronJob>>) {
     let Some(spec) = i.service.spec.backup.as_ref() else { return (None, Some(Vec::new())) };
     let class_spec = &class.spec;
-    let planned = backup::plan(&backup::Inputs {
+    let mut planned = backup::plan(&backup::Inputs {
         policy: class_spec.backup.as_ref(),
         backup: spec,
         objectives: &class_spec.objectives,
@@ -292,6 +292,8 @@ fn backups(
         zones: protected,
         observed: backup::Observed { location: i.backups.location, points: i.backups.points, now: i.backups.now },
     });
+    planned.agent_zones = eligible.to_vec();
+    planned.agent_regions = regions.map(<[String]>::to_vec);
     let cron_jobs = match (&planned.problem, i.backups.location) {
         (None, Some(location)) => {
             let agent =

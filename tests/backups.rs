@@ -251,3 +251,122 @@ async fn the_standard_class_is_met_once_a_fresh_copy_is_in_the_catalog() {
     w.reconcile().await;
     assert_eq!(condition(&w), ("True".into(), "ObjectivesFeasible".into()));
 }
+
+const JOBS: &str = "/apis/batch/v1/namespaces/invoicing/jobs";
+const PODS: &str = "/api/v1/namespaces/invoicing/pods";
+
+/// A backup run the CronJob controller started, finished as the agent left it.
+fn finished_run(api: &FakeApi, job: &str, tiers: &str, ok: bool, report: Option<&str>) {
+    let condition = if ok { "Complete" } else { "Failed" };
+    api.put(
+        JOBS,
+        json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": job, "namespace": NS,
+            "labels": {"continuo.dev/service": "hub", "continuo.dev/action": "backup"},
+            "annotations": {"continuo.dev/tiers": tiers}},
+        "status": {"startTime": "2026-11-25T01:00:02Z", "completionTime": "2026-11-25T01:14:40Z",
+            "conditions": [{"type": condition, "status": "True"}]}}),
+    );
+    let terminated = match report {
+        Some(m) => json!({"exitCode": if ok { 0 } else { 1 }, "message": m}),
+        None => json!({"exitCode": if ok { 0 } else { 1 }}),
+    };
+    api.put(
+        PODS,
+        json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{job}-x7k2p"), "namespace": NS,
+            "labels": {"job-name": job, "continuo.dev/action": "backup", "continuo.dev/service": "hub"}},
+        "status": {"containerStatuses": [{"name": "agent", "state": {"terminated": terminated}}]}}),
+    );
+}
+
+#[tokio::test]
+async fn a_finished_run_becomes_a_recovery_point_and_a_failed_one_a_warning() {
+    let w = World::new();
+    w.reconcile().await;
+    let captured = (k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(2)).to_string();
+    let report =
+        format!("restic: done\n{{\"id\": \"4f1c2a9e\", \"sizeBytes\": 734003200, \"capturedAt\": \"{captured}\"}}");
+    finished_run(&w.api, "hub-backup-archive-intraday-29400060", "archive,intraday", true, Some(&report));
+    finished_run(&w.api, "hub-backup-intraday-29400360", "intraday", false, None);
+    w.reconcile().await;
+    let points = w.api.list(POINTS);
+    assert_eq!(points.len(), 1, "the failed run is not catalogued: {points:?}");
+    let p = &points[0];
+    assert_eq!(p["metadata"]["name"], "hub-backup-archive-intraday-29400060");
+    assert!(p["metadata"]["ownerReferences"].is_null(), "not owned: deleting the service keeps its copies");
+    assert_eq!(p["metadata"]["labels"]["continuo.dev/service"], "hub");
+    assert_eq!(p["spec"]["tiers"], json!(["archive", "intraday"]));
+    assert_eq!(p["status"]["phase"], "Available");
+    assert_eq!(p["status"]["id"], "4f1c2a9e");
+    assert_eq!(p["status"]["sizeBytes"], 734_003_200);
+    let stored: k8s_openapi::jiff::Timestamp = p["status"]["capturedAt"].as_str().unwrap().parse().unwrap();
+    let reported: k8s_openapi::jiff::Timestamp = captured.parse().unwrap();
+    assert_eq!(stored.as_second(), reported.as_second(), "the agent's capture time, to the second");
+    assert_eq!(p["status"]["region"], "eu-south-2");
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    assert!(
+        events.iter().any(|e| e["reason"] == "BackupFailed"
+            && e["type"] == "Warning"
+            && e["note"].as_str().unwrap().contains("hub-backup-intraday-29400360")),
+        "{events:?}"
+    );
+    // The copy now in the catalog meets the RPO; after that, nothing is written again: no second point, no
+    // second warning.
+    w.reconcile().await;
+    assert_eq!(w.rpo()["reason"], "RPOMet");
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.api.writes(), vec![]);
+}
+
+#[tokio::test]
+async fn an_expired_copy_is_deleted_by_the_agent_then_leaves_the_catalog_and_the_newest_stays() {
+    let w = World::new();
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let at = |h: i64| (now - k8s_openapi::jiff::SignedDuration::from_hours(h)).to_string();
+    // An intraday-only copy of three days ago (kept 48h: expired) and the newest copy.
+    for (name, age, tiers) in [("hub-old", 72, json!(["intraday"])), ("hub-new", 5, json!(["intraday"]))] {
+        w.api.put(POINTS, json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+            "metadata": {"name": name, "namespace": NS, "labels": {"continuo.dev/service": "hub"}},
+            "spec": {"service": "hub", "location": "offsite-eu", "tiers": tiers},
+            "status": {"phase": "Available", "id": format!("id-{name}"), "capturedAt": at(age), "completedAt": at(age)}}));
+    }
+    w.reconcile().await;
+    let run = w.api.get(JOBS, "hub-old-delete").expect("a delete run for the expired copy");
+    let env: Vec<(String, String)> = run["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().into(), e["value"].as_str().unwrap_or_default().into()))
+        .collect();
+    assert!(env.contains(&("CONTINUO_ACTION".into(), "delete".into())), "{env:?}");
+    assert!(env.contains(&("CONTINUO_POINT_ID".into(), "id-hub-old".into())), "{env:?}");
+    assert_eq!(w.api.get(POINTS, "hub-old").unwrap()["status"]["phase"], "Deleting");
+    assert_eq!(w.api.get(POINTS, "hub-new").unwrap()["status"]["phase"], "Available", "the newest copy is kept");
+    assert!(w.api.get(JOBS, "hub-new-delete").is_none());
+
+    // The agent deleted the copy: the point leaves the catalog.
+    w.api.edit(JOBS, "hub-old-delete", |j| {
+        j["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]})
+    });
+    w.reconcile().await;
+    assert!(w.api.get(POINTS, "hub-old").is_none());
+    assert!(w.api.get(POINTS, "hub-new").is_some());
+}
+
+#[tokio::test]
+async fn a_refused_location_expires_nothing() {
+    let w = World::new();
+    let old = (k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(72)).to_string();
+    let new = (k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(1)).to_string();
+    for (name, at) in [("hub-old", &old), ("hub-new", &new)] {
+        w.api.put(POINTS, json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+            "metadata": {"name": name, "namespace": NS}, "spec": {"service": "hub", "location": "offsite-eu", "tiers": ["intraday"]},
+            "status": {"phase": "Available", "capturedAt": at, "completedAt": at}}));
+    }
+    w.api.put(LOCATIONS, location("eu-south-1", Some("eu-south-1a")));
+    w.reconcile().await;
+    assert!(w.api.list(JOBS).is_empty(), "no delete run while the backup configuration is refused");
+    assert_eq!(w.api.get(POINTS, "hub-old").unwrap()["status"]["phase"], "Available");
+}

@@ -186,6 +186,33 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
         if step == 2 {
             zones.pop();
         }
+        if step == 1 {
+            // A finished backup run to catalogue, and an old copy retention expires.
+            api.put("/apis/batch/v1/namespaces/n/jobs", json!({"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": "s-backup-daily-1", "namespace": "n", "labels": {"continuo.dev/service": "s",
+                    "continuo.dev/action": "backup"}, "annotations": {"continuo.dev/tiers": "daily"}},
+                "status": {"startTime": "2026-11-25T01:00:00Z", "conditions": [{"type": "Complete", "status": "True"}]}}));
+            api.put("/api/v1/namespaces/n/pods", json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "s-backup-daily-1-abcde", "namespace": "n", "labels": {"job-name": "s-backup-daily-1",
+                    "continuo.dev/action": "backup"}},
+                "status": {"containerStatuses": [{"name": "agent", "state": {"terminated": {"exitCode": 0, "message": "{\"id\": \"x\"}"}}}]}}));
+            // Nine days of copies: a daily tier keeping 7 expires the two oldest.
+            for day in 1..=9 {
+                let (name, at) = (format!("s-p{day}"), format!("2020-01-0{day}T00:00:00Z"));
+                api.put(
+                    "/apis/continuo.dev/v1alpha1/namespaces/n/recoverypoints",
+                    json!({"apiVersion": "continuo.dev/v1alpha1",
+                    "kind": "RecoveryPoint", "metadata": {"name": name, "namespace": "n"},
+                    "spec": {"service": "s", "location": "offsite", "tiers": ["daily"]},
+                    "status": {"phase": "Available", "capturedAt": at, "completedAt": at}}),
+                );
+            }
+        }
+        if step == 2 {
+            api.edit("/apis/batch/v1/namespaces/n/jobs", "s-p1-delete", |j| {
+                j["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]})
+            });
+        }
         if step == 3 {
             // A tier dropped: its CronJob is deleted.
             api.edit("/apis/continuo.dev/v1alpha1/continuityclasses", "c", |c| {
@@ -210,6 +237,7 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
     );
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/services/")), "and the Service");
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/cronjobs/")), "and a CronJob");
+    assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/recoverypoints/")), "and an expired point");
 
     let objs = manifests();
     let role = find(&objs, "ClusterRole")[0];

@@ -54,15 +54,23 @@ pub struct Agent<'a> {
 
 /// `<service>-backup-<tiers>`, kept within the 52 characters a CronJob name may have.
 pub fn cron_job_name(service: &str, tiers: &[String]) -> String {
-    let name = format!("{service}-backup-{}", if tiers.is_empty() { "now".into() } else { tiers.join("-") });
-    if name.len() <= 52 {
+    let tiers = if tiers.is_empty() { "now".into() } else { tiers.join("-") };
+    bounded_name(&format!("{service}-backup-{tiers}"), "", 52)
+}
+
+/// `base` + `suffix` when it fits in `max` characters; otherwise `base` cut short, a hash of the whole name (so
+/// two long names stay distinct) and `suffix`.
+pub fn bounded_name(base: &str, suffix: &str, max: usize) -> String {
+    let name = format!("{base}{suffix}");
+    if name.len() <= max {
         return name;
     }
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
-    let suffix = format!("-{:08x}", h.finish() as u32);
-    format!("{}{suffix}", name[..52 - suffix.len()].trim_end_matches('-'))
+    let tail = format!("-{:08x}{suffix}", h.finish() as u32);
+    let keep = max.saturating_sub(tail.len()).min(base.len());
+    format!("{}{tail}", base[..keep].trim_end_matches('-'))
 }
 
 /// The environment variable a location `config` key becomes.

@@ -2,6 +2,7 @@
 //! keeps, where copies may be stored, and whether the copies keep each RPO — feasible by the schedule, met by the
 //! age of the newest good copy, measured now.
 
+pub mod catalog;
 pub mod jobs;
 pub mod retention;
 pub mod schedule;
@@ -72,6 +73,9 @@ pub struct BackupPlan {
     pub retention: retention::Retention,
     /// Why copies cannot run (schedule, time zone, location); existing CronJobs are then left as they are.
     pub problem: Option<Problem>,
+    /// Where the agent may run (eligible zones), and under residency in which regions.
+    pub agent_zones: Vec<String>,
+    pub agent_regions: Option<Vec<String>>,
 }
 
 /// The inputs of the backup stage.
@@ -107,6 +111,8 @@ pub fn plan(i: &Inputs<'_>) -> BackupPlan {
         newest,
         retention: retention::Retention::default(),
         problem: None,
+        agent_zones: Vec::new(),
+        agent_regions: None,
     };
     let tz = match schedule::time_zone(&time_zone) {
         Ok(tz) => tz,

@@ -11,8 +11,8 @@ use std::{
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec, DeploymentStatus, DeploymentStrategy},
-        batch::v1::{CronJob, CronJobSpec},
-        core::v1::{Namespace, Node, Service},
+        batch::v1::{CronJob, CronJobSpec, Job},
+        core::v1::{Namespace, Node, Pod, Service},
         policy::v1::PodDisruptionBudget,
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
@@ -41,6 +41,9 @@ pub struct Caches {
     pub cron_jobs: Store<CachedCronJob>,
     pub locations: Store<BackupLocation>,
     pub recovery_points: Store<RecoveryPoint>,
+    /// The agent's Jobs and pods (labelled with an action).
+    pub agent_jobs: Store<CachedJob>,
+    pub agent_pods: Store<CachedPod>,
 }
 
 impl Caches {
@@ -54,6 +57,8 @@ impl Caches {
         self.cron_jobs.wait_until_ready().await?;
         self.locations.wait_until_ready().await?;
         self.recovery_points.wait_until_ready().await?;
+        self.agent_jobs.wait_until_ready().await?;
+        self.agent_pods.wait_until_ready().await?;
         self.namespaces.wait_until_ready().await
     }
 
@@ -72,6 +77,36 @@ impl Caches {
             .collect();
         points.sort_by_key(ResourceExt::name_any);
         points
+    }
+
+    /// The agent Jobs of the service `name` in `ns` that ran `action`.
+    pub fn agent_jobs_of(&self, ns: &str, name: &str, action: &str) -> Vec<CachedJob> {
+        let mut jobs: Vec<CachedJob> = self
+            .agent_jobs
+            .state()
+            .iter()
+            .filter(|j| {
+                let labels = j.labels();
+                j.namespace().as_deref() == Some(ns)
+                    && labels.get(crate::workload::SERVICE_LABEL).map(String::as_str) == Some(name)
+                    && labels.get(crate::backup::jobs::ACTION_LABEL).map(String::as_str) == Some(action)
+            })
+            .map(|j| (**j).clone())
+            .collect();
+        jobs.sort_by_key(ResourceExt::name_any);
+        jobs
+    }
+
+    /// The termination message of the agent's container in a pod of Job `job`, if one finished.
+    pub fn agent_report(&self, ns: &str, job: &str) -> Option<String> {
+        self.agent_pods
+            .state()
+            .iter()
+            .filter(|p| {
+                p.namespace().as_deref() == Some(ns) && p.labels().get("job-name").map(String::as_str) == Some(job)
+            })
+            .filter_map(|p| p.termination_message())
+            .next_back()
     }
 
     /// The CronJobs `svc` controls.
@@ -238,6 +273,95 @@ impl CachedCronJob {
             }),
             status: None,
         }
+    }
+}
+
+/// What the cache keeps of an agent Job: its metadata and how it ended.
+#[derive(kube::Resource, Clone, Debug, Default, Deserialize)]
+#[resource(inherit = "Job")]
+pub struct CachedJob {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub status: Option<JobOutcome>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobOutcome {
+    pub start_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    pub completion_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default)]
+    pub conditions: Vec<JobCondition>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct JobCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+}
+
+impl CachedJob {
+    fn condition(&self, type_: &str) -> bool {
+        self.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == type_ && c.status == "True"))
+    }
+
+    /// `Some(true)` once complete, `Some(false)` once failed, `None` while running.
+    pub fn finished(&self) -> Option<bool> {
+        if self.condition("Complete") {
+            Some(true)
+        } else if self.condition("Failed") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// What the cache keeps of an agent pod: its labels and its containers' termination messages.
+#[derive(kube::Resource, Clone, Debug, Default, Deserialize)]
+#[resource(inherit = "Pod")]
+pub struct CachedPod {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    status: Option<PodOutcome>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodOutcome {
+    #[serde(default)]
+    container_statuses: Vec<ContainerOutcome>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct ContainerOutcome {
+    #[serde(default)]
+    state: Option<ContainerState>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct ContainerState {
+    terminated: Option<Terminated>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Terminated {
+    #[serde(rename = "exitCode", default)]
+    exit_code: i32,
+    message: Option<String>,
+}
+
+impl CachedPod {
+    /// The message of the first container that terminated successfully.
+    pub fn termination_message(&self) -> Option<String> {
+        self.status
+            .as_ref()?
+            .container_statuses
+            .iter()
+            .filter_map(|c| c.state.as_ref()?.terminated.as_ref())
+            .find(|t| t.exit_code == 0)
+            .and_then(|t| t.message.clone())
     }
 }
 

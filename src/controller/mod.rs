@@ -2,12 +2,13 @@
 //! write status only when it changed, and record Events.
 
 pub mod admin;
+mod backups;
 mod cache;
 pub mod drift;
 mod events;
 mod reconcile;
 mod run;
 
-pub use cache::{CachedCronJob, CachedDeployment, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
+pub use cache::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
 pub use reconcile::{Context, Error, error_policy, reconcile};
 pub use run::{Election, Settings, install_builtin_classes, run};

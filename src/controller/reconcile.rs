@@ -73,7 +73,7 @@ pub struct Context {
     /// Nodes, classes and children, kept by the controller's watches.
     pub caches: Caches,
     /// What this replica wrote in the last seconds, until the caches show it.
-    writes: RecentWrites,
+    pub(super) writes: RecentWrites,
     /// The Deployment generations continuo produced: the template check of the template-free cache.
     applied: AppliedGenerations,
     pub config: Config,
@@ -81,6 +81,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Whether this replica may write: it holds the lease, or leader election is off.
     leader: watch::Receiver<bool>,
+    /// Backup runs already reported, so each failure is an Event once.
+    pub(super) reported: super::backups::Reported,
     /// Consecutive failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -99,6 +101,7 @@ impl Context {
             recorder,
             metrics: Arc::default(),
             leader,
+            reported: Default::default(),
             failures: Mutex::default(),
         }
     }
@@ -184,6 +187,11 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
             Err(Error::Rejected(problem)) => plan = Err(problem),
             Err(e) => return Err(e),
         }
+    }
+
+    // Backups: catalogue finished runs, carry out retention.
+    if let Ok(Some(b)) = plan.as_ref().map(|d| d.backup.as_ref()) {
+        super::backups::keep_catalog(ctx, svc, b, &points, &mut notes).await?;
     }
 
     // Status, only when it changed; Events on transitions.
@@ -309,7 +317,7 @@ async fn apply_children(
 }
 
 /// Deletes only the object that was observed, never a newer one of the same name.
-fn delete_exactly<K: Resource>(live: &K) -> DeleteParams {
+pub(super) fn delete_exactly<K: Resource>(live: &K) -> DeleteParams {
     DeleteParams {
         preconditions: Some(Preconditions { uid: live.meta().uid.clone(), resource_version: None }),
         ..DeleteParams::background()

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use super::{
-    CachedCronJob, CachedDeployment, Caches, Context,
+    CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, Context,
     admin::{self, Readiness},
     error_policy, reconcile,
 };
@@ -164,6 +164,12 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         cached(Api::<BackupLocation>::all(client.clone()), watcher::Config::default(), |_| {});
     let (recovery_points, point_events) =
         cached(scoped::<RecoveryPoint>(&client, &settings.namespace), watcher::Config::default(), |_| {});
+    // The agent's Jobs and pods: a finished Job is catalogued from its pod's termination message.
+    let agents = watcher::Config::default().labels(crate::backup::jobs::ACTION_LABEL);
+    let (agent_jobs, agent_job_events) =
+        cached(scoped::<CachedJob>(&client, &settings.namespace), agents.clone(), |_| {});
+    let (agent_pods, agent_pod_events) = cached(scoped::<CachedPod>(&client, &settings.namespace), agents, |_| {});
+    let agent_pod_task = tokio::spawn(agent_pod_events.for_each(|_| ready(())));
     let (pdbs, pdb_events) =
         cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone(), |p| p.status = None);
     let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children, |s| s.status = None);
@@ -197,6 +203,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         cron_jobs,
         locations,
         recovery_points,
+        agent_jobs,
+        agent_pods,
     };
 
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };
@@ -247,6 +255,11 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
                 .map(|s| ObjectRef::from_obj(&*s))
                 .collect::<Vec<_>>()
         })
+        .watches_stream(agent_job_events, |job| {
+            // A finished backup run is catalogued; a finished delete run removes its point.
+            let service = job.labels().get(SERVICE_LABEL).cloned();
+            service.zip(job.namespace()).map(|(s, ns)| ObjectRef::new(&s).within(&ns))
+        })
         .watches_stream(point_events, |point| {
             // A new, finished or deleted copy changes its service's RPO verdict and retention.
             point.namespace().map(|ns| ObjectRef::new(&point.spec.service).within(&ns))
@@ -290,6 +303,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     readiness.set(false);
     node_task.abort();
     namespace_task.abort();
+    agent_pod_task.abort();
     admin_task.abort();
     info!("stopped");
     outcome

@@ -15,7 +15,7 @@ use std::{
 use bytes::Bytes;
 use continuo::{
     api::{BackupLocation, ContinuityClass, RecoveryPoint},
-    controller::{CachedCronJob, CachedDeployment, Caches},
+    controller::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches},
 };
 use futures::{Stream, StreamExt, stream};
 use http::{Method, Request, Response, StatusCode};
@@ -543,6 +543,8 @@ impl FakeApi {
         let (cj, cron_jobs) = reflector::store();
         let (l, locations) = reflector::store();
         let (rp, recovery_points) = reflector::store();
+        let (aj, agent_jobs) = reflector::store();
+        let (ap, agent_pods) = reflector::store();
         let mut feed = Feed {
             nodes: nodes_w,
             classes,
@@ -553,6 +555,8 @@ impl FakeApi {
             cron_jobs,
             locations,
             recovery_points,
+            agent_jobs,
+            agent_pods,
         };
         feed.sync(self, nodes);
         let caches = Caches {
@@ -565,6 +569,8 @@ impl FakeApi {
             cron_jobs: cj,
             locations: l,
             recovery_points: rp,
+            agent_jobs: aj,
+            agent_pods: ap,
         };
         (caches, feed)
     }
@@ -581,6 +587,8 @@ pub struct Feed {
     cron_jobs: Writer<CachedCronJob>,
     locations: Writer<BackupLocation>,
     recovery_points: Writer<RecoveryPoint>,
+    agent_jobs: Writer<CachedJob>,
+    agent_pods: Writer<CachedPod>,
 }
 
 impl Feed {
@@ -600,6 +608,8 @@ impl Feed {
         relist(&mut self.cron_jobs, &cron_jobs);
         relist(&mut self.locations, &api.typed("backuplocations"));
         relist(&mut self.recovery_points, &api.typed("recoverypoints"));
+        relist(&mut self.agent_jobs, &api.typed("jobs"));
+        relist(&mut self.agent_pods, &api.typed("pods"));
     }
 }
 

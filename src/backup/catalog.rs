@@ -1,0 +1,203 @@
+//! The catalog: which finished backup runs become recovery points, and what each point records. Pure; the shell
+//! observes the agent's Jobs and pods and creates what this returns.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::Deserialize;
+
+use crate::{
+    api::{BackupLocation, RecoveryPoint, RecoveryPointSpec, RecoveryPointStatus},
+    workload::{FIELD_MANAGER, SERVICE_LABEL},
+};
+
+/// What the agent wrote to its termination message.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentReport {
+    pub id: String,
+    #[serde(default)]
+    pub size_bytes: Option<i64>,
+    #[serde(default)]
+    pub captured_at: Option<Timestamp>,
+}
+
+/// Reads the agent's report: the last line of the termination message that is a JSON object with an `id`.
+pub fn parse_report(message: &str) -> Result<AgentReport, String> {
+    let line = message.lines().rev().map(str::trim).find(|l| l.starts_with('{')).ok_or_else(|| {
+        "the agent's termination message holds no JSON report ({\"id\": …}); see the agent contract".to_string()
+    })?;
+    let report: AgentReport =
+        serde_json::from_str(line).map_err(|e| format!("the agent's report {line:?} is not valid: {e}"))?;
+    if report.id.trim().is_empty() {
+        return Err("the agent's report has an empty id".into());
+    }
+    Ok(report)
+}
+
+/// A backup run that has finished, as observed from its Job (and its pod's termination message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedRun {
+    /// The Job's name; the recovery point takes it, so a run is catalogued once.
+    pub job: String,
+    pub tiers: Vec<String>,
+    pub started: Option<Timestamp>,
+    pub completed: Option<Timestamp>,
+    pub succeeded: bool,
+    /// The termination message of the agent's container, when the pod is still there.
+    pub message: Option<String>,
+}
+
+/// What to do with one finished run.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Catalogue it.
+    Point(Box<RecoveryPoint>),
+    /// A failed run: counted and reported, never catalogued.
+    Failed { job: String, tiers: Vec<String> },
+    /// A run that succeeded without a usable report: not catalogued (continuo cannot restore what it cannot name).
+    Unreported { job: String, why: String },
+}
+
+/// The outcomes of the runs not catalogued yet (a point of the Job's name exists once it is).
+pub fn outcomes(
+    runs: &[FinishedRun],
+    catalogued: &[RecoveryPoint],
+    service: &str,
+    namespace: &str,
+    location: &BackupLocation,
+) -> Vec<Outcome> {
+    let known = |job: &str| catalogued.iter().any(|p| p.metadata.name.as_deref() == Some(job));
+    runs.iter()
+        .filter(|r| !known(&r.job))
+        .map(|r| {
+            if !r.succeeded {
+                return Outcome::Failed { job: r.job.clone(), tiers: r.tiers.clone() };
+            }
+            let report = match r.message.as_deref().map(parse_report) {
+                Some(Ok(report)) => report,
+                Some(Err(why)) => return Outcome::Unreported { job: r.job.clone(), why },
+                None => {
+                    return Outcome::Unreported {
+                        job: r.job.clone(),
+                        why: "the agent's pod is gone, and its report with it".into(),
+                    };
+                }
+            };
+            let captured = report.captured_at.or(r.started);
+            Outcome::Point(Box::new(point(r, &report, captured, service, namespace, location)))
+        })
+        .collect()
+}
+
+fn point(
+    r: &FinishedRun,
+    report: &AgentReport,
+    captured: Option<Timestamp>,
+    service: &str,
+    namespace: &str,
+    location: &BackupLocation,
+) -> RecoveryPoint {
+    let name = location.metadata.name.clone().unwrap_or_default();
+    let mut p = RecoveryPoint::new(
+        &r.job,
+        RecoveryPointSpec { service: service.into(), location: name, tiers: r.tiers.clone(), on_demand: false },
+    );
+    p.metadata = ObjectMeta {
+        name: Some(r.job.clone()),
+        namespace: Some(namespace.into()),
+        // Labelled with its service to be found, but not owned by it: deleting the service keeps its copies.
+        labels: Some(
+            [
+                (SERVICE_LABEL.to_string(), service.to_string()),
+                ("app.kubernetes.io/managed-by".into(), FIELD_MANAGER.into()),
+            ]
+            .into(),
+        ),
+        ..ObjectMeta::default()
+    };
+    p.status = Some(RecoveryPointStatus {
+        phase: Some("Available".into()),
+        id: Some(report.id.clone()),
+        captured_at: captured.map(Time),
+        completed_at: r.completed.map(Time),
+        size_bytes: report.size_bytes,
+        region: Some(location.spec.region.clone()),
+        zone: location.spec.zone.clone(),
+        tier_summary: Some(if r.tiers.is_empty() { "on-demand".into() } else { r.tiers.join(",") }),
+        ..RecoveryPointStatus::default()
+    });
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn location() -> BackupLocation {
+        serde_json::from_value(json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "BackupLocation",
+            "metadata": {"name": "offsite"}, "spec": {"region": "eu-south-2"}}))
+        .unwrap()
+    }
+
+    fn run(job: &str, succeeded: bool, message: Option<&str>) -> FinishedRun {
+        FinishedRun {
+            job: job.into(),
+            tiers: vec!["archive".into(), "intraday".into()],
+            started: Some("2026-11-25T01:00:02Z".parse().unwrap()),
+            completed: Some("2026-11-25T01:14:40Z".parse().unwrap()),
+            succeeded,
+            message: message.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_reported_copy_becomes_a_point_that_the_service_does_not_own() {
+        let runs = [run(
+            "hub-backup-archive-intraday-29400000",
+            true,
+            Some(
+                "restic done\n{\"id\": \"4f1c2a\", \"sizeBytes\": 734003200, \"capturedAt\": \"2026-11-25T01:00:05Z\"}\n",
+            ),
+        )];
+        let out = outcomes(&runs, &[], "hub", "invoicing", &location());
+        let Outcome::Point(p) = &out[0] else { panic!("{out:?}") };
+        assert_eq!(p.metadata.name.as_deref(), Some("hub-backup-archive-intraday-29400000"));
+        assert!(p.metadata.owner_references.is_none());
+        assert_eq!(p.spec.tiers, ["archive", "intraday"]);
+        let s = p.status.as_ref().unwrap();
+        assert_eq!((s.id.as_deref(), s.size_bytes), (Some("4f1c2a"), Some(734_003_200)));
+        assert_eq!(s.captured_at.as_ref().unwrap().0.to_string(), "2026-11-25T01:00:05Z");
+        assert_eq!(s.region.as_deref(), Some("eu-south-2"));
+        // Once catalogued, the same run is not catalogued again.
+        assert!(outcomes(&runs, &[(**p).clone()], "hub", "invoicing", &location()).is_empty());
+    }
+
+    #[test]
+    fn failed_and_unreported_runs_are_never_catalogued() {
+        let out = outcomes(
+            &[
+                run("a", false, None),
+                run("b", true, Some("done, no json")),
+                run("c", true, None),
+                run("d", true, Some("{\"id\": \"\"}")),
+            ],
+            &[],
+            "hub",
+            "invoicing",
+            &location(),
+        );
+        assert!(matches!(&out[0], Outcome::Failed { job, .. } if job == "a"));
+        assert!(matches!(&out[1], Outcome::Unreported { why, .. } if why.contains("no JSON report")));
+        assert!(matches!(&out[2], Outcome::Unreported { why, .. } if why.contains("pod is gone")));
+        assert!(matches!(&out[3], Outcome::Unreported { why, .. } if why.contains("empty id")));
+    }
+
+    #[test]
+    fn the_capture_time_defaults_to_the_runs_start() {
+        let out = outcomes(&[run("a", true, Some("{\"id\": \"x\"}"))], &[], "hub", "invoicing", &location());
+        let Outcome::Point(p) = &out[0] else { panic!() };
+        assert_eq!(p.status.as_ref().unwrap().captured_at.as_ref().unwrap().0.to_string(), "2026-11-25T01:00:02Z");
+    }
+}
