@@ -127,7 +127,7 @@ pub struct Sample {
 }
 
 /// The help text of each per-service gauge, in the order they are exposed.
-pub const SERVICE_GAUGES: [(&str, &str); 9] = [
+pub const SERVICE_GAUGES: [(&str, &str); 11] = [
     ("continuo_service_replicas_desired", "Replicas continuo runs in the zone"),
     ("continuo_service_replicas_ready", "Replicas Ready in the zone"),
     ("continuo_service_zone_eligible", "1 when the zone has a Ready, schedulable node inside the residency"),
@@ -137,6 +137,8 @@ pub const SERVICE_GAUGES: [(&str, &str); 9] = [
     ("continuo_objective_rto_seconds", "Declared recovery time objective"),
     ("continuo_objective_rpo_seconds", "Declared recovery point objective"),
     ("continuo_objective_feasible", "1 feasible, 0 not feasible; absent while unknown"),
+    ("continuo_backup_newest_copy_timestamp_seconds", "When the data of the newest good copy was captured"),
+    ("continuo_backup_points", "Recovery points retention holds"),
 ];
 
 /// The per-service samples for one service, from its status. Pure.
@@ -170,6 +172,12 @@ pub fn samples(svc: &ResilientService) -> Vec<Sample> {
         if c.type_ == crate::status::OBJECTIVES_MET {
             push("continuo_service_objectives_met", base.clone(), (c.status == "True").into());
         }
+    }
+    if let Some(b) = &status.backup {
+        if let Some(t) = &b.newest_copy {
+            push("continuo_backup_newest_copy_timestamp_seconds", base.clone(), t.0.as_second());
+        }
+        push("continuo_backup_points", base.clone(), b.points.into());
     }
     for o in &status.objectives {
         let scope = o.scope.to_string();

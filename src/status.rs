@@ -70,6 +70,7 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                 zone_summary: Some(summary(&d.zones)),
                 zones: d.zones.clone(),
                 objectives: d.objectives.clone(),
+                backup: d.backup.as_ref().map(crate::backup::status),
                 conditions: vec![],
             }
         }

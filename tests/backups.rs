@@ -168,6 +168,22 @@ async fn a_newer_copy_makes_the_rpo_met_and_an_old_one_does_not() {
     let rpo = w.rpo();
     assert_eq!((rpo["status"].as_str(), rpo["reason"].as_str()), (Some("True"), Some("RPOMet")), "{rpo}");
     assert!(rpo["message"].as_str().unwrap().contains("newest copy 3h old, stored in region eu-south-2"), "{rpo}");
+    let backup = w.api.get(SERVICES, "hub").unwrap()["status"]["backup"].clone();
+    assert_eq!(
+        backup["newestCopy"].as_str().map(|t| t.parse::<k8s_openapi::jiff::Timestamp>().unwrap().as_second()),
+        Some(at(3).parse::<k8s_openapi::jiff::Timestamp>().unwrap().as_second())
+    );
+    assert_eq!(backup["points"], 2);
+    let tiers: Vec<(&str, i64, bool)> = backup["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["points"].as_i64().unwrap(), t["nextRun"].is_string()))
+        .collect();
+    // Intraday keeps both (48h); only the 30-hour-old copy belongs to the archive tier.
+    assert_eq!(tiers, [("intraday", 2, true), ("archive", 1, true)]);
+    let samples = continuo::metrics::samples(&serde_json::from_value(w.api.get(SERVICES, "hub").unwrap()).unwrap());
+    assert!(samples.iter().any(|s| s.metric == "continuo_backup_newest_copy_timestamp_seconds"));
     // A failed run is never a recovery point: it does not count.
     w.api.put(
         POINTS,

@@ -108,15 +108,34 @@ fn the_operator_pod_is_restricted_and_highly_available() {
 fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
     let groups: Vec<Value> = serde_saphyr::from_str(&read("charts/continuo/files/alerts.yaml")).unwrap();
     let mut exported: BTreeSet<String> = SERVICE_GAUGES.iter().map(|(n, _)| n.to_string()).collect();
-    exported.extend(
-        ["continuo_leader", "controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total"]
-            .map(String::from),
+    // Every metric the operator registers, as the exposition names it (a counter gains `_total`).
+    let metrics = std::sync::Arc::new(continuo::metrics::Metrics::default());
+    // Families are exposed once they have a sample.
+    metrics.observe("success", Some("api"), std::time::Duration::from_millis(1));
+    metrics.copy_catalogued(&["daily".into()]);
+    metrics.copy_failed(&["daily".into()]);
+    let text = continuo::metrics::render(&metrics.registry(None)).unwrap();
+    for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let mut parts = line.split(' ');
+        let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
+        exported.insert(if kind == "counter" { format!("{name}_total") } else { name.to_string() });
+    }
+    assert!(
+        exported.contains("controller_runtime_reconcile_total") && exported.contains("continuo_backup_failures_total"),
+        "{text}"
     );
     let names: Vec<&str> =
         groups[0]["rules"].as_array().unwrap().iter().map(|r| r["alert"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["ContinuoObjectivesNotMet", "ContinuoZoneRedundancyLost", "ContinuoNotReconciling", "ContinuoNoLeader"]
+        [
+            "ContinuoObjectivesNotMet",
+            "ContinuoZoneRedundancyLost",
+            "ContinuoNotReconciling",
+            "ContinuoNoLeader",
+            "ContinuoRPOAtRisk",
+            "ContinuoBackupFailing"
+        ]
     );
     for rule in groups[0]["rules"].as_array().unwrap() {
         for key in ["summary", "description", "runbook"] {

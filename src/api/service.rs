@@ -141,11 +141,44 @@ pub struct ResilientServiceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub objectives: Vec<ObjectiveStatus>,
+    /// Backups: the newest good copy, the points held, and per tier the next run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupStatus>,
     /// Ready, Reconciling, Stalled, ZoneRedundant, ObjectivesMet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+}
+
+/// What continuo knows of a service's copies.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStatus {
+    /// When the data of the newest good copy was captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_copy: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Recovery points retention holds.
+    #[serde(default)]
+    pub points: i32,
+    /// Per tier: its schedule, its next run and the points it keeps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub tiers: Vec<TierStatus>,
+}
+
+/// One tier's state.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierStatus {
+    pub name: String,
+    pub schedule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Points this tier keeps.
+    #[serde(default)]
+    pub points: i32,
 }
 
 /// What one zone holds of the service.

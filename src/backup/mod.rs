@@ -73,6 +73,8 @@ pub struct BackupPlan {
     pub retention: retention::Retention,
     /// Why copies cannot run (schedule, time zone, location); existing CronJobs are then left as they are.
     pub problem: Option<Problem>,
+    /// Per tier, its next run after now.
+    pub next_runs: BTreeMap<String, Timestamp>,
     /// Where the agent may run (eligible zones), and under residency in which regions.
     pub agent_zones: Vec<String>,
     pub agent_regions: Option<Vec<String>>,
@@ -111,6 +113,7 @@ pub fn plan(i: &Inputs<'_>) -> BackupPlan {
         newest,
         retention: retention::Retention::default(),
         problem: None,
+        next_runs: BTreeMap::new(),
         agent_zones: Vec::new(),
         agent_regions: None,
     };
@@ -133,6 +136,12 @@ pub fn plan(i: &Inputs<'_>) -> BackupPlan {
         Err(p) => {
             out.problem = Some(p);
             return out;
+        }
+    }
+    for t in &out.tiers {
+        if let Some(next) = schedule::Schedule::parse(&t.schedule).ok().and_then(|s| s.next_after(i.observed.now, &tz))
+        {
+            out.next_runs.insert(t.name.clone(), next);
         }
     }
     let exprs: Vec<&str> = out.runs.iter().map(|r| r.schedule.as_str()).collect();
@@ -411,6 +420,27 @@ pub fn rpo_verdict(
 fn rounded(age: Span) -> Span {
     let s = age.as_secs();
     Span::from_secs(if s >= 60 { s - s % 60 } else { s })
+}
+
+/// The `status.backup` block: the newest copy, the points held, and per tier its next run and points kept.
+pub fn status(plan: &BackupPlan) -> crate::api::BackupStatus {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    let tiers = plan
+        .tiers
+        .iter()
+        .map(|t| crate::api::TierStatus {
+            name: t.name.clone(),
+            schedule: t.schedule.clone(),
+            next_run: plan.next_runs.get(&t.name).copied().map(Time),
+            points: plan
+                .retention
+                .kept
+                .values()
+                .filter(|r| r.contains(&retention::Reason::Tier(t.name.clone())))
+                .count() as i32,
+        })
+        .collect();
+    crate::api::BackupStatus { newest_copy: plan.newest.map(Time), points: plan.retention.kept.len() as i32, tiers }
 }
 
 /// What retention will hold once copies have run for long enough: the number of restore points and the age of
