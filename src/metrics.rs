@@ -55,6 +55,13 @@ pub struct Metrics {
     /// Copies catalogued, and backup runs that failed, by tier (a copy shared by two tiers counts in both).
     copies: Family<TierLabels, Counter>,
     failures: Family<TierLabels, Counter>,
+    /// Restore durations, by outcome.
+    restores: Family<OutcomeLabels, Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -68,6 +75,9 @@ impl Default for Metrics {
             leader: Gauge::default(),
             copies: Family::default(),
             failures: Family::default(),
+            restores: Family::new_with_constructor(|| {
+                Histogram::new([60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0])
+            }),
         }
     }
 }
@@ -86,6 +96,11 @@ impl Metrics {
         r.register("continuo_leader", "1 while this replica holds the leader lease", self.leader.clone());
         r.register("continuo_backup_copies", "Copies catalogued as recovery points, by tier", self.copies.clone());
         r.register("continuo_backup_failures", "Backup runs that failed, by tier", self.failures.clone());
+        r.register(
+            "continuo_restore_duration_seconds",
+            "Time from a restore's start to its end",
+            self.restores.clone(),
+        );
         if let Some(store) = services {
             r.register_collector(Box::new(ServiceCollector { store }));
         }
@@ -96,6 +111,11 @@ impl Metrics {
         for t in tiers_or_on_demand(tiers) {
             self.copies.get_or_create(&TierLabels { tier: t }).inc();
         }
+    }
+
+    pub fn restore_took(&self, seconds: f64, succeeded: bool) {
+        let outcome = if succeeded { "succeeded" } else { "failed" };
+        self.restores.get_or_create(&OutcomeLabels { outcome }).observe(seconds);
     }
 
     pub fn copy_failed(&self, tiers: &[String]) {

@@ -386,3 +386,132 @@ async fn a_refused_location_expires_nothing() {
     assert!(w.api.list(JOBS).is_empty(), "no delete run while the backup configuration is refused");
     assert_eq!(w.api.get(POINTS, "hub-old").unwrap()["status"]["phase"], "Available");
 }
+
+const RESTORES: &str = "/apis/continuo.dev/v1alpha1/namespaces/invoicing/restorerequests";
+
+fn available_point(api: &FakeApi, name: &str, service: &str, hours_ago: i64) {
+    let at =
+        (k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(hours_ago)).to_string();
+    api.put(POINTS, json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+        "metadata": {"name": name, "namespace": NS}, "spec": {"service": service, "location": "offsite-eu", "tiers": ["archive"]},
+        "status": {"phase": "Available", "id": format!("snap-{name}"), "capturedAt": at, "completedAt": at}}));
+}
+
+#[tokio::test]
+async fn a_restore_request_runs_the_agent_and_reports_without_touching_the_workload() {
+    let w = World::new();
+    w.reconcile().await;
+    available_point(&w.api, "hub-monday", "hub", 50);
+    available_point(&w.api, "hub-tuesday", "hub", 26);
+    w.api.put(
+        RESTORES,
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RestoreRequest",
+        "metadata": {"name": "acme-tuesday", "namespace": NS},
+        "spec": {"service": "hub", "point": "hub-tuesday", "scope": "tenant=acme"}}),
+    );
+    let deployments_before = w.api.list("/apis/apps/v1/namespaces/invoicing/deployments");
+    w.reconcile().await;
+    let run = w.api.get(JOBS, "acme-tuesday-restore").expect("the agent's restore run");
+    let env: Vec<(String, String)> = run["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().into(), e["value"].as_str().unwrap_or_default().into()))
+        .collect();
+    for want in [
+        ("CONTINUO_ACTION", "restore"),
+        ("CONTINUO_POINT_ID", "snap-hub-tuesday"),
+        ("CONTINUO_RESTORE_SCOPE", "tenant=acme"),
+    ] {
+        assert!(env.contains(&(want.0.into(), want.1.into())), "{want:?} in {env:?}");
+    }
+    let req = w.api.get(RESTORES, "acme-tuesday").unwrap();
+    assert_eq!(
+        (req["status"]["phase"].as_str(), req["status"]["point"].as_str()),
+        (Some("Running"), Some("hub-tuesday"))
+    );
+    assert!(req["status"]["startTime"].is_string() && req["status"]["capturedAt"].is_string());
+
+    w.api.edit(JOBS, "acme-tuesday-restore", |j| {
+        j["status"] = json!({"completionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+        "conditions": [{"type": "Complete", "status": "True"}]})
+    });
+    w.reconcile().await;
+    let req = w.api.get(RESTORES, "acme-tuesday").unwrap();
+    assert_eq!(req["status"]["phase"], "Succeeded");
+    assert!(req["status"]["message"].as_str().unwrap().starts_with("restored data 26h"), "{req}");
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    assert!(
+        events.iter().any(|e| e["reason"] == "RestoreStarted")
+            && events.iter().any(|e| e["reason"] == "RestoreSucceeded")
+    );
+    assert_eq!(
+        w.api.list("/apis/apps/v1/namespaces/invoicing/deployments"),
+        deployments_before,
+        "the workload is untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_restore_of_another_services_or_a_missing_point_is_refused() {
+    let w = World::new();
+    available_point(&w.api, "billing-1", "billing", 2);
+    for (name, point) in [("wrong-service", "billing-1"), ("missing", "hub-never")] {
+        w.api.put(
+            RESTORES,
+            json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RestoreRequest",
+            "metadata": {"name": name, "namespace": NS}, "spec": {"service": "hub", "point": point}}),
+        );
+    }
+    w.reconcile().await;
+    assert!(w.api.list(JOBS).is_empty(), "nothing runs");
+    let wrong = w.api.get(RESTORES, "wrong-service").unwrap();
+    assert_eq!(wrong["status"]["phase"], "Failed");
+    assert!(wrong["status"]["message"].as_str().unwrap().contains("belongs to service \"billing\""));
+    assert!(w.api.get(RESTORES, "missing").unwrap()["status"]["message"].as_str().unwrap().contains("does not exist"));
+    assert!(
+        w.api
+            .list("/apis/events.k8s.io/v1/namespaces/invoicing/events")
+            .iter()
+            .any(|e| e["reason"] == "RestoreRefused")
+    );
+}
+
+#[tokio::test]
+async fn a_copy_on_request_to_another_location_is_catalogued_and_never_expires() {
+    let w = World::new();
+    w.api.put(
+        LOCATIONS,
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "BackupLocation",
+        "metadata": {"name": "export-auditor"}, "spec": {"region": "eu-south-2", "config": {"bucket": "auditor"}}}),
+    );
+    w.api.put(
+        POINTS,
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+        "metadata": {"name": "hub-export-2026", "namespace": NS},
+        "spec": {"service": "hub", "location": "export-auditor", "onDemand": true}}),
+    );
+    w.reconcile().await;
+    let run = w.api.get(JOBS, "hub-export-2026-copy").expect("a copy runs now");
+    let env = run["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+    assert!(env.contains("\"auditor\"") && env.contains("\"backup\""), "{env}");
+    assert_eq!(w.api.get(POINTS, "hub-export-2026").unwrap()["status"]["phase"], "Running");
+
+    let captured =
+        (k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(24 * 400)).to_string();
+    w.api.edit(JOBS, "hub-export-2026-copy", |j| {
+        j["status"] = json!({"startTime": captured,
+        "conditions": [{"type": "Complete", "status": "True"}]})
+    });
+    w.api.put(PODS, json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "hub-export-2026-copy-abc", "namespace": NS,
+            "labels": {"job-name": "hub-export-2026-copy", "continuo.dev/action": "backup"}},
+        "status": {"containerStatuses": [{"name": "agent", "state": {"terminated": {"exitCode": 0, "message": "{\"id\": \"exp-1\", \"sizeBytes\": 42}"}}}]}}));
+    w.reconcile().await;
+    let p = w.api.get(POINTS, "hub-export-2026").unwrap();
+    assert_eq!((p["status"]["phase"].as_str(), p["status"]["id"].as_str()), (Some("Available"), Some("exp-1")));
+    assert_eq!(w.api.list(POINTS).len(), 1, "not catalogued twice");
+    // 400 days old, no tier: retention keeps it until a person deletes it.
+    w.reconcile().await;
+    assert!(w.api.get(JOBS, "hub-export-2026-delete").is_none());
+}

@@ -198,6 +198,12 @@ fn backup_fields_reject_bad_input_at_apply() {
     let location = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "BackupLocation",
         "metadata": {"name": "offsite"}, "spec": {"region": "eu-south-2"}});
     assert_eq!(admit(&location), Ok(()));
+    let restore = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RestoreRequest",
+        "metadata": {"name": "r", "namespace": "n"}, "spec": {"service": "hub", "point": "hub-1"}});
+    assert_eq!(admit(&restore), Ok(()));
+    let mut both = restore.clone();
+    both["spec"]["before"] = json!("2026-11-24T00:00:00Z");
+    rejected(both, "name a recovery point or a point in time, not both");
     let mut no_region = location.clone();
     no_region["spec"] = json!({"zone": "eu-south-2a"});
     rejected(no_region, "region");

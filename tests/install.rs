@@ -228,6 +228,11 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
             }
         }
         if step == 2 {
+            api.put(
+                "/apis/continuo.dev/v1alpha1/namespaces/n/restorerequests",
+                json!({"apiVersion": "continuo.dev/v1alpha1",
+                "kind": "RestoreRequest", "metadata": {"name": "r", "namespace": "n"}, "spec": {"service": "s"}}),
+            );
             api.edit("/apis/batch/v1/namespaces/n/jobs", "s-p1-delete", |j| {
                 j["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]})
             });

@@ -220,3 +220,72 @@ pub struct RecoveryPointStatus {
     #[schemars(length(max = 1024))]
     pub message: Option<String>,
 }
+
+/// A request to restore a service's data from a recovery point. The agent's `restore` action runs with the
+/// point's id and the scope; the service's running workload is never touched.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "continuo.dev",
+    version = "v1alpha1",
+    kind = "RestoreRequest",
+    namespaced,
+    shortname = "rreq",
+    category = "continuo",
+    status = "RestoreRequestStatus",
+    cel,
+    annotation("helm.sh/resource-policy", "keep"),
+    label("app.kubernetes.io/name", "continuo"),
+    label("app.kubernetes.io/part-of", "continuo"),
+    label("app.kubernetes.io/component", "crd"),
+    printcolumn(name = "Service", type_ = "string", json_path = ".spec.service"),
+    printcolumn(name = "Point", type_ = "string", json_path = ".status.point"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("!(has(self.point) && has(self.before))").message("name a recovery point or a point in time, not both"))]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreRequestSpec {
+    /// The ResilientService whose data is restored.
+    #[schemars(length(min = 1, max = 253))]
+    pub service: String,
+    /// The recovery point to restore. Omit it (and `before`) for the newest good copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub point: Option<String>,
+    /// Restore the newest good copy captured at or before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// What to restore, as the agent understands it: `all` (default), `tenant=<id>`, `archive=<name>`.
+    #[serde(default = "all")]
+    #[schemars(length(min = 1, max = 253))]
+    pub scope: String,
+}
+
+fn all() -> String {
+    "all".into()
+}
+
+/// How a restore went.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreRequestStatus {
+    /// `Running`, `Succeeded`, `Failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub phase: Option<String>,
+    /// The recovery point restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub point: Option<String>,
+    /// When the restored data was captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+}

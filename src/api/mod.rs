@@ -17,7 +17,13 @@ pub const GROUP: &str = "continuo.dev";
 /// The CRDs continuo owns, in the order they are installed.
 pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     use kube::CustomResourceExt;
-    vec![ContinuityClass::crd(), ResilientService::crd(), BackupLocation::crd(), RecoveryPoint::crd()]
+    vec![
+        ContinuityClass::crd(),
+        ResilientService::crd(),
+        BackupLocation::crd(),
+        RecoveryPoint::crd(),
+        RestoreRequest::crd(),
+    ]
 }
 
 /// The built-in classes, as shipped in `deploy/classes.yaml`.

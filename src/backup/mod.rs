@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod jobs;
+pub mod restore;
 pub mod retention;
 pub mod schedule;
 

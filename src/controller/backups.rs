@@ -20,11 +20,12 @@ use super::{
     reconcile::delete_exactly,
 };
 use crate::{
-    api::{RecoveryPoint, ResilientService},
+    api::{RecoveryPoint, ResilientService, RestoreRequest},
     backup::{
         BackupPlan,
         catalog::{self, FinishedRun, Outcome},
-        jobs::{self, Agent, TIERS_ANNOTATION},
+        jobs::{self, Agent, POINT_ANNOTATION, TIERS_ANNOTATION},
+        restore,
     },
     status::Transition,
     workload::FIELD_MANAGER,
@@ -42,6 +43,10 @@ impl Reported {
 }
 
 fn finished_run(ctx: &Context, ns: &str, job: &CachedJob) -> Option<FinishedRun> {
+    // A copy on request fills in the point that asked for it; it is not a new point.
+    if job.annotations().contains_key(POINT_ANNOTATION) {
+        return None;
+    }
     let succeeded = job.finished()?;
     let status = job.status.as_ref();
     let tiers = job
@@ -119,6 +124,9 @@ pub(super) async fn keep_catalog(
         }
     }
 
+    copies_on_request(ctx, svc, plan, points, notes).await?;
+    restores(ctx, svc, plan, &ctx.caches.recovery_points_in(&ns), notes).await?;
+
     // Retention: only when the backup stage found nothing wrong, never for a point another tier keeps.
     if plan.problem.is_some() {
         return Ok(());
@@ -132,13 +140,7 @@ pub(super) async fn keep_catalog(
         match phase {
             Some("Available") if plan.retention.expired.contains(&point) => {
                 let Some(loc) = ctx.caches.location(&p.spec.location) else { continue };
-                let agent = Agent {
-                    service: svc,
-                    location: &loc,
-                    keys: &ctx.config.keys,
-                    zones: &plan.agent_zones,
-                    regions: plan.agent_regions.as_deref(),
-                };
+                let agent = agent(ctx, svc, plan, &loc);
                 let id = p.status.as_ref().and_then(|s| s.id.clone()).unwrap_or_default();
                 let job = agent.job(run_name.clone(), "delete", &point, &[("CONTINUO_POINT_ID", id)]);
                 let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -167,6 +169,182 @@ pub(super) async fn keep_catalog(
         }
     }
     Ok(())
+}
+
+/// A RecoveryPoint a person created with `onDemand: true` and no status asks for a copy now, to its location (an
+/// export, when that is another location than the service's): the agent's backup runs for it, and the point is
+/// filled in from its report. Such a point is kept until a person deletes it.
+async fn copies_on_request(
+    ctx: &Context,
+    svc: &ResilientService,
+    plan: &BackupPlan,
+    points: &[RecoveryPoint],
+    notes: &mut Vec<Transition>,
+) -> Result<(), Error> {
+    let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+    let api: Api<RecoveryPoint> = Api::namespaced(ctx.client.clone(), &ns);
+    let runs = ctx.caches.agent_jobs_of(&ns, &name, "backup");
+    for p in points.iter().filter(|p| p.spec.on_demand) {
+        let point = p.name_any();
+        let run_name = jobs::bounded_name(&point, "-copy", 63);
+        let phase = p.status.as_ref().and_then(|s| s.phase.clone());
+        let Some(loc) = ctx.caches.location(&p.spec.location) else {
+            if phase.is_none() {
+                set_phase(&api, &point, "Failed", &format!("BackupLocation {:?} does not exist", p.spec.location))
+                    .await?;
+            }
+            continue;
+        };
+        match phase.as_deref() {
+            None => {
+                let agent = agent(ctx, svc, plan, &loc);
+                let job = agent.job(run_name.clone(), "backup", &point, &[("CONTINUO_TIERS", String::new())]);
+                let params = PatchParams::apply(FIELD_MANAGER).force();
+                Api::<Job>::namespaced(ctx.client.clone(), &ns)
+                    .patch(&run_name, &params, &Patch::Apply(crate::workload::manifest(&job)))
+                    .await?;
+                set_phase(&api, &point, "Running", "copy on request running").await?;
+            }
+            Some("Running") => {
+                let Some(job) = runs.iter().find(|j| j.name_any() == run_name) else { continue };
+                let Some(succeeded) = job.finished() else { continue };
+                let run = FinishedRun {
+                    job: run_name.clone(),
+                    tiers: vec![],
+                    started: job.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0),
+                    completed: job.status.as_ref().and_then(|s| s.completion_time.as_ref()).map(|t| t.0),
+                    succeeded,
+                    message: ctx.caches.agent_report(&ns, &run_name),
+                };
+                let status = match catalog::outcomes(&[run], &[], &name, &ns, &loc).pop() {
+                    Some(Outcome::Point(done)) => {
+                        ctx.metrics.copy_catalogued(&[]);
+                        json!(done.status)
+                    }
+                    Some(Outcome::Failed { .. }) => {
+                        ctx.metrics.copy_failed(&[]);
+                        notes.push(Transition {
+                            warning: true,
+                            reason: "BackupFailed".into(),
+                            message: format!("copy on request {point} failed (run {run_name})"),
+                        });
+                        json!({"phase": "Failed", "message": format!("the agent's run {run_name} failed")})
+                    }
+                    Some(Outcome::Unreported { why, .. }) => json!({"phase": "Failed", "message": why}),
+                    None => continue,
+                };
+                let body = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint", "status": status});
+                api.patch_status(&point, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Carries out restore requests: resolves the point (among every point of the namespace, so that one of another
+/// service is refused by name), runs the agent's `restore`, and records start, end, the
+/// age of the data and the outcome. A request is acted on once; nothing of the running workload is touched.
+async fn restores(
+    ctx: &Context,
+    svc: &ResilientService,
+    plan: &BackupPlan,
+    points: &[RecoveryPoint],
+    notes: &mut Vec<Transition>,
+) -> Result<(), Error> {
+    let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+    let api: Api<RestoreRequest> = Api::namespaced(ctx.client.clone(), &ns);
+    let runs = ctx.caches.agent_jobs_of(&ns, &name, "restore");
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for req in ctx.caches.restores_of(&ns, &name) {
+        let req_name = req.name_any();
+        let run_name = jobs::bounded_name(&req_name, "-restore", 63);
+        let phase = req.status.as_ref().and_then(|s| s.phase.clone());
+        let status = match phase.as_deref() {
+            None => match restore::resolve(&req, points) {
+                Err(why) => {
+                    notes.push(Transition {
+                        warning: true,
+                        reason: "RestoreRefused".into(),
+                        message: format!("restore {req_name}: {why}"),
+                    });
+                    json!({"phase": "Failed", "message": why})
+                }
+                Ok(point) => {
+                    let Some(loc) = ctx.caches.location(&point.spec.location) else { continue };
+                    let id = point.status.as_ref().and_then(|s| s.id.clone()).unwrap_or_default();
+                    let vars = [("CONTINUO_POINT_ID", id), ("CONTINUO_RESTORE_SCOPE", req.spec.scope.clone())];
+                    let job = agent(ctx, svc, plan, &loc).job(run_name.clone(), "restore", &point.name_any(), &vars);
+                    Api::<Job>::namespaced(ctx.client.clone(), &ns)
+                        .patch(&run_name, &params, &Patch::Apply(crate::workload::manifest(&job)))
+                        .await?;
+                    let captured = point.status.as_ref().and_then(|s| s.captured_at.clone());
+                    notes.push(Transition {
+                        warning: false,
+                        reason: "RestoreStarted".into(),
+                        message: format!(
+                            "restore {req_name}: {} (scope {}) from {}",
+                            point.name_any(),
+                            req.spec.scope,
+                            captured.as_ref().map(|t| t.0.to_string()).unwrap_or_default()
+                        ),
+                    });
+                    json!({"phase": "Running", "point": point.name_any(), "capturedAt": captured,
+                        "startTime": k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now())})
+                }
+            },
+            Some("Running") => {
+                let Some(job) = runs.iter().find(|j| j.name_any() == run_name) else { continue };
+                let Some(succeeded) = job.finished() else { continue };
+                let done = job.status.as_ref().and_then(|s| s.completion_time.clone()).unwrap_or(
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
+                );
+                let age = req
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.captured_at.as_ref())
+                    .map(|c| crate::api::Span::from_secs(done.0.duration_since(c.0).as_secs().max(0) as u64));
+                let started = req.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0);
+                if let Some(s) = started {
+                    ctx.metrics.restore_took(done.0.duration_since(s).as_secs_f64().max(0.0), succeeded);
+                }
+                let (phase, reason, message) = if succeeded {
+                    (
+                        "Succeeded",
+                        "RestoreSucceeded",
+                        format!("restored data {} old at completion", age.map(|a| a.to_string()).unwrap_or_default()),
+                    )
+                } else {
+                    ("Failed", "RestoreFailed", format!("the agent's run {run_name} failed"))
+                };
+                notes.push(Transition {
+                    warning: !succeeded,
+                    reason: reason.into(),
+                    message: format!("restore {req_name}: {message}"),
+                });
+                json!({"phase": phase, "completionTime": done, "message": message})
+            }
+            _ => continue,
+        };
+        let body = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RestoreRequest", "status": status});
+        api.patch_status(&req_name, &params, &Patch::Apply(&body)).await?;
+    }
+    Ok(())
+}
+
+fn agent<'a>(
+    ctx: &'a Context,
+    svc: &'a ResilientService,
+    plan: &'a BackupPlan,
+    loc: &'a crate::api::BackupLocation,
+) -> Agent<'a> {
+    Agent {
+        service: svc,
+        location: loc,
+        keys: &ctx.config.keys,
+        zones: &plan.agent_zones,
+        regions: plan.agent_regions.as_deref(),
+    }
 }
 
 /// The delete run's Job name for `point`, within the 63 characters a Job name may have.

@@ -24,7 +24,7 @@ use kube::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService};
+use crate::api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest};
 
 /// Reflector stores fed by the controller's watches.
 #[derive(Clone)]
@@ -44,6 +44,7 @@ pub struct Caches {
     /// The agent's Jobs and pods (labelled with an action).
     pub agent_jobs: Store<CachedJob>,
     pub agent_pods: Store<CachedPod>,
+    pub restores: Store<RestoreRequest>,
 }
 
 impl Caches {
@@ -59,6 +60,7 @@ impl Caches {
         self.recovery_points.wait_until_ready().await?;
         self.agent_jobs.wait_until_ready().await?;
         self.agent_pods.wait_until_ready().await?;
+        self.restores.wait_until_ready().await?;
         self.namespaces.wait_until_ready().await
     }
 
@@ -68,15 +70,35 @@ impl Caches {
 
     /// The recovery points of the service `name` in `ns`, whoever made them (they are not owned by the service).
     pub fn recovery_points_of(&self, ns: &str, name: &str) -> Vec<RecoveryPoint> {
+        let mut points = self.recovery_points_in(ns);
+        points.retain(|p| p.spec.service == name);
+        points
+    }
+
+    /// Every recovery point in `ns`.
+    pub fn recovery_points_in(&self, ns: &str) -> Vec<RecoveryPoint> {
         let mut points: Vec<RecoveryPoint> = self
             .recovery_points
             .state()
             .iter()
-            .filter(|p| p.namespace().as_deref() == Some(ns) && p.spec.service == name)
+            .filter(|p| p.namespace().as_deref() == Some(ns))
             .map(|p| (**p).clone())
             .collect();
         points.sort_by_key(ResourceExt::name_any);
         points
+    }
+
+    /// The restore requests for the service `name` in `ns`.
+    pub fn restores_of(&self, ns: &str, name: &str) -> Vec<RestoreRequest> {
+        let mut out: Vec<RestoreRequest> = self
+            .restores
+            .state()
+            .iter()
+            .filter(|r| r.namespace().as_deref() == Some(ns) && r.spec.service == name)
+            .map(|r| (**r).clone())
+            .collect();
+        out.sort_by_key(ResourceExt::name_any);
+        out
     }
 
     /// The agent Jobs of the service `name` in `ns` that ran `action`.

@@ -29,7 +29,7 @@ use super::{
     error_policy, reconcile,
 };
 use crate::{
-    api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService},
+    api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest},
     metrics::Metrics,
     plan::Config,
     topology,
@@ -162,6 +162,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     );
     let (locations, location_events) =
         cached(Api::<BackupLocation>::all(client.clone()), watcher::Config::default(), |_| {});
+    let (restores, restore_events) =
+        cached(scoped::<RestoreRequest>(&client, &settings.namespace), watcher::Config::default(), |_| {});
     let (recovery_points, point_events) =
         cached(scoped::<RecoveryPoint>(&client, &settings.namespace), watcher::Config::default(), |_| {});
     // The agent's Jobs and pods: a finished Job is catalogued from its pod's termination message.
@@ -205,6 +207,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         recovery_points,
         agent_jobs,
         agent_pods,
+        restores,
     };
 
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };
@@ -259,6 +262,10 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
             // A finished backup run is catalogued; a finished delete run removes its point.
             let service = job.labels().get(SERVICE_LABEL).cloned();
             service.zip(job.namespace()).map(|(s, ns)| ObjectRef::new(&s).within(&ns))
+        })
+        .watches_stream(restore_events, |req| {
+            // A restore request is carried out by its service's reconcile.
+            req.namespace().map(|ns| ObjectRef::new(&req.spec.service).within(&ns))
         })
         .watches_stream(point_events, |point| {
             // A new, finished or deleted copy changes its service's RPO verdict and retention.

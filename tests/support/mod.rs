@@ -14,7 +14,7 @@ use std::{
 
 use bytes::Bytes;
 use continuo::{
-    api::{BackupLocation, ContinuityClass, RecoveryPoint},
+    api::{BackupLocation, ContinuityClass, RecoveryPoint, RestoreRequest},
     controller::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches},
 };
 use futures::{Stream, StreamExt, stream};
@@ -545,6 +545,7 @@ impl FakeApi {
         let (rp, recovery_points) = reflector::store();
         let (aj, agent_jobs) = reflector::store();
         let (ap, agent_pods) = reflector::store();
+        let (rr, restores) = reflector::store();
         let mut feed = Feed {
             nodes: nodes_w,
             classes,
@@ -557,6 +558,7 @@ impl FakeApi {
             recovery_points,
             agent_jobs,
             agent_pods,
+            restores,
         };
         feed.sync(self, nodes);
         let caches = Caches {
@@ -571,6 +573,7 @@ impl FakeApi {
             recovery_points: rp,
             agent_jobs: aj,
             agent_pods: ap,
+            restores: rr,
         };
         (caches, feed)
     }
@@ -589,6 +592,7 @@ pub struct Feed {
     recovery_points: Writer<RecoveryPoint>,
     agent_jobs: Writer<CachedJob>,
     agent_pods: Writer<CachedPod>,
+    restores: Writer<RestoreRequest>,
 }
 
 impl Feed {
@@ -610,6 +614,7 @@ impl Feed {
         relist(&mut self.recovery_points, &api.typed("recoverypoints"));
         relist(&mut self.agent_jobs, &api.typed("jobs"));
         relist(&mut self.agent_pods, &api.typed("pods"));
+        relist(&mut self.restores, &api.typed("restorerequests"));
     }
 }
 
