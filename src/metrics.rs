@@ -147,7 +147,7 @@ pub struct Sample {
 }
 
 /// The help text of each per-service gauge, in the order they are exposed.
-pub const SERVICE_GAUGES: [(&str, &str); 11] = [
+pub const SERVICE_GAUGES: [(&str, &str); 12] = [
     ("continuo_service_replicas_desired", "Replicas continuo runs in the zone"),
     ("continuo_service_replicas_ready", "Replicas Ready in the zone"),
     ("continuo_service_zone_eligible", "1 when the zone has a Ready, schedulable node inside the residency"),
@@ -159,6 +159,7 @@ pub const SERVICE_GAUGES: [(&str, &str); 11] = [
     ("continuo_objective_feasible", "1 feasible, 0 not feasible; absent while unknown"),
     ("continuo_backup_newest_copy_timestamp_seconds", "When the data of the newest good copy was captured"),
     ("continuo_backup_points", "Recovery points retention holds"),
+    ("continuo_backup_achieved_rpo_seconds", "Age of the newest good copy now: the data a loss would cost"),
 ];
 
 /// The per-service samples for one service, from its status. Pure.
@@ -196,6 +197,8 @@ pub fn samples(svc: &ResilientService) -> Vec<Sample> {
     if let Some(b) = &status.backup {
         if let Some(t) = &b.newest_copy {
             push("continuo_backup_newest_copy_timestamp_seconds", base.clone(), t.0.as_second());
+            let age = k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second();
+            push("continuo_backup_achieved_rpo_seconds", base.clone(), age.max(0));
         }
         push("continuo_backup_points", base.clone(), b.points.into());
     }

@@ -221,6 +221,14 @@ pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) ->
         }
         out.push(Transition { warning: bad, reason: c.reason.clone(), message: format!("{}: {}", c.type_, c.message) });
     }
+    // An objective that turns False is news in its own words (`LocationInProtectedZone`, `NewestCopyTooOld`…).
+    for o in next.objectives.iter().filter(|o| o.status == "False") {
+        let same = |p: &&crate::api::ObjectiveStatus| p.scope == o.scope && p.objective == o.objective;
+        if prev.objectives.iter().find(same).is_some_and(|p| p.status == o.status && p.reason == o.reason) {
+            continue;
+        }
+        out.push(Transition { warning: true, reason: o.reason.clone(), message: o.message.clone() });
+    }
     if let (Some(old), Some(new)) = (&prev.primary_zone, &next.primary_zone)
         && old != new
     {

@@ -184,6 +184,8 @@ async fn a_newer_copy_makes_the_rpo_met_and_an_old_one_does_not() {
     assert_eq!(tiers, [("intraday", 2, true), ("archive", 1, true)]);
     let samples = continuo::metrics::samples(&serde_json::from_value(w.api.get(SERVICES, "hub").unwrap()).unwrap());
     assert!(samples.iter().any(|s| s.metric == "continuo_backup_newest_copy_timestamp_seconds"));
+    let achieved = samples.iter().find(|s| s.metric == "continuo_backup_achieved_rpo_seconds").unwrap().value;
+    assert!((3 * 3600..3 * 3600 + 60).contains(&achieved), "{achieved}");
     // A failed run is never a recovery point: it does not count.
     w.api.put(
         POINTS,
@@ -212,6 +214,11 @@ async fn a_location_in_a_protected_zone_is_refused_and_leaves_the_cron_jobs_alon
     assert_eq!(
         rpo["message"],
         "Zone: RPO 24h not met — copies are stored in eu-south-1b (BackupLocation offsite-eu), which this service runs in"
+    );
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    assert!(
+        events.iter().any(|e| e["type"] == "Warning" && e["reason"] == "LocationInProtectedZone"),
+        "an Event in the verdict's own words: {events:?}"
     );
 }
 
@@ -320,6 +327,9 @@ async fn a_finished_run_becomes_a_recovery_point_and_a_failed_one_a_warning() {
     let reported: k8s_openapi::jiff::Timestamp = captured.parse().unwrap();
     assert_eq!(stored.as_second(), reported.as_second(), "the agent's capture time, to the second");
     assert_eq!(p["status"]["region"], "eu-south-2");
+    // Kept by age alone (48h intraday, 4320h archive): it expires 180 days after its capture.
+    let expires: k8s_openapi::jiff::Timestamp = p["status"]["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(expires.as_second() - reported_second(&captured), 4320 * 3600);
     let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
     assert!(
         events.iter().any(|e| e["reason"] == "BackupFailed"
@@ -385,6 +395,10 @@ async fn a_refused_location_expires_nothing() {
     w.reconcile().await;
     assert!(w.api.list(JOBS).is_empty(), "no delete run while the backup configuration is refused");
     assert_eq!(w.api.get(POINTS, "hub-old").unwrap()["status"]["phase"], "Available");
+}
+
+fn reported_second(t: &str) -> i64 {
+    t.parse::<k8s_openapi::jiff::Timestamp>().unwrap().as_second()
 }
 
 const RESTORES: &str = "/apis/continuo.dev/v1alpha1/namespaces/invoicing/restorerequests";
@@ -514,4 +528,30 @@ async fn a_copy_on_request_to_another_location_is_catalogued_and_never_expires()
     // 400 days old, no tier: retention keeps it until a person deletes it.
     w.reconcile().await;
     assert!(w.api.get(JOBS, "hub-export-2026-delete").is_none());
+}
+
+#[tokio::test]
+async fn deleting_the_service_keeps_its_copies_and_says_retention_stopped() {
+    let w = World::new();
+    w.reconcile().await;
+    available_point(&w.api, "hub-1", "hub", 3);
+    w.api.edit(POINTS, "hub-1", |p| p["status"]["retention"] = json!("Active"));
+    // The service is deleted (its CronJobs go with it, by owner reference); its points are not owned.
+    let svc: ResilientService = serde_json::from_value(w.api.get(SERVICES, "hub").unwrap()).unwrap();
+    w.api.remove(SERVICES, "hub");
+    w.feed.lock().unwrap().sync(&w.api, &w.nodes.lock().unwrap().clone());
+    let marked = continuo::controller::mark_orphans(&w.ctx, &support::store::<ResilientService>(&[])).await.unwrap();
+    assert_eq!(marked, 1);
+    let p = w.api.get(POINTS, "hub-1").expect("the copy stays");
+    assert_eq!(p["status"]["retention"], "Stopped");
+    assert!(p["status"]["message"].as_str().unwrap().contains("kept until a person deletes it"));
+    assert_eq!(p["status"]["phase"], "Available");
+    // Marked once: a second sweep writes nothing.
+    w.feed.lock().unwrap().sync(&w.api, &w.nodes.lock().unwrap().clone());
+    assert_eq!(continuo::controller::mark_orphans(&w.ctx, &support::store::<ResilientService>(&[])).await.unwrap(), 0);
+
+    // The service comes back under the same name: its copies are under retention again.
+    w.api.put(SERVICES, serde_json::to_value(&svc).unwrap());
+    w.reconcile().await;
+    assert_eq!(w.api.get(POINTS, "hub-1").unwrap()["status"]["retention"], "Active");
 }

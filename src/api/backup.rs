@@ -162,6 +162,7 @@ pub struct BackupLocationSpec {
     printcolumn(name = "Captured", type_ = "date", json_path = ".status.capturedAt"),
     printcolumn(name = "Tiers", type_ = "string", json_path = ".status.tierSummary"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Retention", type_ = "string", json_path = ".status.retention"),
     printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt")
 )]
 #[serde(rename_all = "camelCase")]
@@ -212,6 +213,11 @@ pub struct RecoveryPointStatus {
     /// When retention will delete it, if only age rules keep it; absent when counts keep it or it never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// `Active` while its service exists and retention applies; `Stopped` once the service is deleted: the copy is
+    /// then kept until a person deletes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub retention: Option<String>,
     /// One line for `kubectl get`: the tiers it belongs to, or `on-demand`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 200))]

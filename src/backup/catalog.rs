@@ -10,6 +10,23 @@ use crate::{
     workload::{FIELD_MANAGER, SERVICE_LABEL},
 };
 
+/// `status.retention` of a point whose service exists.
+pub const RETENTION_ACTIVE: &str = "Active";
+/// `status.retention` of a point whose service was deleted: kept until a person deletes it.
+pub const RETENTION_STOPPED: &str = "Stopped";
+
+/// The points whose service no longer exists and that do not say so yet.
+pub fn orphans(points: &[RecoveryPoint], exists: impl Fn(&str, &str) -> bool) -> Vec<&RecoveryPoint> {
+    points
+        .iter()
+        .filter(|p| {
+            let ns = p.metadata.namespace.as_deref().unwrap_or_default();
+            let stopped = p.status.as_ref().and_then(|s| s.retention.as_deref()) == Some(RETENTION_STOPPED);
+            !stopped && !exists(ns, &p.spec.service)
+        })
+        .collect()
+}
+
 /// What the agent wrote to its termination message.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +141,7 @@ fn point(
         region: Some(location.spec.region.clone()),
         zone: location.spec.zone.clone(),
         tier_summary: Some(if r.tiers.is_empty() { "on-demand".into() } else { r.tiers.join(",") }),
+        retention: Some(RETENTION_ACTIVE.into()),
         ..RecoveryPointStatus::default()
     });
     p
@@ -192,6 +210,20 @@ mod tests {
         assert!(matches!(&out[1], Outcome::Unreported { why, .. } if why.contains("no JSON report")));
         assert!(matches!(&out[2], Outcome::Unreported { why, .. } if why.contains("pod is gone")));
         assert!(matches!(&out[3], Outcome::Unreported { why, .. } if why.contains("empty id")));
+    }
+
+    #[test]
+    fn points_of_a_deleted_service_are_orphans_once() {
+        let p = |name: &str, service: &str, retention: Option<&str>| -> RecoveryPoint {
+            serde_json::from_value(json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+                "metadata": {"name": name, "namespace": "n"}, "spec": {"service": service, "location": "l"},
+                "status": {"phase": "Available", "retention": retention}}))
+            .unwrap()
+        };
+        let points = [p("a", "hub", Some("Active")), p("b", "gone", Some("Active")), p("c", "gone", Some("Stopped"))];
+        let found: Vec<String> =
+            orphans(&points, |_, s| s == "hub").iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+        assert_eq!(found, ["b"]);
     }
 
     #[test]

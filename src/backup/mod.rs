@@ -423,6 +423,17 @@ fn rounded(age: Span) -> Span {
     Span::from_secs(if s >= 60 { s - s % 60 } else { s })
 }
 
+/// When a copy of `point_tiers` captured at `captured` will expire, if only age rules keep it: the latest end of
+/// its tiers' `within`; `None` when a tier keeps it by count (that depends on the copies still to come).
+pub fn expiry(tiers: &[Tier], point_tiers: &[String], captured: Timestamp) -> Option<Timestamp> {
+    let mine: Vec<&Tier> = tiers.iter().filter(|t| point_tiers.contains(&t.name)).collect();
+    if mine.is_empty() || mine.iter().any(|t| t.keep.counted() > 0) {
+        return None;
+    }
+    let longest = mine.iter().map(|t| t.keep.within).collect::<Option<Vec<_>>>()?.into_iter().max()?;
+    captured.checked_add(longest).ok()
+}
+
 /// The `status.backup` block: the newest copy, the points held, and per tier its next run and points kept.
 pub fn status(plan: &BackupPlan) -> crate::api::BackupStatus {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -689,6 +700,26 @@ mod tests {
         // 180 days of 02:00 copies plus the 07:00 and 16:00 copies of the last two days.
         assert!((183..=185).contains(&n), "{n}");
         assert!(oldest.as_hours() < 4320 && oldest.as_hours() > 4320 - 48, "{oldest:?}");
+    }
+
+    #[test]
+    fn a_copy_kept_by_age_alone_knows_when_it_expires() {
+        let within = |h| retention::Keep { within: Some(SignedDuration::from_hours(h)), ..retention::Keep::default() };
+        let tiers = [
+            Tier { name: "intraday".into(), schedule: "0 2,7,16 * * *".into(), keep: within(48), derived: false },
+            Tier { name: "archive".into(), schedule: "0 2 * * *".into(), keep: within(4320), derived: false },
+            Tier {
+                name: "gfs".into(),
+                schedule: "0 3 * * *".into(),
+                keep: retention::Keep { daily: Some(7), ..retention::Keep::default() },
+                derived: false,
+            },
+        ];
+        let at = ts("2026-11-25T01:00:00Z");
+        assert_eq!(expiry(&tiers, &["intraday".into()], at), Some(ts("2026-11-27T01:00:00Z")));
+        assert_eq!(expiry(&tiers, &["archive".into(), "intraday".into()], at), Some(ts("2027-05-24T01:00:00Z")));
+        assert_eq!(expiry(&tiers, &["gfs".into()], at), None, "kept by count: depends on copies to come");
+        assert_eq!(expiry(&tiers, &[], at), None, "on request: never");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
+    runtime::reflector::{ObjectRef, Store},
 };
 use serde_json::json;
 use tracing::info;
@@ -83,7 +84,13 @@ pub(super) async fn keep_catalog(
             ctx.caches.agent_jobs_of(&ns, &name, "backup").iter().filter_map(|j| finished_run(ctx, &ns, j)).collect();
         for outcome in catalog::outcomes(&runs, points, &name, &ns, location) {
             match outcome {
-                Outcome::Point(p) => {
+                Outcome::Point(mut p) => {
+                    if let Some(s) = p.status.as_mut() {
+                        let captured = s.captured_at.as_ref().map(|t| t.0);
+                        s.expires_at = captured
+                            .and_then(|c| crate::backup::expiry(&plan.tiers, &p.spec.tiers, c))
+                            .map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time);
+                    }
                     let key = RecentWrites::key("RecoveryPoint", &ns, &p.name_any());
                     let mut body = crate::workload::manifest(&*p);
                     let status = body.as_object_mut().and_then(|m| m.remove("status")).unwrap_or_default();
@@ -124,6 +131,13 @@ pub(super) async fn keep_catalog(
         }
     }
 
+    // A service created again under the name of a deleted one takes its copies back under retention.
+    for p in points
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.retention.as_deref()) == Some(catalog::RETENTION_STOPPED))
+    {
+        set_retention(&api, p, catalog::RETENTION_ACTIVE, None).await?;
+    }
     copies_on_request(ctx, svc, plan, points, notes).await?;
     restores(ctx, svc, plan, &ctx.caches.recovery_points_in(&ns), notes).await?;
 
@@ -145,7 +159,7 @@ pub(super) async fn keep_catalog(
                 let job = agent.job(run_name.clone(), "delete", &point, &[("CONTINUO_POINT_ID", id)]);
                 let params = PatchParams::apply(FIELD_MANAGER).force();
                 jobs_api.patch(&run_name, &params, &Patch::Apply(crate::workload::manifest(&job))).await?;
-                set_phase(&api, &point, "Deleting", "expired by retention; the agent is deleting the copy").await?;
+                set_phase(&api, p, "Deleting", "expired by retention; the agent is deleting the copy").await?;
                 info!(service = %name, %point, "expired; delete run started");
             }
             Some("Deleting") => {
@@ -155,7 +169,7 @@ pub(super) async fn keep_catalog(
                         info!(service = %name, %point, "copy deleted and removed from the catalog");
                     }
                     Some(false) if ctx.reported.first(&format!("{ns}/{run_name}")) => {
-                        set_phase(&api, &point, "Deleting", "the agent's delete run failed; the point is kept").await?;
+                        set_phase(&api, p, "Deleting", "the agent's delete run failed; the point is kept").await?;
                         notes.push(Transition {
                             warning: true,
                             reason: "CopyDeleteFailed".into(),
@@ -169,6 +183,42 @@ pub(super) async fn keep_catalog(
         }
     }
     Ok(())
+}
+
+/// Marks the points whose service no longer exists: retention has stopped for them, and they are kept until a
+/// person deletes them. Reads the caches only; run when a service is deleted and when this replica becomes the
+/// leader. Returns how many points were marked.
+pub async fn mark_orphans(ctx: &Context, services: &Store<ResilientService>) -> Result<usize, Error> {
+    if !ctx.is_leader() {
+        return Ok(0);
+    }
+    let points: Vec<RecoveryPoint> = ctx.caches.recovery_points.state().iter().map(|p| (**p).clone()).collect();
+    let exists = |ns: &str, name: &str| services.get(&ObjectRef::new(name).within(ns)).is_some();
+    let mut marked = 0;
+    for p in catalog::orphans(&points, exists) {
+        let api: Api<RecoveryPoint> =
+            Api::namespaced(ctx.client.clone(), p.metadata.namespace.as_deref().unwrap_or_default());
+        let message = format!(
+            "service {:?} was deleted: retention stopped; the copy is kept until a person deletes it",
+            p.spec.service
+        );
+        set_retention(&api, p, catalog::RETENTION_STOPPED, Some(message)).await?;
+        marked += 1;
+    }
+    Ok(marked)
+}
+
+async fn set_retention(
+    api: &Api<RecoveryPoint>,
+    p: &RecoveryPoint,
+    retention: &str,
+    message: Option<String>,
+) -> Result<(), Error> {
+    update_status(api, p, |s| {
+        s.retention = Some(retention.into());
+        s.message = message;
+    })
+    .await
 }
 
 /// A RecoveryPoint a person created with `onDemand: true` and no status asks for a copy now, to its location (an
@@ -190,8 +240,7 @@ async fn copies_on_request(
         let phase = p.status.as_ref().and_then(|s| s.phase.clone());
         let Some(loc) = ctx.caches.location(&p.spec.location) else {
             if phase.is_none() {
-                set_phase(&api, &point, "Failed", &format!("BackupLocation {:?} does not exist", p.spec.location))
-                    .await?;
+                set_phase(&api, p, "Failed", &format!("BackupLocation {:?} does not exist", p.spec.location)).await?;
             }
             continue;
         };
@@ -203,7 +252,7 @@ async fn copies_on_request(
                 Api::<Job>::namespaced(ctx.client.clone(), &ns)
                     .patch(&run_name, &params, &Patch::Apply(crate::workload::manifest(&job)))
                     .await?;
-                set_phase(&api, &point, "Running", "copy on request running").await?;
+                set_phase(&api, p, "Running", "copy on request running").await?;
             }
             Some("Running") => {
                 let Some(job) = runs.iter().find(|j| j.name_any() == run_name) else { continue };
@@ -322,7 +371,12 @@ async fn restores(
                     reason: reason.into(),
                     message: format!("restore {req_name}: {message}"),
                 });
-                json!({"phase": phase, "completionTime": done, "message": message})
+                // The whole status: server-side apply drops the fields a manager stops applying.
+                let mut whole = json!(req.status.clone().unwrap_or_default());
+                whole["phase"] = phase.into();
+                whole["completionTime"] = json!(done);
+                whole["message"] = message.into();
+                whole
             }
             _ => continue,
         };
@@ -352,9 +406,27 @@ fn delete_run_name(point: &str) -> String {
     jobs::bounded_name(point, "-delete", 63)
 }
 
-async fn set_phase(api: &Api<RecoveryPoint>, point: &str, phase: &str, message: &str) -> Result<(), Error> {
-    let body = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
-        "status": {"phase": phase, "message": message}});
-    api.patch_status(point, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
-    Ok(())
+async fn set_phase(api: &Api<RecoveryPoint>, p: &RecoveryPoint, phase: &str, message: &str) -> Result<(), Error> {
+    update_status(api, p, |s| {
+        s.phase = Some(phase.into());
+        s.message = Some(message.into());
+    })
+    .await
+}
+
+/// Applies `p`'s whole status with `change` made to it. Server-side apply removes the fields a manager stops
+/// applying, so a status is always applied whole, never a part of it.
+async fn update_status(
+    api: &Api<RecoveryPoint>,
+    p: &RecoveryPoint,
+    change: impl FnOnce(&mut crate::api::RecoveryPointStatus),
+) -> Result<(), Error> {
+    let mut status = p.status.clone().unwrap_or_default();
+    change(&mut status);
+    let body = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint", "status": status});
+    match api.patch_status(&p.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
+        // Deleted meanwhile: nothing to record.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        other => other.map(|_| ()).map_err(Error::from),
+    }
 }

@@ -9,6 +9,7 @@ mod events;
 mod reconcile;
 mod run;
 
+pub use backups::mark_orphans;
 pub use cache::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
 pub use reconcile::{Context, Error, error_policy, reconcile};
 pub use run::{Election, Settings, install_builtin_classes, run};

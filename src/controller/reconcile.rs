@@ -114,6 +114,11 @@ impl Context {
     pub fn is_leader(&self) -> bool {
         *self.leader.borrow()
     }
+
+    /// A receiver of this replica's leadership.
+    pub fn leadership(&self) -> watch::Receiver<bool> {
+        self.leader.clone()
+    }
 }
 
 /// Reconciles one service, if this replica is the leader; followers keep their caches warm and write nothing

@@ -188,11 +188,18 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     });
     let namespace_task = tokio::spawn(namespace_events.for_each(|_| ready(())));
     let (store, service_writer) = reflector::store::<ResilientService>();
-    // Only spec changes (and new services) trigger: continuo's own status writes do not reconcile again.
+    // Only spec changes (and new services) trigger: continuo's own status writes do not reconcile again. A deleted
+    // service's recovery points are marked (retention stopped) by a task of their own.
+    let (mut deleted_tx, deleted) = mpsc::channel::<()>(1);
     let service_events = watcher(services, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(slim)
         .reflect(service_writer)
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Delete(_)) = event {
+                let _ = deleted_tx.try_send(());
+            }
+        })
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let caches = Caches {
@@ -233,6 +240,22 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     });
 
     let (class_index, location_index) = (store.clone(), store.clone());
+    // Orphaned recovery points: looked for when a service is deleted and when this replica becomes the leader.
+    let (orphan_ctx, orphan_services, orphan_leader) = (ctx.clone(), store.clone(), leader_changes(&ctx));
+    let orphan_task = tokio::spawn(async move {
+        let mut triggers = std::pin::pin!(stream::select(deleted, orphan_leader));
+        while triggers.next().await.is_some() {
+            if orphan_ctx.caches.wait_until_ready().await.is_err() || orphan_services.wait_until_ready().await.is_err()
+            {
+                break;
+            }
+            match super::mark_orphans(&orphan_ctx, &orphan_services).await {
+                Ok(0) => {}
+                Ok(n) => info!(points = n, "recovery points of deleted services marked: retention stopped"),
+                Err(e) => error!(error = %e, "could not mark the recovery points of deleted services"),
+            }
+        }
+    });
     let running = Controller::for_stream(service_events, store)
         .owns_stream(deployment_events)
         .owns_stream(pdb_events)
@@ -311,9 +334,23 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     node_task.abort();
     namespace_task.abort();
     agent_pod_task.abort();
+    orphan_task.abort();
     admin_task.abort();
     info!("stopped");
     outcome
+}
+
+/// Fires once now and whenever this replica becomes the leader.
+fn leader_changes(ctx: &Arc<Context>) -> impl Stream<Item = ()> + Send + 'static {
+    let rx = ctx.leadership();
+    stream::once(ready(())).chain(
+        stream::unfold(rx, |mut rx| async move {
+            rx.changed().await.ok()?;
+            let now = *rx.borrow_and_update();
+            Some((now, rx))
+        })
+        .filter_map(|is_leader| ready(is_leader.then_some(()))),
+    )
 }
 
 /// An `Api` over the watched namespace, or all of them.
