@@ -423,6 +423,19 @@ fn rounded(age: Span) -> Span {
     Span::from_secs(if s >= 60 { s - s % 60 } else { s })
 }
 
+impl BackupPlan {
+    /// When the verdicts change by the clock alone, even if nothing is watched changing: the newest copy ages past
+    /// the tightest RPO, or a run is due (after which a copy should land, or the RPO clock keeps running).
+    pub fn next_review(&self, objectives: &[Objective]) -> Option<Timestamp> {
+        let rpo = objectives.iter().filter_map(|o| o.rpo).filter(|r| r.as_secs() > 0).min();
+        let stale = self
+            .newest
+            .zip(rpo)
+            .and_then(|(n, r)| n.checked_add(SignedDuration::from_secs(r.as_secs() as i64 + 1)).ok());
+        stale.into_iter().chain(self.next_runs.values().copied()).min()
+    }
+}
+
 /// When a copy of `point_tiers` captured at `captured` will expire, if only age rules keep it: the latest end of
 /// its tiers' `within`; `None` when a tier keeps it by count (that depends on the copies still to come).
 pub fn expiry(tiers: &[Tier], point_tiers: &[String], captured: Timestamp) -> Option<Timestamp> {
@@ -720,6 +733,18 @@ mod tests {
         assert_eq!(expiry(&tiers, &["archive".into(), "intraday".into()], at), Some(ts("2027-05-24T01:00:00Z")));
         assert_eq!(expiry(&tiers, &["gfs".into()], at), None, "kept by count: depends on copies to come");
         assert_eq!(expiry(&tiers, &[], at), None, "on request: never");
+    }
+
+    #[test]
+    fn the_verdict_is_looked_at_again_when_the_newest_copy_ages_past_the_rpo_or_a_run_is_due() {
+        let loc = location("eu-south-2", None);
+        let points = [point("p1", "2026-11-25T00:00:00Z", "2026-11-25T00:15:00Z")];
+        let p = planned(Some(&loc), &points, None, "2026-11-25T10:00:00Z");
+        // Derived twice a day in Rome: the next run (12:00 CET = 11:00 UTC) comes before the copy turns 24h old.
+        assert_eq!(p.next_review(&objectives("24h")), Some(ts("2026-11-25T11:00:00Z")));
+        let mut no_runs = p.clone();
+        no_runs.next_runs.clear();
+        assert_eq!(no_runs.next_review(&objectives("24h")), Some(ts("2026-11-26T00:00:01Z")));
     }
 
     #[test]

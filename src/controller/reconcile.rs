@@ -237,8 +237,14 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     }
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
     // While a write is not yet in the cache, look again when it stops being trusted; otherwise wait for a change.
-    Ok(match ctx.writes.pending(&written, Instant::now()) {
-        Some(left) => Action::requeue(left + Duration::from_millis(100)),
+    // Backups: their verdicts change with the clock (a copy ages past the RPO, a run falls due), so look again then.
+    let review = plan.as_ref().ok().and_then(|d| d.backup.as_ref()).and_then(|b| {
+        let at = b.next_review(&class.as_ref()?.spec.objectives)?;
+        Some(Duration::from_secs(at.as_second().saturating_sub(Timestamp::now().as_second()).max(1) as u64))
+    });
+    let pending = ctx.writes.pending(&written, Instant::now()).map(|left| left + Duration::from_millis(100));
+    Ok(match pending.into_iter().chain(review).min() {
+        Some(after) => Action::requeue(after),
         None => Action::await_change(),
     })
 }
