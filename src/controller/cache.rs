@@ -45,23 +45,35 @@ pub struct Caches {
     pub agent_jobs: Store<CachedJob>,
     pub agent_pods: Store<CachedPod>,
     pub restores: Store<RestoreRequest>,
+    /// Set once every store has synced. kube's `Store::wait_until_ready` wakes only the last of several tasks
+    /// waiting at once (a oneshot channel underneath), so the stores are awaited by one task at a time, here.
+    pub synced: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
+
+/// A store's writer went away before it synced: its watch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreClosed;
 
 impl Caches {
     /// Resolves once every store has its first full list.
-    pub async fn wait_until_ready(&self) -> Result<(), kube::runtime::reflector::store::WriterDropped> {
-        self.nodes.wait_until_ready().await?;
-        self.classes.wait_until_ready().await?;
-        self.deployments.wait_until_ready().await?;
-        self.disruption_budgets.wait_until_ready().await?;
-        self.services.wait_until_ready().await?;
-        self.cron_jobs.wait_until_ready().await?;
-        self.locations.wait_until_ready().await?;
-        self.recovery_points.wait_until_ready().await?;
-        self.agent_jobs.wait_until_ready().await?;
-        self.agent_pods.wait_until_ready().await?;
-        self.restores.wait_until_ready().await?;
-        self.namespaces.wait_until_ready().await
+    pub async fn wait_until_ready(&self) -> Result<(), StoreClosed> {
+        self.synced.get_or_try_init(|| self.wait_for_each_store()).await.map(|_| ())
+    }
+
+    async fn wait_for_each_store(&self) -> Result<(), StoreClosed> {
+        let closed = |_| StoreClosed;
+        self.nodes.wait_until_ready().await.map_err(closed)?;
+        self.classes.wait_until_ready().await.map_err(closed)?;
+        self.deployments.wait_until_ready().await.map_err(closed)?;
+        self.disruption_budgets.wait_until_ready().await.map_err(closed)?;
+        self.services.wait_until_ready().await.map_err(closed)?;
+        self.cron_jobs.wait_until_ready().await.map_err(closed)?;
+        self.locations.wait_until_ready().await.map_err(closed)?;
+        self.recovery_points.wait_until_ready().await.map_err(closed)?;
+        self.agent_jobs.wait_until_ready().await.map_err(closed)?;
+        self.agent_pods.wait_until_ready().await.map_err(closed)?;
+        self.restores.wait_until_ready().await.map_err(closed)?;
+        self.namespaces.wait_until_ready().await.map_err(closed)
     }
 
     pub fn location(&self, name: &str) -> Option<BackupLocation> {
@@ -490,6 +502,74 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// Marks a store synced, as its watch's first list does.
+    fn sync<K>(mut w: kube::runtime::reflector::store::Writer<K>)
+    where
+        K: kube::Resource + Clone + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+    {
+        use kube::runtime::watcher::Event;
+        w.apply_watcher_event(&Event::Init);
+        w.apply_watcher_event(&Event::InitDone);
+        std::mem::forget(w);
+    }
+
+    #[tokio::test]
+    async fn every_task_waiting_for_the_caches_wakes_when_they_sync() {
+        use kube::runtime::reflector::store;
+        let (nodes, w1) = store();
+        let (classes, w2) = store();
+        let (deployments, w3) = store();
+        let (disruption_budgets, w4) = store();
+        let (services, w5) = store();
+        let (cron_jobs, w6) = store();
+        let (locations, w7) = store();
+        let (recovery_points, w8) = store();
+        let (agent_jobs, w9) = store();
+        let (agent_pods, w10) = store();
+        let (restores, w11) = store();
+        let (namespaces, w12) = store();
+        let caches = Caches {
+            nodes,
+            classes,
+            deployments,
+            disruption_budgets,
+            services,
+            cron_jobs,
+            locations,
+            recovery_points,
+            agent_jobs,
+            agent_pods,
+            restores,
+            namespaces,
+            synced: Default::default(),
+        };
+        // Several tasks wait before anything synced: the readiness probe, reconciles, the orphan sweep.
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let c = caches.clone();
+                tokio::spawn(async move { c.wait_until_ready().await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sync(w1);
+        sync(w2);
+        sync(w3);
+        sync(w4);
+        sync(w5);
+        sync(w6);
+        sync(w7);
+        sync(w8);
+        sync(w9);
+        sync(w10);
+        sync(w11);
+        sync(w12);
+        for w in waiters {
+            let woke = tokio::time::timeout(Duration::from_secs(2), w).await;
+            assert!(matches!(woke, Ok(Ok(Ok(())))), "a waiter never woke: {woke:?}");
+        }
+    }
 
     #[test]
     fn a_generation_past_the_applied_one_is_someone_elses_edit() {

@@ -215,6 +215,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         agent_jobs,
         agent_pods,
         restores,
+        synced: Default::default(),
     };
 
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };
@@ -231,10 +232,13 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
             error!(error = %e, "admin port stopped");
         }
     });
+    // The one task that waits for the service store (see `Caches::synced` for why only one); others watch `synced`.
     let (ready_services, ready_flag) = (store.clone(), readiness.clone());
+    let (synced_tx, synced) = watch::channel(false);
     tokio::spawn(async move {
         if caches.wait_until_ready().await.is_ok() && ready_services.wait_until_ready().await.is_ok() {
             ready_flag.set(true);
+            let _ = synced_tx.send(true);
             info!("caches synced; ready");
         }
     });
@@ -242,13 +246,13 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let (class_index, location_index) = (store.clone(), store.clone());
     // Orphaned recovery points: looked for when a service is deleted and when this replica becomes the leader.
     let (orphan_ctx, orphan_services, orphan_leader) = (ctx.clone(), store.clone(), leader_changes(&ctx));
+    let mut orphan_synced = synced.clone();
     let orphan_task = tokio::spawn(async move {
+        if orphan_synced.wait_for(|s| *s).await.is_err() {
+            return;
+        }
         let mut triggers = std::pin::pin!(stream::select(deleted, orphan_leader));
         while triggers.next().await.is_some() {
-            if orphan_ctx.caches.wait_until_ready().await.is_err() || orphan_services.wait_until_ready().await.is_err()
-            {
-                break;
-            }
             match super::mark_orphans(&orphan_ctx, &orphan_services).await {
                 Ok(0) => {}
                 Ok(n) => info!(points = n, "recovery points of deleted services marked: retention stopped"),

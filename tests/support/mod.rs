@@ -574,6 +574,7 @@ impl FakeApi {
             agent_jobs: aj,
             agent_pods: ap,
             restores: rr,
+            synced: Default::default(),
         };
         (caches, feed)
     }
