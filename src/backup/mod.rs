@@ -748,6 +748,27 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_time_zone_is_a_verdict_not_a_crash() {
+        let objectives = objectives("24h");
+        let zones = ["eu-south-1a".to_string()];
+        let mars = policy(json!({"timeZone": "Mars/Olympus_Mons"}));
+        let loc = location("eu-south-2", None);
+        let p = plan(&Inputs {
+            policy: Some(&mars),
+            backup: &backup(),
+            objectives: &objectives,
+            residency: None,
+            zones: &zones,
+            observed: Observed { location: Some(&loc), points: &[], now: ts("2026-11-25T10:00:00Z") },
+        });
+        assert!(p.runs.is_empty(), "no CronJob for a schedule that cannot be placed in time");
+        let (v, reason, message) =
+            rpo_verdict(Scope::Zone, Span::from_secs(86_400), Some(&p), ts("2026-11-25T10:00:00Z"));
+        assert_eq!((v, reason), (Verdict::NotFeasible, "UnknownTimeZone"));
+        assert!(message.contains("\"Mars/Olympus_Mons\" is not a time zone of the IANA database"), "{message}");
+    }
+
+    #[test]
     fn rpo_zero_and_no_backup_stay_unknown() {
         let now = ts("2026-11-25T10:00:00Z");
         assert_eq!(rpo_verdict(Scope::Node, Span::ZERO, None, now).1, "NeedsReplication");
