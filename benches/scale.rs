@@ -92,6 +92,16 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
     status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
 }
 
+/// CPU seconds (user + system) the process has used, from `/proc/<pid>/stat` (clock ticks of 1/100 s on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn service(name: &str, ns: &str) -> Value {
     json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
         "metadata": {"name": name, "namespace": ns},
@@ -265,6 +275,8 @@ async fn run_size(n: usize, latency: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let converged = t0.elapsed();
+    let operator_cpu = cpu_seconds(pid);
+    let bench_cpu = cpu_seconds(std::process::id());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let converge_requests = api.requests();
     let metrics = admin_get(operator.admin, "/metrics").await.unwrap_or_default();
@@ -328,6 +340,9 @@ async fn run_size(n: usize, latency: Duration) {
     println!("| reconciles | {reconciles} ({:.2} per service) |", reconciles / n as f64);
     println!("| reconcile errors | {errors} |");
     println!("| all Ready after | {:.1} s |", converged.as_secs_f64());
+    println!(
+        "| CPU until then | operator {operator_cpu:.1} s; in-memory API and simulated controller {bench_cpu:.1} s |"
+    );
     println!(
         "| status lag behind last child available | p50 {} ms, p90 {} ms, max {} ms |",
         percentile(lags.clone(), 0.5).as_millis(),
