@@ -32,22 +32,40 @@ use crate::{
     workload::FIELD_MANAGER,
 };
 
-/// Runs already reported (failed, or without a usable report), so each is reported once per process.
+/// Runs already reported (failed, or without a usable report), per service, so each is reported once per process.
+/// Pruned to the Jobs that still exist at each pass, so it stays as small as the Jobs' history.
 #[derive(Default)]
-pub struct Reported(std::sync::Mutex<HashSet<String>>);
+pub struct Reported(std::sync::Mutex<std::collections::HashMap<String, HashSet<String>>>);
 
 impl Reported {
-    /// True the first time `key` is seen.
-    fn first(&self, key: &str) -> bool {
-        self.0.lock().map(|mut s| s.insert(key.to_string())).unwrap_or(false)
+    /// True the first time `job` of `service` is seen.
+    fn first(&self, service: &str, job: &str) -> bool {
+        self.0.lock().map(|mut m| m.entry(service.to_string()).or_default().insert(job.to_string())).unwrap_or(false)
+    }
+
+    /// Forgets the runs of `service` whose Job is gone.
+    fn keep_only(&self, service: &str, live: &HashSet<String>) {
+        if let Ok(mut m) = self.0.lock()
+            && let Some(seen) = m.get_mut(service)
+        {
+            seen.retain(|j| live.contains(j));
+            if seen.is_empty() {
+                m.remove(service);
+            }
+        }
     }
 }
 
+/// A scheduled backup run that finished; a copy on request fills in the point that asked for it instead.
 fn finished_run(ctx: &Context, ns: &str, job: &CachedJob) -> Option<FinishedRun> {
-    // A copy on request fills in the point that asked for it; it is not a new point.
     if job.annotations().contains_key(POINT_ANNOTATION) {
         return None;
     }
+    run_of(ctx, ns, job)
+}
+
+/// What a finished agent Job says: how it ended, when, its tiers and the agent's report.
+fn run_of(ctx: &Context, ns: &str, job: &CachedJob) -> Option<FinishedRun> {
     let succeeded = job.finished()?;
     let status = job.status.as_ref();
     let tiers = job
@@ -77,6 +95,13 @@ pub(super) async fn keep_catalog(
     let api: Api<RecoveryPoint> = Api::namespaced(ctx.client.clone(), &ns);
     let location = svc.spec.backup.as_ref().and_then(|b| ctx.caches.location(&b.location));
     let now = std::time::Instant::now();
+    let service_key = format!("{ns}/{name}");
+    let live: HashSet<String> = ["backup", "delete"]
+        .iter()
+        .flat_map(|a| ctx.caches.agent_jobs_of(&ns, &name, a))
+        .map(|j| j.name_any())
+        .collect();
+    ctx.reported.keep_only(&service_key, &live);
 
     // Catalogue.
     if let Some(location) = &location {
@@ -106,7 +131,7 @@ pub(super) async fn keep_catalog(
                     info!(service = %name, point = %p.name_any(), "copy catalogued");
                 }
                 Outcome::Failed { job, tiers } => {
-                    if ctx.reported.first(&format!("{ns}/{job}")) {
+                    if ctx.reported.first(&service_key, &job) {
                         ctx.metrics.copy_failed(&tiers);
                         notes.push(Transition {
                             warning: true,
@@ -119,7 +144,7 @@ pub(super) async fn keep_catalog(
                     }
                 }
                 Outcome::Unreported { job, why } => {
-                    if ctx.reported.first(&format!("{ns}/{job}")) {
+                    if ctx.reported.first(&service_key, &job) {
                         notes.push(Transition {
                             warning: true,
                             reason: "BackupUnreported".into(),
@@ -168,7 +193,7 @@ pub(super) async fn keep_catalog(
                         api.delete(&point, &delete_exactly(p)).await?;
                         info!(service = %name, %point, "copy deleted and removed from the catalog");
                     }
-                    Some(false) if ctx.reported.first(&format!("{ns}/{run_name}")) => {
+                    Some(false) if ctx.reported.first(&service_key, &run_name) => {
                         set_phase(&api, p, "Deleting", "the agent's delete run failed; the point is kept").await?;
                         notes.push(Transition {
                             warning: true,
@@ -255,20 +280,14 @@ async fn copies_on_request(
                 set_phase(&api, p, "Running", "copy on request running").await?;
             }
             Some("Running") => {
-                let Some(job) = runs.iter().find(|j| j.name_any() == run_name) else { continue };
-                let Some(succeeded) = job.finished() else { continue };
-                let run = FinishedRun {
-                    job: run_name.clone(),
-                    tiers: vec![],
-                    started: job.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0),
-                    completed: job.status.as_ref().and_then(|s| s.completion_time.as_ref()).map(|t| t.0),
-                    succeeded,
-                    message: ctx.caches.agent_report(&ns, &run_name),
+                let Some(run) = runs.iter().find(|j| j.name_any() == run_name).and_then(|j| run_of(ctx, &ns, j)) else {
+                    continue;
                 };
-                let status = match catalog::outcomes(&[run], &[], &name, &ns, &loc).pop() {
+                match catalog::outcomes(&[run], &[], &name, &ns, &loc).pop() {
                     Some(Outcome::Point(done)) => {
                         ctx.metrics.copy_catalogued(&[]);
-                        json!(done.status)
+                        let filled = done.status.clone().unwrap_or_default();
+                        update_status(&api, p, |s| *s = filled).await?;
                     }
                     Some(Outcome::Failed { .. }) => {
                         ctx.metrics.copy_failed(&[]);
@@ -277,13 +296,11 @@ async fn copies_on_request(
                             reason: "BackupFailed".into(),
                             message: format!("copy on request {point} failed (run {run_name})"),
                         });
-                        json!({"phase": "Failed", "message": format!("the agent's run {run_name} failed")})
+                        set_phase(&api, p, "Failed", &format!("the agent's run {run_name} failed")).await?;
                     }
-                    Some(Outcome::Unreported { why, .. }) => json!({"phase": "Failed", "message": why}),
-                    None => continue,
-                };
-                let body = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint", "status": status});
-                api.patch_status(&point, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
+                    Some(Outcome::Unreported { why, .. }) => set_phase(&api, p, "Failed", &why).await?,
+                    None => {}
+                }
             }
             _ => {}
         }
@@ -428,5 +445,21 @@ async fn update_status(
         // Deleted meanwhile: nothing to record.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         other => other.map(|_| ()).map_err(Error::from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_reported_once_and_forgotten_with_its_job() {
+        let r = Reported::default();
+        assert!(r.first("ns/hub", "hub-backup-1"));
+        assert!(!r.first("ns/hub", "hub-backup-1"), "reported once");
+        assert!(r.first("ns/other", "hub-backup-1"), "per service");
+        r.keep_only("ns/hub", &HashSet::new());
+        assert!(r.first("ns/hub", "hub-backup-1"), "forgotten once the Job is gone, so memory stays bounded");
+        assert_eq!(r.0.lock().unwrap().len(), 2);
     }
 }
