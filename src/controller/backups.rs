@@ -171,7 +171,6 @@ pub(super) async fn keep_catalog(
         return Ok(());
     }
     let delete_runs = ctx.caches.agent_jobs_of(&ns, &name, "delete");
-    let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     for p in points {
         let point = p.name_any();
         let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
@@ -179,11 +178,8 @@ pub(super) async fn keep_catalog(
         match phase {
             Some("Available") if plan.retention.expired.contains(&point) => {
                 let Some(loc) = ctx.caches.location(&p.spec.location) else { continue };
-                let agent = agent(ctx, svc, plan, &loc);
                 let id = p.status.as_ref().and_then(|s| s.id.clone()).unwrap_or_default();
-                let job = agent.job(run_name.clone(), "delete", &point, &[("CONTINUO_POINT_ID", id)]);
-                let params = PatchParams::apply(FIELD_MANAGER).force();
-                jobs_api.patch(&run_name, &params, &Patch::Apply(crate::workload::manifest(&job))).await?;
+                start_run(ctx, svc, plan, &loc, &run_name, "delete", &point, &[("CONTINUO_POINT_ID", id)]).await?;
                 set_phase(&api, p, "Deleting", "expired by retention; the agent is deleting the copy").await?;
                 info!(service = %name, %point, "expired; delete run started");
             }
@@ -271,11 +267,7 @@ async fn copies_on_request(
         };
         match phase.as_deref() {
             None => {
-                let agent = agent(ctx, svc, plan, &loc);
-                let job = agent.job(run_name.clone(), "backup", &point, &[("CONTINUO_TIERS", String::new())]);
-                let params = PatchParams::apply(FIELD_MANAGER).force();
-                Api::<Job>::namespaced(ctx.client.clone(), &ns)
-                    .patch(&run_name, &params, &Patch::Apply(crate::workload::manifest(&job)))
+                start_run(ctx, svc, plan, &loc, &run_name, "backup", &point, &[("CONTINUO_TIERS", String::new())])
                     .await?;
                 set_phase(&api, p, "Running", "copy on request running").await?;
             }
@@ -340,10 +332,7 @@ async fn restores(
                     let Some(loc) = ctx.caches.location(&point.spec.location) else { continue };
                     let id = point.status.as_ref().and_then(|s| s.id.clone()).unwrap_or_default();
                     let vars = [("CONTINUO_POINT_ID", id), ("CONTINUO_RESTORE_SCOPE", req.spec.scope.clone())];
-                    let job = agent(ctx, svc, plan, &loc).job(run_name.clone(), "restore", &point.name_any(), &vars);
-                    Api::<Job>::namespaced(ctx.client.clone(), &ns)
-                        .patch(&run_name, &params, &Patch::Apply(crate::workload::manifest(&job)))
-                        .await?;
+                    start_run(ctx, svc, plan, &loc, &run_name, "restore", &point.name_any(), &vars).await?;
                     let captured = point.status.as_ref().and_then(|s| s.captured_at.clone());
                     notes.push(Transition {
                         warning: false,
@@ -403,19 +392,30 @@ async fn restores(
     Ok(())
 }
 
-fn agent<'a>(
-    ctx: &'a Context,
-    svc: &'a ResilientService,
-    plan: &'a BackupPlan,
-    loc: &'a crate::api::BackupLocation,
-) -> Agent<'a> {
-    Agent {
+/// Applies the one-off Job that runs the agent's `action` for `point`, in the service's eligible zones.
+#[allow(clippy::too_many_arguments)]
+async fn start_run(
+    ctx: &Context,
+    svc: &ResilientService,
+    plan: &BackupPlan,
+    location: &crate::api::BackupLocation,
+    run_name: &str,
+    action: &str,
+    point: &str,
+    vars: &[(&str, String)],
+) -> Result<(), Error> {
+    let agent = Agent {
         service: svc,
-        location: loc,
+        location,
         keys: &ctx.config.keys,
         zones: &plan.agent_zones,
         regions: plan.agent_regions.as_deref(),
-    }
+    };
+    let job = agent.job(run_name.to_string(), action, point, vars);
+    Api::<Job>::namespaced(ctx.client.clone(), &svc.namespace().unwrap_or_default())
+        .patch(run_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(crate::workload::manifest(&job)))
+        .await?;
+    Ok(())
 }
 
 /// The delete run's Job name for `point`, within the 63 characters a Job name may have.
