@@ -6,9 +6,11 @@
 //! applies and records.
 
 pub mod api;
+pub mod availability;
 pub mod backup;
 pub mod cli;
 pub mod controller;
+pub mod failover;
 pub mod metrics;
 pub mod objectives;
 pub mod placement;

@@ -30,8 +30,10 @@ pub struct NodeFacts {
     pub name: String,
     pub zone: Option<String>,
     pub region: Option<String>,
-    /// Ready and not cordoned.
-    pub usable: bool,
+    /// The node's Ready condition is True.
+    pub ready: bool,
+    /// `spec.unschedulable`: cordoned for maintenance.
+    pub cordoned: bool,
 }
 
 impl NodeFacts {
@@ -49,8 +51,14 @@ impl NodeFacts {
             name: node.metadata.name.clone().unwrap_or_default(),
             zone: label(&keys.zone),
             region: label(&keys.region),
-            usable: ready && !cordoned,
+            ready,
+            cordoned,
         }
+    }
+
+    /// Ready and not cordoned: new pods can run here.
+    pub fn usable(&self) -> bool {
+        self.ready && !self.cordoned
     }
 }
 
@@ -91,7 +99,7 @@ pub fn zones(nodes: &[NodeFacts], regions: Option<&[String]>) -> BTreeMap<String
         if node_resident {
             entry.resident = true;
             entry.region = node.region.clone();
-            if node.usable {
+            if node.usable() {
                 entry.eligible_nodes += 1;
             }
         }
@@ -107,7 +115,7 @@ pub fn fingerprint(nodes: &[NodeFacts]) -> BTreeMap<(String, Option<String>), (u
         let Some(zone) = &n.zone else { continue };
         let e: &mut (usize, usize) = out.entry((zone.clone(), n.region.clone())).or_default();
         e.0 += 1;
-        if n.usable {
+        if n.usable() {
             e.1 += 1;
         }
     }
@@ -116,7 +124,13 @@ pub fn fingerprint(nodes: &[NodeFacts]) -> BTreeMap<(String, Option<String>), (u
 
 /// Builds a node for tests and for `continuo plan --zones`.
 pub fn synthetic_node(name: &str, zone: &str, region: Option<&str>, usable: bool) -> NodeFacts {
-    NodeFacts { name: name.into(), zone: Some(zone.into()), region: region.map(Into::into), usable }
+    NodeFacts {
+        name: name.into(),
+        zone: Some(zone.into()),
+        region: region.map(Into::into),
+        ready: usable,
+        cordoned: false,
+    }
 }
 
 #[cfg(test)]
@@ -154,7 +168,7 @@ mod tests {
         }))
         .unwrap();
         let f = NodeFacts::from_node(&node, &Keys::default());
-        assert_eq!((f.zone.as_deref(), f.region.as_deref(), f.usable), (Some("a"), Some("eu"), false));
+        assert_eq!((f.zone.as_deref(), f.region.as_deref(), f.usable()), (Some("a"), Some("eu"), false));
     }
 
     #[test]
@@ -163,7 +177,7 @@ mod tests {
         let mut b = a.clone();
         b.reverse();
         assert_eq!(fingerprint(&a), fingerprint(&b));
-        b[0].usable = false;
+        b[0].ready = false;
         assert_ne!(fingerprint(&a), fingerprint(&b));
     }
 }

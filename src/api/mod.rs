@@ -4,11 +4,13 @@ pub mod admission;
 mod backup;
 mod class;
 mod duration;
+mod failover;
 mod service;
 
 pub use backup::*;
 pub use class::*;
 pub use duration::{PATTERN as DURATION_PATTERN, Span};
+pub use failover::*;
 pub use service::*;
 
 /// The API group of every continuo resource.

@@ -1,0 +1,126 @@
+//! What continuo records of failures: the incidents it timed against their RTO, and the availability it
+//! measured per calendar month against the class's target.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Scope, Span, TIME_ZONE_PATTERN};
+
+/// An availability target per calendar month, as a contract states it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailabilityTarget {
+    /// The percentage of the month the service must be up, strictly between 0 and 100 (`"99.9"`).
+    #[schemars(
+        length(min = 1, max = 8),
+        regex(pattern = r"^(0\.[0-9]{0,4}[1-9][0-9]{0,3}|[1-9][0-9]?(\.[0-9]{1,5})?)$")
+    )]
+    pub target: String,
+    /// The fewest zones the service must be Ready in for the target to be claimable at all (contracts count
+    /// their SLA only when the service spans at least two zones). Default 2.
+    #[serde(default = "two")]
+    #[schemars(range(min = 1, max = 16))]
+    pub min_zones: i32,
+    /// The time zone calendar months are counted in. Default `UTC`.
+    #[serde(default = "utc")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = TIME_ZONE_PATTERN))]
+    pub time_zone: String,
+}
+
+fn two() -> i32 {
+    2
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+impl AvailabilityTarget {
+    /// The target as a fraction (0.999), when it parses (the schema pattern guarantees it does).
+    pub fn fraction(&self) -> Option<f64> {
+        self.target.parse::<f64>().ok().filter(|t| *t > 0.0 && *t < 100.0).map(|t| t / 100.0)
+    }
+}
+
+/// One failure, timed: from when it began (best evidence) to when the service was back to its capacity.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Incident {
+    /// `Zone` when a zone the service used was lost; `Node` when capacity dropped without a zone loss.
+    pub scope: Scope,
+    /// The zone lost, or the zones that lost Ready replicas.
+    pub subject: String,
+    /// When the failure began, by the best evidence: the last lease renewal seen from the zone.
+    pub began: Time,
+    /// When continuo detected it.
+    pub detected: Time,
+    /// When Ready capacity (in healthy zones) was back to the declared replicas; absent while open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<Time>,
+    /// The measured recovery time in seconds: `recovered − began`, or 0 when capacity never dropped below the
+    /// declared replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_seconds: Option<i64>,
+    /// The fewest replicas Ready in healthy zones during the incident.
+    pub lowest_ready: i32,
+    /// The declared replicas.
+    pub replicas: i32,
+    /// The class's RTO for this scope, if it declares one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rto: Option<Span>,
+    /// Whether the measured RTO was within the target; absent while open or without a target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_rto: Option<bool>,
+}
+
+/// Up: Ready capacity (in healthy zones) at the declared replicas; Degraded: below them; Down: none Ready.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum Health {
+    Up,
+    Degraded,
+    Down,
+}
+
+/// Seconds of one calendar month, by what continuo observed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonthFigures {
+    /// `YYYY-MM`, in the target's time zone.
+    #[schemars(length(max = 7))]
+    pub month: String,
+    /// Seconds continuo observed the service (up, degraded or down).
+    pub observed_seconds: i64,
+    /// Seconds with Ready capacity below the declared replicas, but not zero.
+    pub degraded_seconds: i64,
+    /// Seconds with no replica Ready.
+    pub down_seconds: i64,
+    /// Seconds no continuo was running: counted apart, never as up.
+    pub unobserved_seconds: i64,
+    /// `(observed − down) / observed`, as a percentage with three decimals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<String>,
+    /// The error budget of the whole month (`(1 − target) × month`) minus the seconds down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_budget_remaining_seconds: Option<i64>,
+}
+
+/// Availability so far this month, counted up to `since`, and last month's figure.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailabilityStatus {
+    /// The service's health since `since`.
+    pub state: Health,
+    /// The figures are counted up to this instant; since then the service has been in `state`. Written on
+    /// transitions only, so the passing of time rewrites nothing.
+    pub since: Time,
+    /// The target, copied from the class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 8))]
+    pub target: Option<String>,
+    /// Whether the service is Ready in enough zones for the target to be claimable.
+    pub claimable: bool,
+    pub current: MonthFigures,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<MonthFigures>,
+}

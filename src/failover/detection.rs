@@ -1,0 +1,422 @@
+//! Zone loss from node Leases, measured with continuo's own clock.
+//!
+//! Every kubelet renews its Lease in `kube-node-lease` (every 10 s by default). continuo remembers, per node,
+//! *when it saw* the renewal change — never the `renewTime` itself, so clock skew between a node and the operator
+//! cannot fake an outage or hide one. A node is *suspect* once no renewal was seen for the lease timeout. A zone
+//! is *lost* when every node in it that is not cordoned is suspect or NotReady.
+//!
+//! False alarms are guarded the way the node controller guards them: when no renewal at all was seen for the
+//! timeout (continuo's own watch is stale, or every kubelet stopped at once), or when every zone looks lost at
+//! once, suspicions are set aside and only NotReady nodes count.
+//!
+//! A lost zone that returns is *recovering* until it has been healthy for the hold-down period; only then is
+//! it used again. A zone that fails again while recovering is lost again, as the same loss.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{api::Span, topology::NodeFacts};
+
+/// How suspicion and hold-down are timed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// A node is suspect after this long without a renewal seen (`--node-lease-timeout`).
+    pub lease_timeout: Span,
+    /// A returned zone is used again after this long healthy (`--zone-hold-down`).
+    pub hold_down: Span,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { lease_timeout: Span::from_secs(20), hold_down: Span::from_secs(120) }
+    }
+}
+
+/// One node's lease as continuo last saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    /// The lease's `renewTime`, compared only for change.
+    renew: Option<String>,
+    /// continuo's clock when the renewal last changed (or when the lease was first seen).
+    at: Timestamp,
+}
+
+/// What continuo has seen of node Leases.
+#[derive(Clone, Debug, Default)]
+pub struct Leases {
+    seen: HashMap<String, Seen>,
+    /// continuo's clock at the last renewal seen from any node: how fresh its own watch is.
+    last_change: Option<Timestamp>,
+}
+
+impl Leases {
+    /// A lease of `node` was seen (listed, added or modified) at `now`, with this `renewTime`.
+    pub fn observe(&mut self, node: &str, renew: Option<String>, now: Timestamp) {
+        match self.seen.get_mut(node) {
+            Some(s) if s.renew == renew => {}
+            Some(s) => {
+                *s = Seen { renew, at: now };
+                self.last_change = Some(now);
+            }
+            None => {
+                self.seen.insert(node.to_string(), Seen { renew, at: now });
+                self.last_change = Some(now);
+            }
+        }
+    }
+
+    /// The lease of `node` was deleted (the node left): it is no evidence of anything any more.
+    pub fn forget(&mut self, node: &str) {
+        self.seen.remove(node);
+    }
+
+    /// After a relist: keeps only the leases that still exist.
+    pub fn retain(&mut self, exists: impl Fn(&str) -> bool) {
+        self.seen.retain(|name, _| exists(name));
+    }
+
+    /// When continuo last saw `node`'s lease renewed, if it has one.
+    pub fn last_seen(&self, node: &str) -> Option<Timestamp> {
+        self.seen.get(node).map(|s| s.at)
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// Why suspicions are set aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// No renewal was seen from any node for longer than the timeout.
+    WatchStale { silent_for: u64 },
+    /// Every zone would be lost at once.
+    AllZonesSilent { zones: usize },
+}
+
+impl Guard {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Guard::WatchStale { .. } => "LeaseWatchStale",
+            Guard::AllZonesSilent { .. } => "AllZonesSilent",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Guard::WatchStale { silent_for } => format!(
+                "no node lease renewal seen for {silent_for}s: continuo's lease watch may be stale, or every kubelet \
+                 stopped at once; acting only on NotReady nodes"
+            ),
+            Guard::AllZonesSilent { zones } => format!(
+                "the leases of all {zones} zones went silent at once, which is more likely a control-plane or network \
+                 problem than {zones} zone failures; acting only on NotReady nodes"
+            ),
+        }
+    }
+}
+
+/// A lost or recovering zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneLoss {
+    pub state: ZoneState,
+    /// Best evidence of when the zone failed: the last lease renewal continuo saw from any of its nodes (when it
+    /// saw none, when it detected the loss).
+    pub began: Timestamp,
+    /// When continuo concluded the zone was lost.
+    pub detected: Timestamp,
+    /// Nodes found suspect (silent leases) when the loss was detected.
+    pub silent_nodes: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneState {
+    /// Every node that is not cordoned is suspect or NotReady: the zone is not used.
+    Lost,
+    /// Healthy again since `healthy_since`; used again once the hold-down has passed.
+    Recovering { healthy_since: Timestamp },
+}
+
+/// The zones continuo has seen fail, remembered across evaluations (in memory: after a restart, a zone that is
+/// still silent is detected again after the timeout, and a healthy one is used at once).
+#[derive(Clone, Debug, Default)]
+pub struct Memory {
+    zones: BTreeMap<String, ZoneLoss>,
+}
+
+/// The outcome of one evaluation: the zones not to use, and whether suspicions were set aside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Detection {
+    /// Lost and recovering zones, by name.
+    pub zones: BTreeMap<String, ZoneLoss>,
+    pub guard: Option<Guard>,
+    /// Whether any node lease is watched (without leases only NotReady counts).
+    pub leases_watched: bool,
+    /// Nodes whose leases are silent now (guarded or not).
+    pub suspect_nodes: usize,
+}
+
+impl Detection {
+    /// Whether `zone` must not take capacity: lost, or recovering within its hold-down.
+    pub fn held(&self, zone: &str) -> bool {
+        self.zones.contains_key(zone)
+    }
+
+    /// What a change of would re-place capacity: the held zones and their state kind, and the guard kind.
+    pub fn shape(&self) -> (Vec<(&str, bool)>, Option<&'static str>) {
+        let zones = self.zones.iter().map(|(z, l)| (z.as_str(), matches!(l.state, ZoneState::Lost))).collect();
+        (zones, self.guard.as_ref().map(Guard::reason))
+    }
+}
+
+fn elapsed(from: Timestamp, to: Timestamp) -> SignedDuration {
+    to.duration_since(from)
+}
+
+fn longer_than(d: SignedDuration, span: Span) -> bool {
+    d > SignedDuration::try_from(span.as_duration()).unwrap_or(SignedDuration::MAX)
+}
+
+/// Evaluates the nodes and their leases at `now`, updating `memory` (hold-down) and returning what to act on.
+pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: Timestamp, s: &Settings) -> Detection {
+    let suspect =
+        |n: &NodeFacts| leases.last_seen(&n.name).is_some_and(|at| longer_than(elapsed(at, now), s.lease_timeout));
+    let suspect_nodes = nodes.iter().filter(|n| suspect(n)).count();
+
+    // Which zones fail, with and without suspicions.
+    let mut by_zone: BTreeMap<&str, Vec<&NodeFacts>> = BTreeMap::new();
+    for n in nodes {
+        if let Some(z) = &n.zone {
+            by_zone.entry(z.as_str()).or_default().push(n);
+        }
+    }
+    let failed_zones = |use_suspicion: bool| -> BTreeMap<&str, usize> {
+        by_zone
+            .iter()
+            .filter_map(|(zone, ns)| {
+                let serving: Vec<&&NodeFacts> = ns.iter().filter(|n| !n.cordoned).collect();
+                let silent = serving.iter().filter(|n| use_suspicion && suspect(n)).count();
+                let failed = !serving.is_empty() && serving.iter().all(|n| !n.ready || (use_suspicion && suspect(n)));
+                failed.then_some((*zone, silent))
+            })
+            .collect()
+    };
+    let stale = (!leases.is_empty())
+        .then_some(leases.last_change)
+        .flatten()
+        .map(|at| elapsed(at, now))
+        .filter(|d| longer_than(*d, s.lease_timeout));
+    let mut guard = stale.map(|d| Guard::WatchStale { silent_for: d.as_secs().max(0) as u64 });
+    let mut failed = failed_zones(guard.is_none());
+    let candidates = by_zone.values().filter(|ns| ns.iter().any(|n| !n.cordoned)).count();
+    if guard.is_none() && candidates > 0 && failed.len() == candidates && failed.values().any(|silent| *silent > 0) {
+        guard = Some(Guard::AllZonesSilent { zones: candidates });
+        failed = failed_zones(false);
+    }
+
+    // Hold-down: lost → recovering → healthy after `hold_down` without failing again.
+    memory.zones.retain(|z, _| by_zone.contains_key(z.as_str()));
+    for (zone, silent) in &failed {
+        let began = by_zone[zone].iter().filter_map(|n| leases.last_seen(&n.name)).max().unwrap_or(now);
+        memory.zones.entry((*zone).to_string()).and_modify(|l| l.state = ZoneState::Lost).or_insert(ZoneLoss {
+            state: ZoneState::Lost,
+            began: began.min(now),
+            detected: now,
+            silent_nodes: *silent,
+        });
+    }
+    memory.zones.retain(|zone, loss| {
+        if failed.contains_key(zone.as_str()) {
+            return true;
+        }
+        match loss.state {
+            ZoneState::Lost => {
+                loss.state = ZoneState::Recovering { healthy_since: now };
+                true
+            }
+            ZoneState::Recovering { healthy_since } => {
+                !longer_than(elapsed(healthy_since, now) + SignedDuration::from_nanos(1), s.hold_down)
+            }
+        }
+    });
+    Detection { zones: memory.zones.clone(), guard, leases_watched: !leases.is_empty(), suspect_nodes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::synthetic_node;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_790_000_000 + secs).unwrap()
+    }
+
+    /// Two nodes in each of zones a, b, c.
+    fn cluster() -> Vec<NodeFacts> {
+        ["a", "b", "c"]
+            .iter()
+            .flat_map(|z| (1..=2).map(move |i| synthetic_node(&format!("{z}{i}"), z, Some("eu"), true)))
+            .collect()
+    }
+
+    /// Renews every node's lease at `now`, except those of the silent zones.
+    fn renew(leases: &mut Leases, nodes: &[NodeFacts], silent: &[&str], now: Timestamp, renew_time: &str) {
+        for n in nodes.iter().filter(|n| !silent.contains(&n.zone.as_deref().unwrap())) {
+            leases.observe(&n.name, Some(format!("{renew_time}-{}", now.as_second())), now);
+        }
+    }
+
+    /// Runs `secs` seconds of kubelets renewing every 10 s (zones in `silent` stop at `silent_from`), evaluating
+    /// every second; returns the detection at each second.
+    fn simulate(secs: i64, silent: &[&str], silent_from: i64, s: &Settings) -> Vec<Detection> {
+        let nodes = cluster();
+        let (mut leases, mut memory) = (Leases::default(), Memory::default());
+        (0..=secs)
+            .map(|now| {
+                if now % 10 == 0 {
+                    let quiet: &[&str] = if now >= silent_from { silent } else { &[] };
+                    renew(&mut leases, &nodes, quiet, t(now), "r");
+                }
+                evaluate(&nodes, &leases, &mut memory, t(now), s)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_zone_whose_leases_stop_is_lost_after_the_timeout_with_the_last_renewal_as_evidence() {
+        let runs = simulate(60, &["c"], 11, &Settings::default());
+        // Last renewal seen at 10 s; suspect strictly after 20 s of silence.
+        assert!(runs[30].zones.is_empty(), "{:?}", runs[30]);
+        let lost = &runs[31].zones["c"];
+        assert_eq!((lost.state, lost.began, lost.detected, lost.silent_nodes), (ZoneState::Lost, t(10), t(31), 2));
+        assert!(runs[31].guard.is_none());
+        assert_eq!(runs[60].zones.keys().collect::<Vec<_>>(), ["c"]);
+    }
+
+    #[test]
+    fn renew_time_is_never_compared_with_continuos_clock() {
+        // A node whose clock is an hour behind renews with old-looking timestamps: it is alive.
+        let nodes = cluster();
+        let (mut leases, mut memory) = (Leases::default(), Memory::default());
+        for now in 0..=120 {
+            if now % 10 == 0 {
+                for n in &nodes {
+                    let skewed = t(now - 3600).to_string();
+                    leases.observe(&n.name, Some(skewed), t(now));
+                }
+            }
+            let d = evaluate(&nodes, &leases, &mut memory, t(now), &Settings::default());
+            assert!(d.zones.is_empty() && d.guard.is_none(), "at {now}s: {d:?}");
+        }
+        // And one whose clock runs ahead but stopped renewing is still found silent.
+        let mut ahead = Leases::default();
+        ahead.observe("c1", Some(t(9999).to_string()), t(0));
+        assert_eq!(ahead.last_seen("c1"), Some(t(0)));
+    }
+
+    #[test]
+    fn a_flapping_zone_is_used_again_only_after_a_full_hold_down() {
+        let s = Settings { lease_timeout: Span::from_secs(20), hold_down: Span::from_secs(60) };
+        let nodes = cluster();
+        let (mut leases, mut memory) = (Leases::default(), Memory::default());
+        let mut states = Vec::new();
+        for now in 0..=240 {
+            // Zone c silent from 11 s to 49 s, back until 79 s, silent until 119 s, then back for good.
+            let silent = (11..50).contains(&now) || (80..120).contains(&now);
+            if now % 10 == 0 {
+                renew(&mut leases, &nodes, if silent { &["c"] } else { &[] }, t(now), "r");
+            }
+            states.push(evaluate(&nodes, &leases, &mut memory, t(now), &s).zones.get("c").cloned());
+        }
+        assert_eq!(states[31].as_ref().unwrap().state, ZoneState::Lost);
+        assert_eq!(states[50].as_ref().unwrap().state, ZoneState::Recovering { healthy_since: t(50) });
+        // Silent again at 80 (last renewal 70): lost again at 91, before the hold-down of the first return ended.
+        assert_eq!(states[91].as_ref().unwrap().state, ZoneState::Lost);
+        assert_eq!(states[91].as_ref().unwrap().began, t(10), "the same loss continues");
+        assert_eq!(states[120].as_ref().unwrap().state, ZoneState::Recovering { healthy_since: t(120) });
+        assert!(states[179].is_some(), "held until 60 s of health have passed");
+        assert!(states[180].is_none(), "used again after the hold-down");
+    }
+
+    #[test]
+    fn every_zone_silent_at_once_acts_on_nothing() {
+        let runs = simulate(60, &["a", "b", "c"], 11, &Settings::default());
+        let d = &runs[40];
+        assert!(d.zones.is_empty(), "{d:?}");
+        assert_eq!(d.guard.as_ref().map(Guard::reason), Some("LeaseWatchStale"));
+        assert_eq!(d.suspect_nodes, 6);
+    }
+
+    #[test]
+    fn every_zone_lost_with_some_renewals_still_seen_is_guarded_too() {
+        // Zones a and b are silent; c's nodes renew but are NotReady (the node controller says so).
+        let mut nodes = cluster();
+        nodes.iter_mut().filter(|n| n.zone.as_deref() == Some("c")).for_each(|n| n.ready = false);
+        let (mut leases, mut memory) = (Leases::default(), Memory::default());
+        let mut last = Detection::default();
+        for now in 0..=40 {
+            if now % 10 == 0 {
+                renew(&mut leases, &nodes, if now > 10 { &["a", "b"] } else { &[] }, t(now), "r");
+            }
+            last = evaluate(&nodes, &leases, &mut memory, t(now), &Settings::default());
+        }
+        assert_eq!(last.guard, Some(Guard::AllZonesSilent { zones: 3 }));
+        assert_eq!(last.zones.keys().collect::<Vec<_>>(), ["c"], "NotReady still counts");
+    }
+
+    #[test]
+    fn nodes_without_leases_and_leases_without_nodes_are_no_evidence() {
+        let nodes = cluster();
+        let (mut leases, mut memory) = (Leases::default(), Memory::default());
+        // Only a foreign lease and one of a's nodes report; the rest of the cluster has no leases at all.
+        for now in 0..=100 {
+            if now % 10 == 0 {
+                leases.observe("not-a-node", Some(format!("{now}")), t(now));
+                leases.observe("a1", Some(format!("{now}")), t(now));
+            }
+            let d = evaluate(&nodes, &leases, &mut memory, t(now), &Settings::default());
+            assert!(d.zones.is_empty() && d.guard.is_none(), "at {now}s: {d:?}");
+        }
+        // The lease of a node that left stops mattering.
+        leases.forget("a1");
+        assert_eq!(leases.last_seen("a1"), None);
+    }
+
+    #[test]
+    fn a_zone_of_notready_nodes_is_lost_and_a_cordoned_one_is_not() {
+        let mut nodes = cluster();
+        for n in nodes.iter_mut() {
+            match n.zone.as_deref() {
+                Some("b") => n.ready = false,
+                Some("c") => n.cordoned = true,
+                _ => {}
+            }
+        }
+        let d = evaluate(&nodes, &Leases::default(), &mut Memory::default(), t(0), &Settings::default());
+        assert_eq!(d.zones.keys().collect::<Vec<_>>(), ["b"], "a cordoned zone is maintenance, not a failure");
+        assert_eq!(d.zones["b"].began, t(0), "without leases the detection time is the best evidence");
+        assert!(!d.leases_watched);
+    }
+
+    #[test]
+    fn one_silent_node_does_not_lose_its_zone() {
+        let nodes = cluster();
+        let (mut leases, mut memory) = (Leases::default(), Memory::default());
+        let mut last = Detection::default();
+        for now in 0..=60 {
+            if now % 10 == 0 {
+                for n in nodes.iter().filter(|n| n.name != "c1" || now < 10) {
+                    leases.observe(&n.name, Some(format!("{now}")), t(now));
+                }
+            }
+            last = evaluate(&nodes, &leases, &mut memory, t(now), &Settings::default());
+        }
+        assert!(last.zones.is_empty());
+        assert_eq!(last.suspect_nodes, 1);
+    }
+}
