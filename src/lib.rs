@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod objectives;
 pub mod placement;
 pub mod plan;
+pub mod rollout;
 pub mod status;
 pub mod topology;
 pub mod workload;
