@@ -71,7 +71,9 @@ fn main() {
                     nodes: &nodes,
                     children: &[],
                     config: &config,
-                    backups: continuo::plan::Backups::none(jiff::Timestamp::UNIX_EPOCH),
+                    backups: continuo::plan::Backups::none(),
+                    failover: continuo::plan::Failover::none(),
+                    now: jiff::Timestamp::UNIX_EPOCH,
                 });
                 black_box(status::compute(&svc, &p, &now));
             });

@@ -36,13 +36,21 @@ struct ModelArgs {
     /// Scheduling, image pull and container start of a new pod, before its probes.
     #[arg(long, env = "CONTINUO_STARTUP_OVERHEAD", default_value = "10s")]
     startup_overhead: Span,
+    /// A zone is lost once the leases of all its serving nodes have not been seen renewed for this long (11s to
+    /// 5m: kubelets renew every 10s by default, so less would take a renewal's jitter for an outage).
+    #[arg(long, env = "CONTINUO_NODE_LEASE_TIMEOUT", default_value = "20s", value_parser = lease_timeout)]
+    node_lease_timeout: Span,
 }
 
 impl ModelArgs {
     fn config(&self) -> Config {
         Config {
             keys: Keys { zone: self.zone_label.clone(), region: self.region_label.clone() },
-            timing: Timing { node_monitor_grace: self.node_monitor_grace, startup_overhead: self.startup_overhead },
+            timing: Timing {
+                node_monitor_grace: self.node_monitor_grace,
+                startup_overhead: self.startup_overhead,
+                lease_timeout: Some(self.node_lease_timeout),
+            },
         }
     }
 }
@@ -92,6 +100,9 @@ enum Command {
         /// Log format: text, or json for log pipelines.
         #[arg(long, env = "CONTINUO_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// How long a lost zone must stay healthy before continuo spreads capacity back to it (0s to 1h).
+        #[arg(long, env = "CONTINUO_ZONE_HOLD_DOWN", default_value = "2m", value_parser = hold_down)]
+        zone_hold_down: Span,
         /// Address of the admin port (/livez, /readyz, /metrics).
         #[arg(long, env = "CONTINUO_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
         admin_address: std::net::SocketAddr,
@@ -160,6 +171,7 @@ fn main() -> ExitCode {
             builtin_classes,
             log_format,
             admin_address,
+            zone_hold_down,
             model,
         } => {
             let election = leader_election.then(|| Election {
@@ -167,8 +179,11 @@ fn main() -> ExitCode {
                 namespace: lease_namespace,
                 duration: lease_duration.as_duration(),
             });
+            let detection =
+                continuo::failover::Settings { lease_timeout: model.node_lease_timeout, hold_down: zone_hold_down };
             let settings = Settings {
                 namespace,
+                detection,
                 config: model.config(),
                 concurrency,
                 debounce: debounce.as_duration(),
@@ -216,4 +231,30 @@ fn debounce(text: &str) -> Result<Span, String> {
         return Err(format!("{span} is too long: at most 10s (it delays every reaction, failover included)"));
     }
     Ok(span)
+}
+
+/// Parses a duration and keeps it within `min..=max`, naming the flag's reason in the error.
+fn bounded(text: &str, min: u64, max: u64, why: &str) -> Result<Span, String> {
+    let span: Span = text.parse()?;
+    let d = span.as_duration();
+    if d < std::time::Duration::from_secs(min) || d > std::time::Duration::from_secs(max) {
+        return Err(format!("{span} is out of range: {why}"));
+    }
+    Ok(span)
+}
+
+/// `--node-lease-timeout`: 11s to 5m.
+fn lease_timeout(text: &str) -> Result<Span, String> {
+    bounded(
+        text,
+        11,
+        300,
+        "from 11s (kubelets renew every 10s; less would mistake a late renewal for an outage) to 5m (the node \
+         controller notices a lost node sooner than that)",
+    )
+}
+
+/// `--zone-hold-down`: 0s to 1h.
+fn hold_down(text: &str) -> Result<Span, String> {
+    bounded(text, 0, 3600, "from 0s to 1h (longer leaves a recovered zone unused)")
 }

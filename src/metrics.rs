@@ -14,7 +14,13 @@ use kube::{ResourceExt, runtime::reflector::Store};
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric},
-    metrics::{MetricType, counter::Counter, family::Family, gauge::ConstGauge, gauge::Gauge, histogram::Histogram},
+    metrics::{
+        MetricType,
+        counter::{ConstCounter, Counter},
+        family::Family,
+        gauge::{ConstGauge, Gauge},
+        histogram::Histogram,
+    },
     registry::Registry,
 };
 
@@ -57,6 +63,29 @@ pub struct Metrics {
     failures: Family<TierLabels, Counter>,
     /// Restore durations, by outcome.
     restores: Family<OutcomeLabels, Histogram>,
+    /// Measured recovery times of incidents, by scope; and incidents by scope and whether they kept their RTO.
+    recoveries: Family<ScopeLabels, Histogram>,
+    incidents: Family<IncidentLabels, Counter>,
+    /// Failure detection: nodes whose leases are silent, zones withheld, and 1 while suspicions are set aside.
+    pub suspect_nodes: Gauge,
+    pub zones_withheld: Gauge,
+    detection_guard: Family<GuardLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabels {
+    scope: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IncidentLabels {
+    scope: &'static str,
+    within_rto: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuardLabels {
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +107,13 @@ impl Default for Metrics {
             restores: Family::new_with_constructor(|| {
                 Histogram::new([60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0])
             }),
+            recoveries: Family::new_with_constructor(|| {
+                Histogram::new([0.0, 5.0, 15.0, 25.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0])
+            }),
+            incidents: Family::default(),
+            suspect_nodes: Gauge::default(),
+            zones_withheld: Gauge::default(),
+            detection_guard: Family::default(),
         }
     }
 }
@@ -101,6 +137,31 @@ impl Metrics {
             "Time from a restore's start to its end",
             self.restores.clone(),
         );
+        r.register(
+            "continuo_recovery_seconds",
+            "Measured recovery time of each incident (0 when capacity never dropped), by scope",
+            self.recoveries.clone(),
+        );
+        r.register(
+            "continuo_incidents",
+            "Incidents ended, by scope and whether they kept their RTO",
+            self.incidents.clone(),
+        );
+        r.register(
+            "continuo_node_leases_suspect",
+            "Nodes whose leases continuo has not seen renewed within the timeout",
+            self.suspect_nodes.clone(),
+        );
+        r.register(
+            "continuo_zones_withheld",
+            "Zones lost or recovering (within their hold-down)",
+            self.zones_withheld.clone(),
+        );
+        r.register(
+            "continuo_failure_detection_guard",
+            "1 while lease suspicions are set aside (LeaseWatchStale, AllZonesSilent)",
+            self.detection_guard.clone(),
+        );
         if let Some(store) = services {
             r.register_collector(Box::new(ServiceCollector { store }));
         }
@@ -110,6 +171,31 @@ impl Metrics {
     pub fn copy_catalogued(&self, tiers: &[String]) {
         for t in tiers_or_on_demand(tiers) {
             self.copies.get_or_create(&TierLabels { tier: t }).inc();
+        }
+    }
+
+    /// An incident ended: its measured recovery time, and whether it kept its RTO.
+    pub fn incident_ended(&self, i: &crate::api::Incident) {
+        let scope = match i.scope {
+            crate::api::Scope::Node => "Node",
+            crate::api::Scope::Zone => "Zone",
+        };
+        self.recoveries.get_or_create(&ScopeLabels { scope }).observe(i.rto_seconds.unwrap_or(0) as f64);
+        let within_rto = match i.within_rto {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "unknown",
+        };
+        self.incidents.get_or_create(&IncidentLabels { scope, within_rto }).inc();
+    }
+
+    /// What failure detection concluded.
+    pub fn detected(&self, d: &crate::failover::Detection) {
+        self.suspect_nodes.set(d.suspect_nodes as i64);
+        self.zones_withheld.set(d.zones.len() as i64);
+        for reason in ["LeaseWatchStale", "AllZonesSilent"] {
+            let on = d.guard.as_ref().is_some_and(|g| g.reason() == reason);
+            self.detection_guard.get_or_create(&GuardLabels { reason }).set(i64::from(on));
         }
     }
 
@@ -138,16 +224,23 @@ fn tiers_or_on_demand(tiers: &[String]) -> Vec<String> {
     if tiers.is_empty() { vec!["on-demand".into()] } else { tiers.to_vec() }
 }
 
-/// One sample of a per-service gauge.
+/// One sample of a per-service gauge or counter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub metric: &'static str,
     pub labels: Vec<(String, String)>,
-    pub value: i64,
+    pub value: f64,
 }
 
+/// The per-service counters (exposed with `_total`): this month's seconds, from the availability status plus the
+/// time since its checkpoint. They restart at each month, as a counter may.
+pub const SERVICE_COUNTERS: [(&str, &str); 2] = [
+    ("continuo_service_observed_seconds", "Seconds continuo observed the service this month"),
+    ("continuo_service_down_seconds", "Seconds with no replica Ready this month"),
+];
+
 /// The help text of each per-service gauge, in the order they are exposed.
-pub const SERVICE_GAUGES: [(&str, &str); 12] = [
+pub const SERVICE_GAUGES: [(&str, &str); 17] = [
     ("continuo_service_replicas_desired", "Replicas continuo runs in the zone"),
     ("continuo_service_replicas_ready", "Replicas Ready in the zone"),
     ("continuo_service_zone_eligible", "1 when the zone has a Ready, schedulable node inside the residency"),
@@ -160,6 +253,11 @@ pub const SERVICE_GAUGES: [(&str, &str); 12] = [
     ("continuo_backup_newest_copy_timestamp_seconds", "When the data of the newest good copy was captured"),
     ("continuo_backup_points", "Recovery points retention holds"),
     ("continuo_backup_achieved_rpo_seconds", "Age of the newest good copy now: the data a loss would cost"),
+    ("continuo_service_availability_target_ratio", "The class's monthly availability target (0.999)"),
+    ("continuo_service_availability_claimable", "1 while Ready in enough zones for the target to be claimable"),
+    ("continuo_service_error_budget_remaining_seconds", "This month's error budget left: (1 − target) × month − down"),
+    ("continuo_service_incident_open_seconds", "Seconds since the open incident began, by scope"),
+    ("continuo_service_incident_rto_target_seconds", "The declared RTO of the open incident's scope"),
 ];
 
 /// The per-service samples for one service, from its status. Pure.
@@ -173,8 +271,10 @@ pub fn samples(svc: &ResilientService) -> Vec<Sample> {
         l
     };
     let mut out = Vec::new();
-    let mut push =
-        |metric: &'static str, labels: Vec<(String, String)>, value: i64| out.push(Sample { metric, labels, value });
+    let mut push = |metric: &'static str, labels: Vec<(String, String)>, value: i64| {
+        out.push(Sample { metric, labels, value: value as f64 })
+    };
+    let now = k8s_openapi::jiff::Timestamp::now();
     for z in &status.zones {
         let zone = [("zone", z.name.as_str())];
         push("continuo_service_replicas_desired", with(&zone), z.desired_replicas.into());
@@ -197,7 +297,7 @@ pub fn samples(svc: &ResilientService) -> Vec<Sample> {
     if let Some(b) = &status.backup {
         if let Some(t) = &b.newest_copy {
             push("continuo_backup_newest_copy_timestamp_seconds", base.clone(), t.0.as_second());
-            let age = k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second();
+            let age = now.as_second() - t.0.as_second();
             push("continuo_backup_achieved_rpo_seconds", base.clone(), age.max(0));
         }
         push("continuo_backup_points", base.clone(), b.points.into());
@@ -213,6 +313,39 @@ pub fn samples(svc: &ResilientService) -> Vec<Sample> {
                 with(&[("scope", &scope), ("objective", &o.objective)]),
                 (o.status == "True").into(),
             );
+        }
+    }
+    if let Some(open) = status.incidents.first().filter(|i| i.recovered.is_none()) {
+        let scope = [("scope", if open.scope == crate::api::Scope::Zone { "Zone" } else { "Node" })];
+        push(
+            "continuo_service_incident_open_seconds",
+            with(&scope),
+            (now.as_second() - open.began.0.as_second()).max(0),
+        );
+        if let Some(t) = open.target_rto {
+            push("continuo_service_incident_rto_target_seconds", with(&scope), t.as_secs() as i64);
+        }
+    }
+    if let Some(a) = &status.availability {
+        // The time since the checkpoint, in the state the status records (the month's end is its own checkpoint).
+        let since = (now.as_second() - a.since.0.as_second()).max(0);
+        let down = a.current.down_seconds + if a.state == crate::api::Health::Down { since } else { 0 };
+        push("continuo_service_observed_seconds", base.clone(), a.current.observed_seconds + since);
+        push("continuo_service_down_seconds", base.clone(), down);
+        push("continuo_service_availability_claimable", base.clone(), a.claimable.into());
+        if let Some(budget) = a.current.error_budget_remaining_seconds {
+            push(
+                "continuo_service_error_budget_remaining_seconds",
+                base.clone(),
+                budget - (down - a.current.down_seconds),
+            );
+        }
+        if let Some(t) = a.target.as_deref().and_then(|t| t.parse::<f64>().ok()) {
+            out.push(Sample {
+                metric: "continuo_service_availability_target_ratio",
+                labels: base.clone(),
+                value: t / 100.0,
+            });
         }
     }
     out
@@ -232,14 +365,19 @@ impl fmt::Debug for ServiceCollector {
 impl Collector for ServiceCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let all: Vec<Sample> = self.store.state().iter().flat_map(|s| samples(s)).collect();
-        for (name, help) in SERVICE_GAUGES {
-            let series: Vec<&Sample> = all.iter().filter(|s| s.metric == name).collect();
+        let kinds = SERVICE_GAUGES.iter().map(|g| (g, MetricType::Gauge));
+        for ((name, help), kind) in kinds.chain(SERVICE_COUNTERS.iter().map(|c| (c, MetricType::Counter))) {
+            let series: Vec<&Sample> = all.iter().filter(|s| s.metric == *name).collect();
             if series.is_empty() {
                 continue;
             }
-            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
             for s in series {
-                ConstGauge::new(s.value).encode(metric.encode_family(&s.labels)?)?;
+                let family = metric.encode_family(&s.labels)?;
+                match kind {
+                    MetricType::Counter => ConstCounter::new(s.value).encode(family)?,
+                    _ => ConstGauge::new(s.value).encode(family)?,
+                }
             }
         }
         Ok(())
@@ -290,7 +428,7 @@ mod tests {
             .find(|s| {
                 s.metric == metric && extra.iter().all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
             })
-            .map(|s| s.value)
+            .map(|s| s.value as i64)
     }
 
     #[test]

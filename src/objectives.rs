@@ -6,8 +6,10 @@
 //!   derives from the Node-scope RTO: `RTO − detection − pod start-up`, clamped to 0..=300 s;
 //! - a replacement pod becomes Ready after the pod start-up time: the spec's `startupSeconds` hint, or the
 //!   start-up overhead plus what the template's startup and readiness probes imply;
-//! - a lost zone is noticed when its last node turns NotReady (the grace period); continuo then moves the
-//!   zone's replicas to the surviving zones, which become Ready after the pod start-up time.
+//! - a lost zone is noticed when its node leases have been silent for continuo's lease timeout (default 20 s, plus
+//!   a one-second evaluation tick), or when its last node turns NotReady (the grace period) if that is sooner or
+//!   leases are not watched; continuo then moves the zone's replicas to the surviving zones, which become Ready
+//!   after the pod start-up time.
 //!
 //! An RPO is judged by the backup stage ([`crate::backup::rpo_verdict`]): feasible when the copies' worst gap
 //! plus a copy's duration fits it, met when the newest good copy is younger than it; RPO 0 needs replication.
@@ -32,15 +34,29 @@ pub struct Timing {
     pub node_monitor_grace: Span,
     /// Scheduling, image pull and container start before probes begin.
     pub startup_overhead: Span,
+    /// continuo's `--node-lease-timeout`: a zone whose node leases are silent this long is lost. `None`: zone loss
+    /// is seen only when the node controller marks nodes NotReady.
+    pub lease_timeout: Option<Span>,
 }
 
 impl Default for Timing {
     fn default() -> Self {
-        Timing { node_monitor_grace: Span::from_secs(50), startup_overhead: Span::from_secs(10) }
+        Timing {
+            node_monitor_grace: Span::from_secs(50),
+            startup_overhead: Span::from_secs(10),
+            lease_timeout: Some(Span::from_secs(20)),
+        }
     }
 }
 
 impl Timing {
+    /// Seconds from a zone's last sign of life until continuo acts: the lease timeout plus the one-second
+    /// evaluation tick, or the node controller's grace period if that is sooner (or leases are not watched).
+    pub fn zone_detection_secs(&self) -> u64 {
+        let grace = self.node_monitor_grace.as_secs();
+        self.lease_timeout.map_or(grace, |t| (t.as_secs() + 1).min(grace))
+    }
+
     /// Seconds a new pod of this template needs to become Ready.
     pub fn pod_startup(&self, template: &PodTemplateSpec, hint: Option<i32>) -> u64 {
         if let Some(secs) = hint {
@@ -224,7 +240,7 @@ fn zone_rto(s: &Situation<'_>, o: &Objective) -> (Verdict, &'static str, String)
             format!("Zone: RTO {rto} feasible — {}, any zone loss leaves {left} ≥ {n}", describe(s.placement)),
         );
     }
-    let detect = s.timing.node_monitor_grace.as_secs();
+    let detect = s.timing.zone_detection_secs();
     let recovery = detect + s.startup;
     if recovery <= rto.as_secs() {
         (
@@ -232,7 +248,7 @@ fn zone_rto(s: &Situation<'_>, o: &Objective) -> (Verdict, &'static str, String)
             "FailoverInTime",
             format!(
                 "Zone: RTO {rto} feasible — {}; a zone loss leaves {left} < {n} until continuo moves its replicas to the \
-                 surviving zones: detected after {detect}s, Ready after {}s = {recovery}s ≤ {rto}",
+                 surviving zones: loss detected after {detect}s, pods Ready {}s later = {recovery}s ≤ {rto}",
                 describe(s.placement),
                 s.startup
             ),
@@ -242,8 +258,8 @@ fn zone_rto(s: &Situation<'_>, o: &Objective) -> (Verdict, &'static str, String)
             Verdict::NotFeasible,
             "FailoverTooSlow",
             format!(
-                "Zone: RTO {rto} not feasible — {}; a zone loss leaves {left} < {n}, zone failure is detected after \
-                 {detect}s and the pods need {}s to become Ready ({recovery}s > {rto})",
+                "Zone: RTO {rto} not feasible — {}; a zone loss leaves {left} < {n}, zone loss is detected after \
+                 {detect}s and the pods need {}s more to become Ready ({recovery}s > {rto})",
                 describe(s.placement),
                 s.startup
             ),
@@ -289,6 +305,7 @@ mod tests {
                 .collect(),
             residency: None,
             backup: None,
+            availability: None,
         }
     }
 
@@ -379,12 +396,29 @@ mod tests {
 
     #[test]
     fn warm_standby_zone_rto_depends_on_promotion_time() {
-        let c = class(Mode::WarmStandby, &[(Scope::Zone, 60, None)]);
+        // Detected 21 s after the last lease renewal (20 s timeout + 1 s tick), the standby Ready 30 s later.
+        let c = class(Mode::WarmStandby, &[(Scope::Zone, 45, None)]);
         let zone = one(&run(&c, 4, 3, 2, 30), Scope::Zone, "RTO");
         assert_eq!((zone.status.as_str(), zone.reason.as_str()), ("False", "FailoverTooSlow"));
         assert!(zone.message.contains("z1=4, z2=1, z3=1"), "{}", zone.message);
-        let c = class(Mode::WarmStandby, &[(Scope::Zone, 300, None)]);
-        assert_eq!(one(&run(&c, 4, 3, 2, 30), Scope::Zone, "RTO").status, "True");
+        assert!(
+            zone.message.contains("zone loss is detected after 21s and the pods need 30s more"),
+            "{}",
+            zone.message
+        );
+        let c = class(Mode::WarmStandby, &[(Scope::Zone, 60, None)]);
+        let zone = one(&run(&c, 4, 3, 2, 30), Scope::Zone, "RTO");
+        assert_eq!(zone.status, "True");
+        assert!(zone.message.contains("loss detected after 21s, pods Ready 30s later = 51s ≤ 1m"), "{}", zone.message);
+    }
+
+    #[test]
+    fn without_leases_a_zone_loss_waits_for_the_node_controller() {
+        let t = Timing { lease_timeout: None, ..Timing::default() };
+        assert_eq!(t.zone_detection_secs(), 50);
+        let fast = Timing { lease_timeout: Some(Span::from_secs(90)), ..Timing::default() };
+        assert_eq!(fast.zone_detection_secs(), 50, "whichever notices first");
+        assert_eq!(Timing::default().zone_detection_secs(), 21);
     }
 
     #[test]

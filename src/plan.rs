@@ -1,5 +1,6 @@
-//! The pure heart of a reconcile, shared by the operator and `continuo plan`:
-//! validate → choose zones → place → judge objectives → build objects → decide what to drain.
+//! The pure heart of a reconcile, shared by the operator and `continuo plan`, as named stages:
+//! validate → zones (residency, pins, failure detection) → place → backups → objectives → build (no dip while
+//! spreading back) → roll out (zone by zone) → drain → record (incidents, availability).
 //!
 //! Nothing here does I/O or reads the clock; the caller observes, this decides.
 
@@ -10,10 +11,19 @@ use k8s_openapi::api::{apps::v1::Deployment, batch::v1::CronJob, core::v1::Servi
 use kube::ResourceExt;
 
 use crate::{
-    api::{BackupLocation, ContinuityClass, ObjectiveStatus, RecoveryPoint, ResilientService, Scope, ZoneStatus},
+    api::{
+        AvailabilityStatus, BackupLocation, ContinuityClass, ContinuityClassSpec, Incident, ObjectiveStatus,
+        RecoveryPoint, ResilientService, Scope, ZoneStatus,
+    },
+    availability::{self, Observer},
     backup::{self, BackupPlan},
+    failover::{
+        Detection, ZoneState,
+        incidents::{self, LostZone},
+    },
     objectives::{self, Situation, Timing},
-    placement::{self, Placement},
+    placement::{self, Placement, Role},
+    rollout::{self, Progress},
     topology::{self, Keys, NodeFacts},
     workload::{self, Shape},
 };
@@ -34,8 +44,11 @@ pub struct Inputs<'a> {
     /// The Deployments that carry this service's label.
     pub children: &'a [Deployment],
     pub config: &'a Config,
-    /// What backups observe: the service's location and recovery points, and the clock.
+    /// What backups observe: the service's location and recovery points.
     pub backups: Backups<'a>,
+    /// What failure detection concluded, and when observation last stopped and resumed.
+    pub failover: Failover<'a>,
+    pub now: Timestamp,
 }
 
 /// What the backup stage observes.
@@ -45,13 +58,29 @@ pub struct Backups<'a> {
     pub location: Option<&'a BackupLocation>,
     /// The service's recovery points.
     pub points: &'a [RecoveryPoint],
-    pub now: Timestamp,
 }
 
 impl Backups<'_> {
-    /// No location and no copies observed, at `now` (offline: `continuo plan` without a cluster).
-    pub fn none(now: Timestamp) -> Backups<'static> {
-        Backups { location: None, points: &[], now }
+    /// No location and no copies observed (offline: `continuo plan` without a cluster).
+    pub fn none() -> Backups<'static> {
+        Backups { location: None, points: &[] }
+    }
+}
+
+/// What failure detection observes.
+#[derive(Clone, Copy)]
+pub struct Failover<'a> {
+    /// Lost and recovering zones, and whether suspicions are set aside.
+    pub detection: &'a Detection,
+    pub observer: Observer,
+}
+
+static NO_DETECTION: std::sync::LazyLock<Detection> = std::sync::LazyLock::new(Detection::default);
+
+impl Failover<'_> {
+    /// Nothing detected, always observed (offline planning).
+    pub fn none() -> Failover<'static> {
+        Failover { detection: &NO_DETECTION, observer: Observer::always() }
     }
 }
 
@@ -81,6 +110,25 @@ pub struct Desired {
     pub cron_jobs: Option<Vec<CronJob>>,
     /// The backup stage's decisions, when the service declares `spec.backup`.
     pub backup: Option<BackupPlan>,
+    /// Where a template change stands, zone by zone.
+    pub rollout: Progress,
+    /// Failure detection as it applies to this service.
+    pub detection: DetectionSummary,
+    /// The incident history after this reconcile, newest first, and what changed in it.
+    pub incidents: Vec<Incident>,
+    pub incident_changes: Vec<incidents::Change>,
+    /// Availability this month, when the class declares a target; or why it cannot be counted.
+    pub availability: Option<Result<AvailabilityStatus, String>>,
+    /// When the availability must be looked at again even if nothing changes (the month ends).
+    pub availability_review: Option<Timestamp>,
+}
+
+/// How zone loss is detected for this service, for its `FailureDetection` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetectionSummary {
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub message: String,
 }
 
 pub type Plan = Result<Desired, Problem>;
@@ -101,27 +149,121 @@ pub fn rolled_out(d: &Deployment, want: i32) -> bool {
     current && s.updated_replicas.unwrap_or(0) >= want && s.ready_replicas.unwrap_or(0) >= want
 }
 
+/// Whether the Deployment controller gave up on a child's rollout (`ProgressDeadlineExceeded`).
+pub fn deadline_exceeded(d: &Deployment) -> bool {
+    d.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
+        cs.iter().any(|c| c.type_ == "Progressing" && c.status == "False" && c.reason.as_deref() == Some(DEADLINE))
+    })
+}
+
+/// The reason the Deployment controller gives when a rollout exceeds `progressDeadlineSeconds`.
+pub const DEADLINE: &str = "ProgressDeadlineExceeded";
+
 fn zone_of(d: &Deployment) -> Option<&str> {
     d.labels().get(workload::ZONE_LABEL).map(String::as_str)
 }
 
 /// Computes the plan for one service.
 pub fn plan(i: &Inputs<'_>) -> Plan {
-    let svc = i.service;
-    let spec = &svc.spec;
+    let class = validate(i)?;
+    let zones = zones(i, class)?;
+    let placement = place(i, &class.spec, &zones);
+    let (backup, cron_jobs) = backups(i, class, &zones.protected(), &zones.eligible, zones.regions);
+    let startup = i.config.timing.pod_startup(&i.service.spec.template, i.service.spec.startup_seconds);
+    let objectives = objectives::assess(&Situation {
+        class: &class.spec,
+        replicas: i.service.spec.replicas,
+        placement: &placement,
+        nodes_per_zone: &zones.nodes_per_zone(),
+        startup,
+        timing: &i.config.timing,
+        backup: backup.as_ref(),
+        now: i.now,
+    });
+    let shape = Shape {
+        service: i.service,
+        keys: &i.config.keys,
+        regions: zones.regions,
+        toleration_seconds: class.spec.objective(Scope::Node).map(|o| i.config.timing.toleration_for(o.rto, startup)),
+    };
+    let mut built = build(i, &shape, &zones, &placement);
+    let rollout = roll_out(i, &placement, &mut built);
+    drain(i, &shape, &zones, &placement, &mut built);
+    built.zones.sort_by(|a, b| a.name.cmp(&b.name));
+    let (incidents, incident_changes) = record_incidents(i, &class.spec, &zones, &built.zones);
+    let (availability, availability_review) = record_availability(i, &class.spec, &zones, &built.zones);
+    let zone_shortfall = (zones.eligible.len() < class.spec.min_zones as usize).then(|| {
+        format!(
+            "class {:?} needs {} eligible zones; {} available",
+            class.name_any(),
+            class.spec.min_zones,
+            zones.eligible.len()
+        )
+    });
+    Ok(Desired {
+        deployments: built.deployments,
+        disruption_budget: shape.disruption_budget(),
+        service: shape.service(),
+        delete: built.delete,
+        placement,
+        zones: built.zones,
+        objectives,
+        zone_shortfall,
+        cron_jobs,
+        backup,
+        rollout,
+        detection: summarize(i),
+        incidents,
+        incident_changes,
+        availability,
+        availability_review,
+    })
+}
+
+/// Validate: the class exists and the spec is usable.
+fn validate<'a>(i: &Inputs<'a>) -> Result<&'a ContinuityClass, Problem> {
+    let spec = &i.service.spec;
     let class = i
         .class
         .ok_or_else(|| problem("ClassNotFound", format!("ContinuityClass {:?} does not exist", spec.class_name)))?;
-    let class_spec = &class.spec;
     if spec.replicas < 1 {
         return Err(problem("InvalidSpec", "spec.replicas must be at least 1"));
     }
     if spec.template.spec.as_ref().is_none_or(|p| p.containers.is_empty()) {
         return Err(problem("InvalidSpec", "spec.template.spec.containers must list at least one container"));
     }
+    Ok(class)
+}
 
-    // Zones: known from nodes, judged against residency, narrowed by the pin.
-    let regions = class_spec.residency.as_ref().map(|r| r.regions.as_slice());
+/// The zones of one service: known from nodes, judged against residency, narrowed by the pin, and withheld while
+/// failure detection finds them lost or recovering.
+struct Zones<'a> {
+    known: BTreeMap<String, topology::Zone>,
+    /// Zone names in scope (resident, and pinned if the spec pins).
+    in_scope: Vec<String>,
+    /// In scope, with a usable node, and not held by failure detection.
+    eligible: Vec<String>,
+    regions: Option<&'a [String]>,
+}
+
+impl Zones<'_> {
+    fn protected(&self) -> Vec<String> {
+        self.in_scope.clone()
+    }
+
+    fn nodes_per_zone(&self) -> BTreeMap<String, i32> {
+        self.known.values().map(|z| (z.name.clone(), z.eligible_nodes)).collect()
+    }
+
+    fn eligible(&self, zone: &str) -> bool {
+        self.eligible.iter().any(|e| e == zone)
+    }
+}
+
+/// Zones: which ones the service may use now.
+fn zones<'a>(i: &Inputs<'a>, class: &'a ContinuityClass) -> Result<Zones<'a>, Problem> {
+    let spec = &i.service.spec;
+    let regions = class.spec.residency.as_ref().map(|r| r.regions.as_slice());
     let known = topology::zones(i.nodes, regions);
     let in_scope: Vec<&topology::Zone> = if spec.zones.is_empty() {
         known.values().filter(|z| z.resident).collect()
@@ -153,87 +295,140 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         }
         out
     };
-    let eligible: Vec<String> = in_scope.iter().filter(|z| z.eligible()).map(|z| z.name.clone()).collect();
+    let held = |z: &topology::Zone| i.failover.detection.held(&z.name);
+    let eligible: Vec<String> = in_scope.iter().filter(|z| z.eligible() && !held(z)).map(|z| z.name.clone()).collect();
     if eligible.is_empty() {
         let why = if in_scope.is_empty() {
             "no node carries a zone label inside the residency".to_string()
         } else {
             let names: Vec<&str> = in_scope.iter().map(|z| z.name.as_str()).collect();
-            format!("no Ready, schedulable node in zones {}", names.join(", "))
+            format!("no Ready, schedulable node in zones {} that is not lost or recovering", names.join(", "))
         };
         return Err(problem("NoEligibleZone", format!("no eligible zone: {why}")));
     }
+    let in_scope = in_scope.iter().map(|z| z.name.clone()).collect();
+    Ok(Zones { known, in_scope, eligible, regions })
+}
 
-    // Place, and judge the objectives against that placement.
-    let primary = svc.status.as_ref().and_then(|s| s.primary_zone.as_deref());
-    let placement = placement::place(class_spec.mode, spec.replicas, class_spec.standby_replicas, &eligible, primary);
-    let nodes_per_zone: BTreeMap<String, i32> = known.values().map(|z| (z.name.clone(), z.eligible_nodes)).collect();
-    let startup = i.config.timing.pod_startup(&spec.template, spec.startup_seconds);
-    let protected: Vec<String> = in_scope.iter().map(|z| z.name.clone()).collect();
-    let (backup, cron_jobs) = backups(i, class, &protected, &eligible, regions);
-    let objectives = objectives::assess(&Situation {
-        class: class_spec,
-        replicas: spec.replicas,
-        placement: &placement,
-        nodes_per_zone: &nodes_per_zone,
-        startup,
-        timing: &i.config.timing,
-        backup: backup.as_ref(),
-        now: i.backups.now,
-    });
-    let zone_shortfall = (eligible.len() < class_spec.min_zones as usize).then(|| {
-        format!(
-            "class {:?} needs {} eligible zones; {} available",
-            class.name_any(),
-            class_spec.min_zones,
-            eligible.len()
-        )
-    });
+/// Place: the replicas of each eligible zone, for the class's mode.
+fn place(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones<'_>) -> Placement {
+    let primary = i.service.status.as_ref().and_then(|s| s.primary_zone.as_deref());
+    placement::place(class.mode, i.service.spec.replicas, class.standby_replicas, &zones.eligible, primary)
+}
 
-    let shape = Shape {
-        service: svc,
-        keys: &i.config.keys,
-        regions,
-        toleration_seconds: class_spec.objective(Scope::Node).map(|o| i.config.timing.toleration_for(o.rto, startup)),
-    };
+/// What the build, rollout and drain stages produce.
+struct Built {
+    deployments: Vec<Deployment>,
+    zones: Vec<ZoneStatus>,
+    delete: Vec<String>,
+}
+
+/// Build: one Deployment per placed zone. While a zone is spread back to (or capacity otherwise moves between
+/// zones), a zone that shrinks keeps its current replicas until every zone that grows is rolled out: capacity
+/// never dips. Zones withheld (lost, recovering, NotReady) keep their Deployment exactly as it is.
+fn build(i: &Inputs<'_>, shape: &Shape<'_>, zones: &Zones<'_>, placement: &Placement) -> Built {
     let child = |zone: &str| i.children.iter().find(|d| zone_of(d) == Some(zone));
-
-    let mut deployments = Vec::new();
-    let mut zones = Vec::new();
+    let live_replicas = |zone: &str| child(zone).and_then(|d| d.spec.as_ref()?.replicas);
+    let growing_ready = placement
+        .targets
+        .iter()
+        .filter(|t| live_replicas(&t.zone).is_none_or(|r| r < t.replicas))
+        .all(|t| child(&t.zone).is_some_and(|d| rolled_out(d, t.replicas)));
+    let nodes = zones.nodes_per_zone();
+    let mut built = Built { deployments: Vec::new(), zones: Vec::new(), delete: Vec::new() };
     for t in &placement.targets {
-        deployments.push(shape.deployment(&t.zone, t.replicas, t.role.as_str()));
-        zones.push(ZoneStatus {
+        let replicas = match live_replicas(&t.zone) {
+            Some(live) if live > t.replicas && !growing_ready => live,
+            _ => t.replicas,
+        };
+        built.deployments.push(shape.deployment(&t.zone, replicas, t.role.as_str()));
+        built.zones.push(ZoneStatus {
             name: t.zone.clone(),
             eligible: true,
-            nodes: nodes_per_zone[&t.zone],
+            nodes: nodes[&t.zone],
             role: t.role.as_str().into(),
-            desired_replicas: t.replicas,
+            desired_replicas: replicas,
             ready_replicas: child(&t.zone).map_or(0, ready_replicas),
+            revision: None,
         });
     }
-
-    // A zone in scope that lost its nodes keeps its Deployment as it is, until it returns.
-    let unavailable: BTreeSet<&str> = in_scope.iter().filter(|z| !z.eligible()).map(|z| z.name.as_str()).collect();
-    for name in &unavailable {
+    // A zone in scope that is withheld keeps its Deployment as it is, until it returns.
+    for name in zones.in_scope.iter().filter(|z| !zones.eligible(z)) {
         let existing = child(name);
-        zones.push(ZoneStatus {
-            name: name.to_string(),
+        let role = match i.failover.detection.zones.get(name).map(|l| l.state) {
+            Some(ZoneState::Lost) => "Lost",
+            Some(ZoneState::Recovering { .. }) => "Recovering",
+            None => "Unavailable",
+        };
+        built.zones.push(ZoneStatus {
+            name: name.clone(),
             eligible: false,
             nodes: 0,
-            role: "Unavailable".into(),
+            role: role.into(),
             desired_replicas: existing.and_then(|d| d.spec.as_ref()?.replicas).unwrap_or(0),
             ready_replicas: existing.map_or(0, ready_replicas),
+            revision: existing.and_then(revision_of).map(|r| rollout::short(&r)),
         });
     }
+    built
+}
 
-    // A zone no longer used is drained only once the zones that replace it are Ready, then deleted.
+/// The rollout view of a live child.
+fn live_of(d: &Deployment, want: i32) -> rollout::Live {
+    let annotations = d.annotations();
+    rollout::Live {
+        digest: annotations.get(workload::TEMPLATE_DIGEST).cloned(),
+        revision: annotations.get(workload::REVISION).cloned(),
+        paused: d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false),
+        rolled_out: rolled_out(d, want),
+        deadline_exceeded: deadline_exceeded(d),
+    }
+}
+
+fn revision_of(d: &Deployment) -> Option<String> {
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    live_of(d, want).running().map(str::to_string)
+}
+
+/// Roll out: a template change goes zone by zone (standbys first, the primary last); zones not yet due get the
+/// new template paused and keep running their previous revision.
+fn roll_out(i: &Inputs<'_>, placement: &Placement, built: &mut Built) -> Progress {
+    let digests: Vec<String> = built.deployments.iter().map(workload::deployment_digest).collect();
+    let mut order: Vec<usize> = (0..placement.targets.len()).collect();
+    order.sort_by_key(|k| (placement.targets[*k].role == Role::Primary, placement.targets[*k].zone.clone()));
+    let zones: Vec<rollout::Zone<'_>> = order
+        .iter()
+        .map(|k| {
+            let t = &placement.targets[*k];
+            let live = i.children.iter().find(|d| zone_of(d) == Some(t.zone.as_str()));
+            // A Deployment without a digest predates digests: it is taken as current, not rolled zone by zone.
+            let live = live.map(|d| {
+                let mut l = live_of(d, built.zones[*k].desired_replicas);
+                l.digest.get_or_insert_with(|| digests[*k].clone());
+                l
+            });
+            rollout::Zone { name: &t.zone, digest: &digests[*k], live }
+        })
+        .collect();
+    let planned = rollout::plan(&zones);
+    for (k, d) in built.deployments.iter_mut().enumerate() {
+        let step = &planned.steps[&placement.targets[k].zone];
+        workload::stamp_revision(d, &step.revision, step.paused);
+        built.zones[k].revision = Some(rollout::short(&step.revision));
+    }
+    planned.progress
+}
+
+/// Drain: a zone no longer used is scaled to 0 only once the zones that replace it are Ready, then deleted.
+fn drain(i: &Inputs<'_>, shape: &Shape<'_>, zones: &Zones<'_>, placement: &Placement, built: &mut Built) {
+    let child = |zone: &str| i.children.iter().find(|d| zone_of(d) == Some(zone));
     let placed_ready = placement.targets.iter().all(|t| child(&t.zone).is_some_and(|d| rolled_out(d, t.replicas)));
-    let mut delete = Vec::new();
+    let withheld: BTreeSet<&str> = zones.in_scope.iter().filter(|z| !zones.eligible(z)).map(String::as_str).collect();
     let mut drained: Vec<&Deployment> = i
         .children
         .iter()
         // A child whose zone label was removed by hand names no zone to drain: it is left alone.
-        .filter(|d| zone_of(d).is_some_and(|z| !eligible.iter().any(|e| e == z) && !unavailable.contains(z)))
+        .filter(|d| zone_of(d).is_some_and(|z| !zones.eligible(z) && !withheld.contains(z)))
         .collect();
     drained.sort_by_key(|d| d.name_any());
     for d in drained {
@@ -242,35 +437,133 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         let empty = d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0) == 0;
         if placed_ready && scaled_to_zero && empty {
             // Deleted by this reconcile: the status describes the state after it.
-            delete.push(d.name_any());
+            built.delete.push(d.name_any());
             continue;
         }
         if placed_ready {
-            deployments.push(shape.deployment(&zone, 0, "Draining"));
+            built.deployments.push(shape.deployment(&zone, 0, "Draining"));
         }
-        zones.push(ZoneStatus {
+        let known = zones.known.get(&zone);
+        built.zones.push(ZoneStatus {
             name: zone.clone(),
-            eligible: known.get(&zone).is_some_and(|z| z.eligible()),
-            nodes: known.get(&zone).map_or(0, |z| z.eligible_nodes),
+            eligible: known.is_some_and(|z| z.eligible()) && !i.failover.detection.held(&zone),
+            nodes: known.map_or(0, |z| z.eligible_nodes),
             role: "Draining".into(),
             desired_replicas: 0,
             ready_replicas: ready_replicas(d),
+            revision: revision_of(d).map(|r| rollout::short(&r)),
         });
     }
-    zones.sort_by(|a, b| a.name.cmp(&b.name));
+}
 
-    Ok(Desired {
-        deployments,
-        disruption_budget: shape.disruption_budget(),
-        service: shape.service(),
-        delete,
-        placement,
-        zones,
-        objectives,
-        zone_shortfall,
-        cron_jobs,
-        backup,
-    })
+/// Replicas Ready in healthy zones: what serves.
+fn healthy_ready(zones: &[ZoneStatus]) -> i32 {
+    zones.iter().filter(|z| z.eligible).map(|z| z.ready_replicas).sum()
+}
+
+/// Record: an incident opens when a zone the service uses is lost or Ready capacity drops below the declared
+/// replicas, and closes, timed, when capacity is back.
+fn record_incidents(
+    i: &Inputs<'_>,
+    class: &ContinuityClassSpec,
+    zones: &Zones<'_>,
+    statuses: &[ZoneStatus],
+) -> (Vec<Incident>, Vec<incidents::Change>) {
+    let svc = i.service;
+    let previous = svc.status.as_ref();
+    let used = |zone: &str| i.children.iter().any(|d| zone_of(d) == Some(zone) && ready_replicas(d) > 0);
+    let lost: Vec<LostZone> = i
+        .failover
+        .detection
+        .zones
+        .iter()
+        .filter(|(z, l)| l.state == ZoneState::Lost && zones.in_scope.contains(z) && used(z))
+        .map(|(z, l)| LostZone { zone: z.clone(), began: l.began, detected: l.detected })
+        .collect();
+    let lagging: Vec<String> = statuses
+        .iter()
+        .filter(|z| z.eligible && z.ready_replicas < z.desired_replicas)
+        .map(|z| z.name.clone())
+        .collect();
+    let was_whole = previous.is_some_and(|p| {
+        p.observed_generation == svc.metadata.generation && healthy_ready(&p.zones) >= svc.spec.replicas
+    });
+    let rto: Vec<(Scope, crate::api::Span)> = class.objectives.iter().map(|o| (o.scope, o.rto)).collect();
+    incidents::step(
+        previous.map(|p| p.incidents.as_slice()).unwrap_or_default(),
+        &incidents::Observation {
+            replicas: svc.spec.replicas,
+            ready: healthy_ready(statuses),
+            lost: &lost,
+            lagging: &lagging,
+            was_whole,
+            rto: &rto,
+            now: i.now,
+        },
+    )
+}
+
+/// Record: availability this month, moved on transitions only.
+fn record_availability(
+    i: &Inputs<'_>,
+    class: &ContinuityClassSpec,
+    zones: &Zones<'_>,
+    statuses: &[ZoneStatus],
+) -> (Option<Result<AvailabilityStatus, String>>, Option<Timestamp>) {
+    let Some(target) = class.availability.as_ref() else { return (None, None) };
+    let tz = match jiff::tz::TimeZone::get(&target.time_zone) {
+        Ok(tz) => tz,
+        Err(_) => {
+            return (
+                Some(Err(format!("availability.timeZone: {:?} is not a known IANA time zone", target.time_zone))),
+                None,
+            );
+        }
+    };
+    let ready = healthy_ready(statuses);
+    // A change caused by a zone loss is dated by the loss's evidence, not by when it was detected.
+    let evidence = i
+        .failover
+        .detection
+        .zones
+        .iter()
+        .filter(|(z, l)| l.state == ZoneState::Lost && zones.in_scope.contains(z))
+        .map(|(_, l)| l.began)
+        .min();
+    let next = availability::advance(&availability::Inputs {
+        target,
+        tz: &tz,
+        health: availability::health(ready, i.service.spec.replicas),
+        zones_ready: statuses.iter().filter(|z| z.eligible && z.ready_replicas > 0).count() as i32,
+        previous: i.service.status.as_ref().and_then(|s| s.availability.as_ref()),
+        observer: i.failover.observer,
+        evidence,
+        now: i.now,
+    });
+    let review = availability::next_month(next.since.0, &tz);
+    (Some(Ok(next)), Some(review))
+}
+
+/// How zone loss is detected, for this service's `FailureDetection` condition.
+fn summarize(i: &Inputs<'_>) -> DetectionSummary {
+    let d = i.failover.detection;
+    let t = &i.config.timing;
+    match (&d.guard, d.leases_watched) {
+        (Some(g), _) => DetectionSummary { status: "False", reason: g.reason(), message: g.message() },
+        (None, true) => DetectionSummary {
+            status: "True",
+            reason: "NodeLeases",
+            message: format!("a zone is found lost {}s after its node leases go silent", t.zone_detection_secs()),
+        },
+        (None, false) => DetectionSummary {
+            status: "True",
+            reason: "NodeConditions",
+            message: format!(
+                "no node lease is watched: a zone is found lost when its nodes turn NotReady ({}s)",
+                t.node_monitor_grace.as_secs()
+            ),
+        },
+    }
 }
 
 /// The backup stage: what the service's copies need (tiers, runs, location checks, retention) and the CronJobs
@@ -290,7 +583,7 @@ fn backups(
         objectives: &class_spec.objectives,
         residency: class_spec.residency.as_ref(),
         zones: protected,
-        observed: backup::Observed { location: i.backups.location, points: i.backups.points, now: i.backups.now },
+        observed: backup::Observed { location: i.backups.location, points: i.backups.points, now: i.now },
     });
     planned.agent_zones = eligible.to_vec();
     planned.agent_regions = regions.map(<[String]>::to_vec);
@@ -348,7 +641,7 @@ mod tests {
                 .collect();
             let (svc, cls) = (service(replicas), class(mode, &allowed));
             let config = Config::default();
-            let plan = plan(&Inputs { service: &svc, class: Some(&cls), nodes: &facts, children: &[], config: &config, backups: Backups::none(Timestamp::UNIX_EPOCH) });
+            let plan = plan(&Inputs { service: &svc, class: Some(&cls), nodes: &facts, children: &[], config: &config, backups: Backups::none(), failover: Failover::none(), now: Timestamp::UNIX_EPOCH });
             if let Ok(d) = plan {
                 prop_assert!(!d.deployments.is_empty());
                 for dep in &d.deployments {
@@ -382,7 +675,9 @@ mod tests {
                 nodes: &nodes,
                 children: &[],
                 config: &config,
-                backups: Backups::none(Timestamp::UNIX_EPOCH),
+                backups: Backups::none(),
+                failover: Failover::none(),
+                now: Timestamp::UNIX_EPOCH,
             })
             .unwrap();
             serde_json::to_string(&d.deployments).unwrap()

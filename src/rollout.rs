@@ -70,7 +70,9 @@ pub struct Rollout {
 
 /// Decides, for zones in rollout order, which roll now and which wait.
 pub fn plan(zones: &[Zone<'_>]) -> Rollout {
-    let done = |z: &Zone<'_>| z.live.as_ref().is_none_or(|l| l.digest.as_deref() == Some(z.digest) && !l.paused && l.rolled_out);
+    let done = |z: &Zone<'_>| {
+        z.live.as_ref().is_none_or(|l| l.digest.as_deref() == Some(z.digest) && !l.paused && l.rolled_out)
+    };
     let in_flight = |z: &Zone<'_>| {
         z.live.as_ref().is_some_and(|l| l.digest.as_deref() == Some(z.digest) && !l.paused && !l.rolled_out)
     };
@@ -100,7 +102,9 @@ pub fn plan(zones: &[Zone<'_>]) -> Rollout {
     let progress = match stalled {
         Some(z) => Progress::Stalled { zone: z.name.to_string(), done: done_names, waiting },
         None if rolling.is_empty() => Progress::Done,
-        None => Progress::Rolling { rolling: rolling.iter().map(|s| s.to_string()).collect(), done: done_names, waiting },
+        None => {
+            Progress::Rolling { rolling: rolling.iter().map(|s| s.to_string()).collect(), done: done_names, waiting }
+        }
     };
     Rollout { steps, progress }
 }

@@ -7,6 +7,7 @@ use kube::ResourceExt;
 use crate::{
     api::{ResilientService, ResilientServiceStatus, ZoneStatus},
     plan::{Desired, Plan},
+    rollout::Progress,
 };
 
 pub const READY: &str = "Ready";
@@ -14,9 +15,12 @@ pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 pub const ZONE_REDUNDANT: &str = "ZoneRedundant";
 pub const OBJECTIVES_MET: &str = "ObjectivesMet";
+pub const FAILURE_DETECTION: &str = "FailureDetection";
+pub const AVAILABILITY_MET: &str = "AvailabilityMet";
 
-/// The condition types, in the order they are written.
-pub const TYPES: [&str; 5] = [READY, RECONCILING, STALLED, ZONE_REDUNDANT, OBJECTIVES_MET];
+/// The condition types, in the order they are written (`AvailabilityMet` only when the class declares a target).
+pub const TYPES: [&str; 7] =
+    [READY, RECONCILING, STALLED, ZONE_REDUNDANT, OBJECTIVES_MET, FAILURE_DETECTION, AVAILABILITY_MET];
 
 struct Builder<'a> {
     generation: Option<i64>,
@@ -62,6 +66,8 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
             ready(&mut b, d);
             redundancy(&mut b, service.spec.replicas, &d.zones);
             objectives_met(&mut b, d);
+            b.set(FAILURE_DETECTION, d.detection.status, d.detection.reason, d.detection.message.clone());
+            availability_met(&mut b, d);
             ResilientServiceStatus {
                 observed_generation: None,
                 replicas: d.zones.iter().map(|z| z.desired_replicas).sum(),
@@ -71,6 +77,13 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                 zones: d.zones.clone(),
                 objectives: d.objectives.clone(),
                 backup: d.backup.as_ref().map(crate::backup::status),
+                incidents: d.incidents.clone(),
+                availability: match &d.availability {
+                    Some(Ok(a)) => Some(a.clone()),
+                    // An unusable target keeps what was counted, untouched, until it is fixed.
+                    Some(Err(_)) => previous.availability.clone(),
+                    None => None,
+                },
                 conditions: vec![],
             }
         }
@@ -88,6 +101,39 @@ fn ready(b: &mut Builder<'_>, d: &Desired) {
         .map(|z| format!("{} {}/{}", z.name, z.ready_replicas, z.desired_replicas))
         .collect();
     let draining: Vec<&str> = d.zones.iter().filter(|z| z.role == "Draining").map(|z| z.name.as_str()).collect();
+    match &d.rollout {
+        Progress::Stalled { zone, done, waiting } => {
+            let message = format!(
+                "zone {zone} did not finish rolling out its new template within its progress deadline; the rollout \
+                 stops there: {} on the new template, {} kept on the previous one",
+                list(done),
+                list(waiting)
+            );
+            b.set(READY, "False", "RolloutStalled", message.clone());
+            b.set(RECONCILING, "False", "RolloutStalled", "waiting for the template or the zone to change");
+            b.set(STALLED, "True", "RolloutStalled", message);
+            return;
+        }
+        Progress::Rolling { rolling, done, waiting } if lagging.is_empty() && draining.is_empty() => {
+            let message = format!(
+                "rolling out zone by zone: {} rolling, {} done, {} waiting on the previous template",
+                list(rolling),
+                list(done),
+                list(waiting)
+            );
+            let ready: i32 = d.zones.iter().filter(|z| z.eligible).map(|z| z.ready_replicas).sum();
+            b.set(
+                READY,
+                "True",
+                "AllZonesReady",
+                format!("{ready} replicas Ready in {}", names(&d.zones, |z| z.eligible)),
+            );
+            b.set(RECONCILING, "True", "RollingOutZoneByZone", message);
+            b.set(STALLED, "False", "Reconciled", "spec, class and cluster are usable");
+            return;
+        }
+        _ => {}
+    }
     if lagging.is_empty() && draining.is_empty() {
         let ready: i32 = d.zones.iter().filter(|z| z.eligible).map(|z| z.ready_replicas).sum();
         b.set(READY, "True", "AllZonesReady", format!("{ready} replicas Ready in {}", names(&d.zones, |z| z.eligible)));
@@ -164,6 +210,45 @@ fn objectives_met(b: &mut Builder<'_>, d: &Desired) {
             "ObjectivesFeasible",
             format!("all {} objectives are feasible", d.objectives.len()),
         );
+    }
+}
+
+fn list(zones: &[String]) -> String {
+    if zones.is_empty() { "none".into() } else { zones.join(", ") }
+}
+
+/// Whether the month's availability keeps the class's target, as of the last transition.
+fn availability_met(b: &mut Builder<'_>, d: &Desired) {
+    let Some(a) = &d.availability else { return };
+    let a = match a {
+        Err(message) => return b.set(AVAILABILITY_MET, "Unknown", "UnknownTimeZone", message.clone()),
+        Ok(a) => a,
+    };
+    let target = a.target.clone().unwrap_or_default();
+    let so_far = a.current.availability.clone().unwrap_or_else(|| "100.000".into());
+    let budget = a.current.error_budget_remaining_seconds.unwrap_or(0);
+    if !a.claimable {
+        return b.set(
+            AVAILABILITY_MET,
+            "Unknown",
+            "NotClaimable",
+            format!(
+                "the {target}% target is claimable only while Ready in enough zones; {so_far}% so far in {}",
+                a.current.month
+            ),
+        );
+    }
+    let met = budget >= 0 && so_far.parse::<f64>().unwrap_or(0.0) >= target.parse::<f64>().unwrap_or(100.0);
+    let message = format!(
+        "{so_far}% in {} as of {} (target {target}%), {}s down, {}s degraded, {}s not observed; error budget left {budget}s",
+        a.current.month, a.since.0, a.current.down_seconds, a.current.degraded_seconds, a.current.unobserved_seconds
+    );
+    if met {
+        b.set(AVAILABILITY_MET, "True", "WithinTarget", message);
+    } else if budget < 0 {
+        b.set(AVAILABILITY_MET, "False", "ErrorBudgetExhausted", message);
+    } else {
+        b.set(AVAILABILITY_MET, "False", "BelowTarget", message);
     }
 }
 

@@ -29,6 +29,13 @@ pub const SERVICE_LABEL: &str = "continuo.dev/service";
 pub const ZONE_LABEL: &str = "continuo.dev/zone";
 /// Label on each Deployment: its role (Active, Primary, Standby, Draining).
 pub const ROLE_LABEL: &str = "continuo.dev/role";
+/// Annotation on each Deployment: a digest of the pod template continuo applied. The Deployment cache keeps no
+/// pod template (it is most of the object, and most of the operator's memory at scale): a template continuo no
+/// longer wants shows as a different digest.
+pub const TEMPLATE_DIGEST: &str = "continuo.dev/template-digest";
+/// Annotation on each Deployment: the template digest its pods run, as continuo last knew it (during a zone-by-zone
+/// rollout, the previous one until the zone's turn comes).
+pub const REVISION: &str = "continuo.dev/revision";
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
@@ -50,6 +57,32 @@ pub fn manifest<K: Resource<DynamicType = ()> + serde::Serialize>(obj: &K) -> se
         map.insert("kind".into(), K::kind(&()).into());
     }
     value
+}
+
+/// The digest stamped in [`TEMPLATE_DIGEST`]: of a template as it is sent to the API.
+pub fn template_digest(template: &serde_json::Value) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    template.to_string().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// The [`template_digest`] of a Deployment's pod template.
+pub fn deployment_digest(d: &Deployment) -> String {
+    let template = d.spec.as_ref().map(|s| serde_json::to_value(&s.template).unwrap_or_default());
+    template_digest(&template.unwrap_or_default())
+}
+
+/// Records the revision a zone runs and, while its turn in a rollout has not come, pauses it (the Deployment
+/// controller still scales a paused Deployment, but does not roll its new template out).
+pub fn stamp_revision(d: &mut Deployment, revision: &str, paused: bool) {
+    let digest = deployment_digest(d);
+    let annotations = d.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(TEMPLATE_DIGEST.into(), digest);
+    annotations.insert(REVISION.into(), revision.into());
+    if let Some(spec) = d.spec.as_mut() {
+        spec.paused = paused.then_some(true);
+    }
 }
 
 /// `<service>-<zone>`, with the zone made a valid DNS label.
@@ -132,6 +165,7 @@ impl Shape<'_> {
                     }),
                 }),
                 template,
+                progress_deadline_seconds: self.service.spec.progress_deadline_seconds,
                 ..Default::default()
             }),
             status: None,

@@ -184,7 +184,7 @@ async fn a_newer_copy_makes_the_rpo_met_and_an_old_one_does_not() {
     assert_eq!(tiers, [("intraday", 2, true), ("archive", 1, true)]);
     let samples = continuo::metrics::samples(&serde_json::from_value(w.api.get(SERVICES, "hub").unwrap()).unwrap());
     assert!(samples.iter().any(|s| s.metric == "continuo_backup_newest_copy_timestamp_seconds"));
-    let achieved = samples.iter().find(|s| s.metric == "continuo_backup_achieved_rpo_seconds").unwrap().value;
+    let achieved = samples.iter().find(|s| s.metric == "continuo_backup_achieved_rpo_seconds").unwrap().value as i64;
     assert!((3 * 3600..3 * 3600 + 60).contains(&achieved), "{achieved}");
     // A failed run is never a recovery point: it does not count.
     w.api.put(

@@ -45,6 +45,7 @@ fn settings() -> Settings {
         election: None,
         admin: "127.0.0.1:0".parse().unwrap(),
         builtin_classes: false,
+        detection: Default::default(),
     }
 }
 

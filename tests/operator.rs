@@ -105,6 +105,7 @@ async fn run_fails_fast_with_an_install_hint_when_the_crds_are_missing() {
         election: None,
         admin: "127.0.0.1:0".parse().unwrap(),
         builtin_classes: false,
+        detection: Default::default(),
     };
     let err = run(api.client(), settings).await.unwrap_err();
     assert!(err.contains("CRDs are not installed") && err.contains("continuo crds | kubectl apply"), "{err}");

@@ -101,6 +101,9 @@ pub struct ContinuityClassSpec {
     /// Backups: the schedules that keep the RPOs and what they retain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<super::BackupPolicy>,
+    /// An availability target per calendar month, as the contract states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<super::AvailabilityTarget>,
 }
 
 fn one() -> i32 {

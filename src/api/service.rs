@@ -70,6 +70,11 @@ pub struct ResilientServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 86400))]
     pub startup_seconds: Option<i32>,
+    /// Seconds a zone's rollout may take before it counts as failed and the zone-by-zone rollout stops there
+    /// (the Deployment's `progressDeadlineSeconds`; default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub progress_deadline_seconds: Option<i32>,
     /// How this service's data is copied, when its class promises an RPO that backups keep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<super::ServiceBackup>,
@@ -144,6 +149,13 @@ pub struct ResilientServiceStatus {
     /// Backups: the newest good copy, the points held, and per tier the next run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupStatus>,
+    /// The last incidents, newest first: each failure timed against its RTO.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub incidents: Vec<super::Incident>,
+    /// Availability this month and last, when the class declares a target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<super::AvailabilityStatus>,
     /// Ready, Reconciling, Stalled, ZoneRedundant, ObjectivesMet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
@@ -194,6 +206,9 @@ pub struct ZoneStatus {
     pub role: String,
     pub desired_replicas: i32,
     pub ready_replicas: i32,
+    /// The template revision (digest) the zone's pods run; during a zone-by-zone rollout, zones differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// The verdict on one objective.

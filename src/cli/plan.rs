@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::{
     api::{BackupLocation, ContinuityClass, ResilientService},
     backup,
-    plan::{self, Backups, Config, Inputs},
+    plan::{self, Backups, Config, Failover, Inputs},
     status,
     topology::{self, NodeFacts},
     workload,
@@ -182,8 +182,17 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
         let class = classes.get(&svc.spec.class_name);
         let nodes = nodes_for(topology, svc, class, config)?;
         let location = svc.spec.backup.as_ref().and_then(|b| locations.get(&b.location));
-        let backups = Backups { location, ..Backups::none(clock) };
-        let plan = plan::plan(&Inputs { service: svc, class, nodes: &nodes, children: &[], config, backups });
+        let backups = Backups { location, ..Backups::none() };
+        let plan = plan::plan(&Inputs {
+            service: svc,
+            class,
+            nodes: &nodes,
+            children: &[],
+            config,
+            backups,
+            failover: Failover::none(),
+            now: clock,
+        });
         let id = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
         match &plan {
             Err(p) => {

@@ -194,11 +194,7 @@ pub(super) fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
     obj.owner_references().iter().any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
 }
 
-/// The annotation continuo stamps on each Deployment it applies: a digest of the pod template it applied. The
-/// Deployment cache keeps no pod template (it is most of the object, and most of the operator's memory at
-/// scale): a template continuo no longer wants shows as a different digest, and a template someone else edited
-/// as a `metadata.generation` past the one continuo's own apply produced ([`AppliedGenerations`]).
-pub const TEMPLATE_DIGEST: &str = "continuo.dev/template-digest";
+pub use crate::workload::{REVISION, TEMPLATE_DIGEST, template_digest};
 
 /// What the Deployment cache keeps of a Deployment: its metadata, the spec fields continuo applies besides the pod
 /// template, and the rollout counts of its status. The pod template and the status conditions are never even
@@ -215,9 +211,12 @@ pub struct CachedDeployment {
 
 /// The spec fields continuo applies and may need to put back: not the selector, which apps/v1 makes immutable.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct CachedSpec {
     replicas: Option<i32>,
     strategy: Option<DeploymentStrategy>,
+    paused: Option<bool>,
+    progress_deadline_seconds: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -228,25 +227,47 @@ struct Rollout {
     ready_replicas: Option<i32>,
     updated_replicas: Option<i32>,
     available_replicas: Option<i32>,
+    /// Of the conditions, only whether the rollout exceeded its progress deadline.
+    #[serde(default, rename = "conditions", deserialize_with = "deadline_exceeded")]
+    deadline_exceeded: bool,
+}
+
+/// `Progressing=False` with reason `ProgressDeadlineExceeded`, without keeping the conditions.
+fn deadline_exceeded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    struct Condition {
+        #[serde(rename = "type")]
+        type_: String,
+        status: String,
+        #[serde(default)]
+        reason: Option<String>,
+    }
+    let conditions: Option<Vec<Condition>> = Option::deserialize(d)?;
+    Ok(conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Progressing" && c.status == "False" && c.reason.as_deref() == Some(crate::plan::DEADLINE)))
 }
 
 impl CachedDeployment {
     /// Drops, besides what every cache drops, the annotations continuo does not read (the Deployment controller's
-    /// revision, say): only the template digest stays.
+    /// revision, say): only the template digest and the revision continuo records stay.
     pub fn keep_read_annotations(&mut self) {
         if let Some(a) = self.metadata.annotations.as_mut() {
-            a.retain(|k, _| k == TEMPLATE_DIGEST);
+            a.retain(|k, _| k == TEMPLATE_DIGEST || k == REVISION);
         }
     }
 
-    /// The Deployment as the planning core reads it: with an empty selector and pod template, and no status
-    /// conditions.
+    /// The Deployment as the planning core reads it: with an empty selector and pod template, and of the status
+    /// conditions only a `ProgressDeadlineExceeded`.
     pub fn to_deployment(&self) -> Deployment {
         Deployment {
             metadata: self.metadata.clone(),
             spec: self.spec.as_ref().map(|s| DeploymentSpec {
                 replicas: s.replicas,
                 strategy: s.strategy.clone(),
+                paused: s.paused,
+                progress_deadline_seconds: s.progress_deadline_seconds,
                 ..DeploymentSpec::default()
             }),
             status: self.status.as_ref().map(|s| DeploymentStatus {
@@ -255,6 +276,14 @@ impl CachedDeployment {
                 ready_replicas: s.ready_replicas,
                 updated_replicas: s.updated_replicas,
                 available_replicas: s.available_replicas,
+                conditions: s.deadline_exceeded.then(|| {
+                    vec![k8s_openapi::api::apps::v1::DeploymentCondition {
+                        type_: "Progressing".into(),
+                        status: "False".into(),
+                        reason: Some(crate::plan::DEADLINE.into()),
+                        ..Default::default()
+                    }]
+                }),
                 ..DeploymentStatus::default()
             }),
         }
@@ -397,11 +426,6 @@ impl CachedPod {
             .find(|t| t.exit_code == 0)
             .and_then(|t| t.message.clone())
     }
-}
-
-/// The digest stamped in [`TEMPLATE_DIGEST`].
-pub fn template_digest(template: &Value) -> String {
-    format!("{:016x}", digest(template))
 }
 
 /// Per Deployment, the `metadata.generation` continuo's last apply produced (or, for a Deployment found already as

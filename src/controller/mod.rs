@@ -4,6 +4,7 @@
 pub mod admin;
 mod backups;
 mod cache;
+mod detect;
 pub mod drift;
 mod events;
 mod reconcile;
@@ -11,5 +12,6 @@ mod run;
 
 pub use backups::mark_orphans;
 pub use cache::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
+pub use detect::{Detector, NODE_LEASE_NAMESPACE};
 pub use reconcile::{Context, Error, error_policy, reconcile};
 pub use run::{Election, Settings, install_builtin_classes, run};

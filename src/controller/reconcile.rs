@@ -36,7 +36,7 @@ use super::{
 use crate::{
     api::ResilientService,
     metrics::Metrics,
-    plan::{self, Backups, Config, Inputs, Problem},
+    plan::{self, Backups, Config, Failover, Inputs, Problem},
     status, topology,
     workload::{self, FIELD_MANAGER},
 };
@@ -85,6 +85,8 @@ pub struct Context {
     pub(super) reported: super::backups::Reported,
     /// Consecutive failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Zone loss from node leases: what every reconcile withholds.
+    pub detector: Arc<super::Detector>,
 }
 
 impl Context {
@@ -103,7 +105,13 @@ impl Context {
             leader,
             reported: Default::default(),
             failures: Mutex::default(),
+            detector: Arc::default(),
         }
+    }
+
+    /// Withholds the zones `detector` finds lost or recovering.
+    pub fn with_detector(self, detector: Arc<super::Detector>) -> Self {
+        Context { detector, ..self }
     }
 
     /// Writes only while `leader` says this replica holds the lease.
@@ -172,15 +180,19 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let location = svc.spec.backup.as_ref().and_then(|b| ctx.caches.location(&b.location));
     let points = ctx.caches.recovery_points_of(&ns, &name);
     let cron_jobs = ctx.caches.cron_jobs_of(svc);
+    let detection = ctx.detector.current();
 
     // Plan.
+    let clock = Timestamp::now();
     let mut plan = plan::plan(&Inputs {
         service: svc,
         class: class.as_ref(),
         nodes: &nodes,
         children: &children,
         config: &ctx.config,
-        backups: Backups { location: location.as_ref(), points: &points, now: Timestamp::now() },
+        backups: Backups { location: location.as_ref(), points: &points },
+        failover: Failover { detection: &detection, observer: ctx.detector.observer() },
+        now: clock,
     });
 
     // Apply, prune.
@@ -201,7 +213,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
 
     // Status, only when it changed; Events on transitions.
     // metav1.Time has second precision; a finer timestamp would not survive the round trip.
-    let stamp = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
+    let stamp = Timestamp::from_second(clock.as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
     let next = status::compute(svc, &plan, &Time(stamp));
     let status_key = RecentWrites::key("ResilientService/status", &ns, &name);
     let body = serde_json::json!({
@@ -212,7 +224,17 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     // Unchanged, or written a moment ago and not yet seen by the cache: no write, and no Event twice.
     let differs = status::changed(svc, &next);
     let changed = differs && !ctx.writes.just_wrote(&status_key, &body["status"], now);
-    let transitions = if changed { status::transitions(svc, &next) } else { Vec::new() };
+    let mut transitions = if changed { status::transitions(svc, &next) } else { Vec::new() };
+    // Incidents: announced and measured once, when the status that records them is written.
+    if changed && let Ok(d) = &plan {
+        for change in &d.incident_changes {
+            let (warning, reason, message) = crate::failover::incidents::describe(change);
+            transitions.push(status::Transition { warning, reason: reason.into(), message });
+            if let crate::failover::incidents::Change::Ended(i) = change {
+                ctx.metrics.incident_ended(i);
+            }
+        }
+    }
     if changed {
         Api::<ResilientService>::namespaced(ctx.client.clone(), &ns)
             .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
@@ -238,10 +260,18 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
     // While a write is not yet in the cache, look again when it stops being trusted; otherwise wait for a change.
     // Backups: their verdicts change with the clock (a copy ages past the RPO, a run falls due), so look again then.
-    let review = plan.as_ref().ok().and_then(|d| d.backup.as_ref()).and_then(|b| {
-        let at = b.next_review(&class.as_ref()?.spec.objectives)?;
-        Some(Duration::from_secs(at.as_second().saturating_sub(Timestamp::now().as_second()).max(1) as u64))
-    });
+    // Availability: the month's end is a checkpoint of its own.
+    let backup_review = plan
+        .as_ref()
+        .ok()
+        .and_then(|d| d.backup.as_ref())
+        .and_then(|b| b.next_review(&class.as_ref()?.spec.objectives));
+    let availability_review = plan.as_ref().ok().and_then(|d| d.availability_review);
+    let review = backup_review
+        .into_iter()
+        .chain(availability_review)
+        .min()
+        .map(|at| Duration::from_secs(at.as_second().saturating_sub(Timestamp::now().as_second()).max(1) as u64));
     let pending = ctx.writes.pending(&written, Instant::now()).map(|left| left + Duration::from_millis(100));
     Ok(match pending.into_iter().chain(review).min() {
         Some(after) => Action::requeue(after),

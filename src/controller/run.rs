@@ -4,6 +4,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt, channel::mpsc, future::ready, stream};
 use k8s_openapi::api::{
+    coordination::v1::Lease,
     core::v1::{Namespace, Node, Service},
     policy::v1::PodDisruptionBudget,
 };
@@ -61,6 +62,8 @@ pub struct Settings {
     pub admin: SocketAddr,
     /// Create the built-in ContinuityClasses that do not exist yet, whenever this replica becomes the leader.
     pub builtin_classes: bool,
+    /// Zone loss from node leases: the timeout and the hold-down.
+    pub detection: crate::failover::Settings,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C, then lets in-flight reconciles finish and releases the lease.
@@ -73,6 +76,19 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let admin_listener = admin::bind(settings.admin).await?;
     let metrics = Arc::new(Metrics::default());
     let readiness = Readiness::default();
+
+    // Observation: this process observes from now on. The previous leader's last renewal of the lease, read before
+    // this replica may take it, is when the previous observer was last known to be watching; the time between is
+    // counted as not observed (availability), never as up.
+    let observing_since = jiff::Timestamp::now();
+    let previous_until = match &settings.election {
+        Some(e) => previous_renewal(&client, e).await,
+        None => None,
+    };
+    let detector = Arc::new(super::Detector::new(
+        settings.detection,
+        crate::availability::Observer { since: observing_since, previous_until },
+    ));
 
     // Leadership: a watch channel that is true while this replica may write.
     let (leader, lease_task, _always) = match &settings.election {
@@ -126,6 +142,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let (mut zone_tx, zone_changes) = mpsc::channel::<()>(1);
     let keys = settings.config.keys.clone();
     let reader = nodes.clone();
+    let node_detector = detector.clone();
     let node_watch = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .modify(slim)
@@ -134,17 +151,42 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
             if let Err(e) = &event {
                 error!(error = %e, "node watch failed; retrying");
             }
-            let now = Some(topology::fingerprint(&topology::observe(&reader.state(), &keys)));
+            let facts = topology::observe(&reader.state(), &keys);
+            let now = Some(topology::fingerprint(&facts));
             let changed = *last != now;
             *last = now;
+            if changed {
+                // Withholding follows at once (a zone whose nodes all turned NotReady is lost, or starts recovering).
+                node_detector.evaluate(&facts, jiff::Timestamp::now());
+            }
             ready(Some(changed))
         })
         .filter_map(|changed| ready(changed.then_some(())));
+    let mut node_zone_tx = zone_tx.clone();
     let node_task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(node_watch);
         while stream.next().await.is_some() {
             // A full channel already holds a pending re-reconcile of everything.
-            let _ = zone_tx.try_send(());
+            let _ = node_zone_tx.try_send(());
+        }
+    });
+    // Node leases: every renewal is noted on continuo's clock; once a second the zones are judged, and every
+    // service is reconciled again when a zone is lost, starts recovering, or is used again.
+    let node_lease_task = tokio::spawn(watch_node_leases(client.clone(), detector.clone()));
+    let (tick_detector, tick_nodes, tick_keys, tick_metrics) =
+        (detector.clone(), nodes.clone(), settings.config.keys.clone(), metrics.clone());
+    let tick_task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let facts = topology::observe(&tick_nodes.state(), &tick_keys);
+            if tick_detector.evaluate(&facts, jiff::Timestamp::now()) {
+                let d = tick_detector.current();
+                info!(withheld = ?d.zones.keys().collect::<Vec<_>>(), guard = ?d.guard.as_ref().map(|g| g.reason()), "zones re-judged from node leases");
+                let _ = zone_tx.try_send(());
+            }
+            tick_metrics.detected(&tick_detector.current());
         }
     });
 
@@ -221,7 +263,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };
     let ctx = Arc::new(
         Context::new(client.clone(), caches.clone(), settings.config, reporter)
-            .with_leadership(leader, metrics.clone()),
+            .with_leadership(leader, metrics.clone())
+            .with_detector(detector),
     );
 
     // Admin port; ready once every cache has synced (leadership is known once the lease manager is built).
@@ -336,12 +379,50 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     };
     readiness.set(false);
     node_task.abort();
+    node_lease_task.abort();
+    tick_task.abort();
     namespace_task.abort();
     agent_pod_task.abort();
     orphan_task.abort();
     admin_task.abort();
     info!("stopped");
     outcome
+}
+
+/// Feeds `detector` from the node Leases in `kube-node-lease` (and nowhere else: a lease elsewhere is not a
+/// kubelet's). Runs until aborted; a failed watch is retried with backoff, and while it fails no renewal is seen,
+/// which the detector's stale-watch guard turns into acting on nothing.
+async fn watch_node_leases(client: Client, detector: Arc<super::Detector>) {
+    let api: Api<Lease> = Api::namespaced(client, super::NODE_LEASE_NAMESPACE);
+    let mut listed: Vec<String> = Vec::new();
+    let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+    while let Some(event) = events.next().await {
+        let now = jiff::Timestamp::now();
+        let renew = |l: &Lease| l.spec.as_ref().and_then(|s| s.renew_time.as_ref()).map(|t| t.0.to_string());
+        match event {
+            Ok(watcher::Event::Apply(l)) => detector.observe(&l.name_any(), renew(&l), now),
+            Ok(watcher::Event::Delete(l)) => detector.forget(&l.name_any()),
+            Ok(watcher::Event::Init) => listed.clear(),
+            Ok(watcher::Event::InitApply(l)) => {
+                listed.push(l.name_any());
+                detector.observe(&l.name_any(), renew(&l), now);
+            }
+            Ok(watcher::Event::InitDone) => detector.retain(|name| listed.iter().any(|n| n == name)),
+            Err(e) => error!(error = %e, "node lease watch failed; retrying"),
+        }
+    }
+}
+
+/// The previous holder's last renewal of the leader lease, when there is one.
+async fn previous_renewal(client: &Client, e: &Election) -> Option<jiff::Timestamp> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &e.namespace);
+    match api.get_opt(&e.lease).await {
+        Ok(lease) => lease?.spec?.renew_time.map(|t| t.0),
+        Err(err) => {
+            error!(error = %err, "could not read the leader lease; time before this start counts as not observed");
+            None
+        }
+    }
 }
 
 /// Fires once now and whenever this replica becomes the leader.
