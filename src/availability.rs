@@ -40,6 +40,14 @@ pub fn health(ready: i32, replicas: i32) -> Health {
     }
 }
 
+fn severity(h: Health) -> u8 {
+    match h {
+        Health::Up => 0,
+        Health::Degraded => 1,
+        Health::Down => 2,
+    }
+}
+
 /// What one reconcile observes.
 pub struct Inputs<'a> {
     pub target: &'a AvailabilityTarget,
@@ -161,7 +169,9 @@ pub fn advance(i: &Inputs<'_>) -> AvailabilityStatus {
     }
     let now = i.now.max(t);
     if i.health != prev.state {
-        let at = i.evidence.unwrap_or(now).clamp(t, now);
+        // Evidence dates a loss, not a recovery: a recovery is dated when it is seen.
+        let worse = severity(i.health) > severity(prev.state);
+        let at = i.evidence.filter(|_| worse).unwrap_or(now).clamp(t, now);
         ledger.add(t, at, Bucket::Observed(prev.state));
         ledger.add(at, now, Bucket::Observed(i.health));
         moved = true;

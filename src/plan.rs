@@ -324,21 +324,22 @@ struct Built {
 }
 
 /// Build: one Deployment per placed zone. While a zone is spread back to (or capacity otherwise moves between
-/// zones), a zone that shrinks keeps its current replicas until every zone that grows is rolled out: capacity
-/// never dips. Zones withheld (lost, recovering, NotReady) keep their Deployment exactly as it is.
+/// zones), a zone that shrinks keeps its current replicas until every other zone is rolled out and Ready:
+/// capacity never dips. Zones withheld (lost, recovering, NotReady) keep their Deployment exactly as it is.
 fn build(i: &Inputs<'_>, shape: &Shape<'_>, zones: &Zones<'_>, placement: &Placement) -> Built {
     let child = |zone: &str| i.children.iter().find(|d| zone_of(d) == Some(zone));
     let live_replicas = |zone: &str| child(zone).and_then(|d| d.spec.as_ref()?.replicas);
-    let growing_ready = placement
+    // Every zone that does not shrink is rolled out and Ready: only then may the others shrink.
+    let others_ready = placement
         .targets
         .iter()
-        .filter(|t| live_replicas(&t.zone).is_none_or(|r| r < t.replicas))
+        .filter(|t| live_replicas(&t.zone).is_none_or(|r| r <= t.replicas))
         .all(|t| child(&t.zone).is_some_and(|d| rolled_out(d, t.replicas)));
     let nodes = zones.nodes_per_zone();
     let mut built = Built { deployments: Vec::new(), zones: Vec::new(), delete: Vec::new() };
     for t in &placement.targets {
         let replicas = match live_replicas(&t.zone) {
-            Some(live) if live > t.replicas && !growing_ready => live,
+            Some(live) if live > t.replicas && !others_ready => live,
             _ => t.replicas,
         };
         built.deployments.push(shape.deployment(&t.zone, replicas, t.role.as_str()));
@@ -385,9 +386,9 @@ fn live_of(d: &Deployment, want: i32) -> rollout::Live {
     }
 }
 
+/// The service revision a Deployment continuo is not rolling (withheld or draining) runs, as last recorded.
 fn revision_of(d: &Deployment) -> Option<String> {
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    live_of(d, want).running().map(str::to_string)
+    d.annotations().get(workload::REVISION).cloned()
 }
 
 /// Roll out: a template change goes zone by zone (standbys first, the primary last); zones not yet due get the
@@ -410,7 +411,8 @@ fn roll_out(i: &Inputs<'_>, placement: &Placement, built: &mut Built) -> Progres
             rollout::Zone { name: &t.zone, digest: &digests[*k], live }
         })
         .collect();
-    let planned = rollout::plan(&zones);
+    let revision = workload::template_digest(&serde_json::to_value(&i.service.spec.template).unwrap_or_default());
+    let planned = rollout::plan(&zones, &revision);
     for (k, d) in built.deployments.iter_mut().enumerate() {
         let step = &planned.steps[&placement.targets[k].zone];
         workload::stamp_revision(d, &step.revision, step.paused);

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 /// What the rollout needs to know of one zone's live Deployment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Live {
-    /// The template digest continuo last applied.
+    /// The digest of the zone's template continuo last applied.
     pub digest: Option<String>,
-    /// The revision its pods run, as continuo last recorded it.
+    /// The service revision its pods run, as continuo last recorded it.
     pub revision: Option<String>,
     pub paused: bool,
     /// Every desired replica is updated to its template and Ready.
@@ -23,21 +23,11 @@ pub struct Live {
     pub deadline_exceeded: bool,
 }
 
-impl Live {
-    /// The revision its pods run: its digest once fully rolled out, else the one recorded.
-    pub fn running(&self) -> Option<&str> {
-        if self.rolled_out && !self.paused {
-            return self.digest.as_deref();
-        }
-        self.revision.as_deref().or(self.digest.as_deref())
-    }
-}
-
 /// One zone of the rollout, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone<'a> {
     pub name: &'a str,
-    /// The digest of the template continuo wants there.
+    /// The digest of the zone's template continuo wants (zones differ: each is pinned to its zone).
     pub digest: &'a str,
     /// The live Deployment, if any (a new zone has nothing to protect: it starts on the new template).
     pub live: Option<Live>,
@@ -48,7 +38,7 @@ pub struct Zone<'a> {
 pub struct ZoneStep {
     /// Paused: the new template is recorded but not rolled out yet.
     pub paused: bool,
-    /// The revision to record as running.
+    /// The service revision the zone's pods run, to record and show.
     pub revision: String,
 }
 
@@ -68,8 +58,9 @@ pub struct Rollout {
     pub progress: Progress,
 }
 
-/// Decides, for zones in rollout order, which roll now and which wait.
-pub fn plan(zones: &[Zone<'_>]) -> Rollout {
+/// Decides, for zones in rollout order, which roll now and which wait; `revision` names the service template
+/// they roll to (the same in every zone, unlike the zones' own template digests).
+pub fn plan(zones: &[Zone<'_>], revision: &str) -> Rollout {
     let done = |z: &Zone<'_>| {
         z.live.as_ref().is_none_or(|l| l.digest.as_deref() == Some(z.digest) && !l.paused && l.rolled_out)
     };
@@ -88,16 +79,17 @@ pub fn plan(zones: &[Zone<'_>]) -> Rollout {
     let (mut done_names, mut waiting) = (Vec::new(), Vec::new());
     for z in zones {
         let goes = done(z) || rolling.contains(&z.name);
-        let revision = match &z.live {
-            Some(l) if !(done(z)) => l.running().unwrap_or(z.digest).to_string(),
-            _ => z.digest.to_string(),
+        // Until a zone is done its pods run what they ran (a zone continuo never recorded: its own digest).
+        let running = match &z.live {
+            Some(l) if !done(z) => l.revision.clone().or_else(|| l.digest.clone()).unwrap_or_else(|| revision.into()),
+            _ => revision.to_string(),
         };
         if done(z) {
             done_names.push(z.name.to_string());
         } else if !goes {
             waiting.push(z.name.to_string());
         }
-        steps.insert(z.name.to_string(), ZoneStep { paused: !goes, revision });
+        steps.insert(z.name.to_string(), ZoneStep { paused: !goes, revision: running });
     }
     let progress = match stalled {
         Some(z) => Progress::Stalled { zone: z.name.to_string(), done: done_names, waiting },
@@ -133,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_new_service_starts_everywhere_at_once() {
-        let r = plan(&zones(&[None, None, None], "new"));
+        let r = plan(&zones(&[None, None, None], "new"), "new");
         assert!(paused(&r).is_empty());
         assert_eq!(r.progress, Progress::Done);
     }
@@ -142,7 +134,7 @@ mod tests {
     fn a_template_change_rolls_one_zone_at_a_time_in_order() {
         // All zones run "old"; the template changes.
         let mut lives = vec![live("old", false, true), live("old", false, true), live("old", false, true)];
-        let r = plan(&zones(&lives, "new"));
+        let r = plan(&zones(&lives, "new"), "new");
         assert_eq!(paused(&r), ["b", "c"]);
         assert_eq!(r.steps["b"].revision, "old", "waiting zones record what they still run");
         // a applied, rolling out: b and c still wait.
@@ -153,20 +145,20 @@ mod tests {
         for l in with_revision.iter_mut().skip(1) {
             l.as_mut().unwrap().revision = Some("old".into());
         }
-        let r = plan(&zones(&with_revision, "new"));
+        let r = plan(&zones(&with_revision, "new"), "new");
         assert_eq!(paused(&r), ["b", "c"]);
         assert_eq!(r.steps["b"].revision, "old");
         assert!(matches!(&r.progress, Progress::Rolling { rolling, .. } if rolling == &["a"]));
         // a done: b starts, c waits.
         with_revision[0] = live("new", false, true);
-        let r = plan(&zones(&with_revision, "new"));
+        let r = plan(&zones(&with_revision, "new"), "new");
         assert_eq!(paused(&r), ["c"]);
         assert_eq!(r.steps["a"].revision, "new");
         // b done, c done.
         with_revision[1] = live("new", false, true);
-        assert_eq!(paused(&plan(&zones(&with_revision, "new"))), Vec::<&str>::new());
+        assert_eq!(paused(&plan(&zones(&with_revision, "new"), "new")), Vec::<&str>::new());
         with_revision[2] = live("new", false, true);
-        assert_eq!(plan(&zones(&with_revision, "new")).progress, Progress::Done);
+        assert_eq!(plan(&zones(&with_revision, "new"), "new").progress, Progress::Done);
     }
 
     #[test]
@@ -175,7 +167,7 @@ mod tests {
         stuck.deadline_exceeded = true;
         let mut waiting = live("new", true, false).unwrap();
         waiting.revision = Some("old".into());
-        let r = plan(&zones(&[live("new", false, true), Some(stuck), Some(waiting)], "new"));
+        let r = plan(&zones(&[live("new", false, true), Some(stuck), Some(waiting)], "new"), "new");
         assert_eq!(paused(&r), ["c"], "the next zone never starts");
         assert_eq!(
             r.progress,
@@ -189,14 +181,14 @@ mod tests {
         // Mid-rollout to "v2" (a done, b in flight), the template changes again to "v3".
         let mut b = live("v2", false, false).unwrap();
         b.revision = Some("v1".into());
-        let r = plan(&zones(&[live("v2", false, true), Some(b), live("v1", false, true)], "v3"));
+        let r = plan(&zones(&[live("v2", false, true), Some(b), live("v1", false, true)], "v3"), "v3");
         assert_eq!(paused(&r), ["b", "c"], "b is not in flight for v3, so it waits");
         assert_eq!((r.steps["a"].revision.as_str(), r.steps["b"].revision.as_str()), ("v2", "v1"));
     }
 
     #[test]
     fn a_new_zone_during_a_rollout_starts_on_the_new_template() {
-        let r = plan(&zones(&[live("old", false, true), live("old", false, true), None], "new"));
+        let r = plan(&zones(&[live("old", false, true), live("old", false, true), None], "new"), "new");
         assert_eq!(paused(&r), ["b"]);
         assert_eq!(r.steps["c"].revision, "new");
     }

@@ -81,7 +81,8 @@ pub fn stamp_revision(d: &mut Deployment, revision: &str, paused: bool) {
     annotations.insert(TEMPLATE_DIGEST.into(), digest);
     annotations.insert(REVISION.into(), revision.into());
     if let Some(spec) = d.spec.as_mut() {
-        spec.paused = paused.then_some(true);
+        // Applied either way, so that unpausing is an owned change, not a field dropped from the apply.
+        spec.paused = Some(paused);
     }
 }
 

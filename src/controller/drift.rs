@@ -17,10 +17,11 @@ pub fn holds(live: &Value, desired: &Value) -> bool {
     }
 }
 
-/// An empty map or list that the API server drops on the way in.
+/// An empty map or list that the API server drops on the way in, or a `false` it omits (Go's `omitempty` on a
+/// plain bool, such as a Deployment's `spec.paused`).
 fn is_empty(v: &Value) -> bool {
     match v {
-        Value::Null => true,
+        Value::Null | Value::Bool(false) => true,
         Value::Object(m) => m.values().all(is_empty),
         Value::Array(a) => a.is_empty(),
         _ => false,
@@ -53,5 +54,12 @@ mod tests {
     #[test]
     fn empty_desired_maps_match_absent_live_fields() {
         assert!(holds(&json!({"metadata": {}}), &json!({"metadata": {"annotations": {}}})));
+    }
+
+    #[test]
+    fn a_false_the_api_omits_matches_an_absent_field_and_true_does_not() {
+        assert!(holds(&json!({"spec": {"replicas": 3}}), &json!({"spec": {"paused": false}})));
+        assert!(!holds(&json!({"spec": {"replicas": 3}}), &json!({"spec": {"paused": true}})));
+        assert!(!holds(&json!({"spec": {"paused": true}}), &json!({"spec": {"paused": false}})));
     }
 }

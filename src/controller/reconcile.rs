@@ -87,6 +87,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Zone loss from node leases: what every reconcile withholds.
     pub detector: Arc<super::Detector>,
+    /// The wall clock incidents and availability are timed with (a fake one in tests).
+    clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
 }
 
 impl Context {
@@ -106,7 +108,13 @@ impl Context {
             reported: Default::default(),
             failures: Mutex::default(),
             detector: Arc::default(),
+            clock: Arc::new(Timestamp::now),
         }
+    }
+
+    /// Times incidents and availability with `clock` instead of the system clock.
+    pub fn with_clock(self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Context { clock: Arc::new(clock), ..self }
     }
 
     /// Withholds the zones `detector` finds lost or recovering.
@@ -183,7 +191,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let detection = ctx.detector.current();
 
     // Plan.
-    let clock = Timestamp::now();
+    let clock = (ctx.clock)();
     let mut plan = plan::plan(&Inputs {
         service: svc,
         class: class.as_ref(),

@@ -464,12 +464,19 @@ impl FakeApi {
 
     /// Plays the Deployment controller: every Deployment in the collection reports its spec rolled out.
     pub fn roll_out(&self, collection: &str) {
+        self.roll_out_where(collection, |_| true);
+    }
+
+    /// Plays the Deployment controller for the Deployments `pick` chooses: each reports its spec rolled out,
+    /// except that a paused one keeps its pods as they are (scaled, but none updated to its new template).
+    pub fn roll_out_where(&self, collection: &str, pick: impl Fn(&str) -> bool) {
         let names: Vec<String> =
             self.list(collection).iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect();
-        for name in names {
+        for name in names.into_iter().filter(|n| pick(n)) {
             let Some(d) = self.get(collection, &name) else { continue };
             let n = d["spec"]["replicas"].clone();
-            let status = json!({"observedGeneration": d["metadata"]["generation"], "replicas": n, "readyReplicas": n, "updatedReplicas": n, "availableReplicas": n});
+            let updated = if d["spec"]["paused"] == json!(true) { json!(0) } else { n.clone() };
+            let status = json!({"observedGeneration": d["metadata"]["generation"], "replicas": n, "readyReplicas": n, "updatedReplicas": updated, "availableReplicas": n});
             // Like the Deployment controller, it writes only when the status changes.
             if d["status"] != status {
                 self.edit(collection, &name, |d| d["status"] = status);
