@@ -686,4 +686,35 @@ mod tests {
         };
         assert_eq!(run(), run());
     }
+
+    #[test]
+    fn an_availability_time_zone_that_does_not_exist_is_a_condition_not_a_stall() {
+        let nodes: Vec<NodeFacts> =
+            ["a", "b", "c"].iter().map(|z| synthetic_node(z, z, Some("eu-south-1"), true)).collect();
+        let svc = service(3);
+        let mut cls = class("Restart", &["eu-south-1"]);
+        cls.spec.availability =
+            serde_json::from_value(json!({"target": "99.9", "timeZone": "Mars/Olympus_Mons"})).unwrap();
+        let config = Config::default();
+        let p = plan(&Inputs {
+            service: &svc,
+            class: Some(&cls),
+            nodes: &nodes,
+            children: &[],
+            config: &config,
+            backups: Backups::none(),
+            failover: Failover::none(),
+            now: Timestamp::UNIX_EPOCH,
+        });
+        let d = p.as_ref().expect("the service is still placed");
+        assert_eq!(d.deployments.len(), 3);
+        let status = crate::status::compute(
+            &svc,
+            &p,
+            &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH),
+        );
+        let c = status.conditions.iter().find(|c| c.type_ == "AvailabilityMet").unwrap();
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("Unknown", "UnknownTimeZone"));
+        assert!(c.message.contains("Mars/Olympus_Mons"), "{}", c.message);
+    }
 }

@@ -136,6 +136,20 @@ fn crds_command_prints_the_committed_crds() {
 }
 
 #[test]
+fn an_out_of_range_lease_timeout_or_hold_down_is_refused_with_the_reason() {
+    for (flag, value, why) in [
+        ("--node-lease-timeout", "5s", "kubelets renew every 10s"),
+        ("--node-lease-timeout", "10m", "out of range"),
+        ("--zone-hold-down", "2h", "from 0s to 1h"),
+    ] {
+        let out = continuo(&["run", flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains(why), "{flag} {value}: {err}");
+    }
+}
+
+#[test]
 fn an_out_of_range_debounce_is_refused_before_anything_starts() {
     let out = continuo(&["run", "--debounce", "30s"]);
     assert_eq!(out.status.code(), Some(2));

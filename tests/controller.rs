@@ -118,3 +118,65 @@ async fn deleting_a_namespace_full_of_services_makes_no_write() {
     assert_eq!(api.writes(), vec![], "no write, not even a refused one, while the namespace goes away");
     operator.abort();
 }
+
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+
+fn renew(api: &FakeApi, node: &str) {
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": node, "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now}});
+    api.put(LEASES, lease);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_operator_fails_a_zone_over_when_its_leases_go_silent_before_its_nodes_turn_notready() {
+    let api = world();
+    let all: Vec<String> = ["a", "b", "c"].iter().flat_map(|z| (1..=2).map(move |i| format!("{z}-w{i}"))).collect();
+    for n in &all {
+        renew(&api, n);
+    }
+    // A lease elsewhere is not a kubelet's: it is never watched.
+    api.put(
+        "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "c-w1", "namespace": "default"}}),
+    );
+    let detection = continuo::failover::Settings {
+        lease_timeout: continuo::api::Span::from_secs(2),
+        hold_down: continuo::api::Span::from_secs(60),
+    };
+    let operator = tokio::spawn(run(api.client(), Settings { detection, ..settings() }));
+    api.put(SERVICES, service("passhub"));
+    // Kubelets renew every 300 ms; zone c's stop once the service is Ready.
+    let stop_c = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (renewer_api, stop) = (api.clone(), stop_c.clone());
+    let renewer = tokio::spawn(async move {
+        loop {
+            for n in &all {
+                if !(n.starts_with('c') && stop.load(std::sync::atomic::Ordering::SeqCst)) {
+                    renew(&renewer_api, n);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    assert!(until(&api, || ready(&api, "passhub")).await, "the service never became Ready");
+    let replicas = |zone: &str| api.get(DEPLOYMENTS, &format!("passhub-{zone}")).unwrap()["spec"]["replicas"].clone();
+    assert_eq!((replicas("a"), replicas("b"), replicas("c")), (json!(2), json!(2), json!(2)));
+    stop_c.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The Node objects of zone c still say Ready throughout: only the silent leases tell.
+    assert!(
+        until(&api, || replicas("a") == json!(4) && replicas("b") == json!(4)).await,
+        "zone c's share was never re-placed: {:?}",
+        (replicas("a"), replicas("b"), replicas("c"))
+    );
+    assert_eq!(replicas("c"), json!(2), "the silent zone's Deployment is left as it was");
+    let svc = api.get(SERVICES, "passhub").unwrap();
+    let incident = &svc["status"]["incidents"][0];
+    assert_eq!((incident["scope"].as_str(), incident["subject"].as_str()), (Some("Zone"), Some("c")));
+    let lease_requests: Vec<_> = api.requests().into_iter().filter(|(_, p, _)| p.contains("/leases")).collect();
+    assert!(!lease_requests.is_empty());
+    assert!(lease_requests.iter().all(|(m, p, _)| (m == "GET" || m == "WATCH") && p == LEASES), "{lease_requests:?}");
+    renewer.abort();
+    operator.abort();
+}

@@ -140,6 +140,26 @@ fn class_rules_reject_bad_input_at_apply() {
 }
 
 #[test]
+fn an_availability_target_outside_0_to_100_or_a_malformed_time_zone_is_rejected_at_apply() {
+    let with = |availability: Value| {
+        let mut c = class();
+        c["spec"]["availability"] = availability;
+        c
+    };
+    assert_eq!(admit(&with(json!({"target": "99.9", "minZones": 2, "timeZone": "Europe/Rome"}))), Ok(()));
+    assert_eq!(admit(&with(json!({"target": "99.95"}))), Ok(()));
+    for bad in ["100", "0", "0.0", "101", "-5", "99.", "ninety", "100.0"] {
+        rejected(with(json!({"target": bad})), "target");
+    }
+    rejected(with(json!({"target": "99.9", "minZones": 0})), "minZones");
+    rejected(with(json!({"target": "99.9", "timeZone": "Europe/../Rome"})), "timeZone");
+    rejected(with(json!({"minZones": 2})), "target");
+    let mut s = service();
+    s["spec"]["progressDeadlineSeconds"] = json!(5);
+    rejected(s, "progressDeadlineSeconds");
+}
+
+#[test]
 fn conditions_and_zones_merge_as_maps_under_server_side_apply() {
     let schema = schema_for("ResilientService");
     let status = &schema["properties"]["status"]["properties"];

@@ -294,6 +294,27 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
 }
 
 #[test]
+fn node_leases_are_readable_only_in_kube_node_lease_and_only_to_list_and_watch() {
+    let objs = manifests();
+    let role =
+        find(&objs, "Role").into_iter().find(|r| r["metadata"]["namespace"] == "kube-node-lease").expect("a Role");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list", "watch"]}])
+    );
+    let binding = find(&objs, "RoleBinding")
+        .into_iter()
+        .find(|b| b["metadata"]["namespace"] == "kube-node-lease")
+        .expect("a RoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    let account = find(&objs, "ServiceAccount")[0];
+    assert_eq!(binding["subjects"][0]["name"], account["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["namespace"], account["metadata"]["namespace"]);
+    // The ClusterRole grants no lease anywhere: the leader lease is a Role of its own, by name.
+    assert!(!granted(find(&objs, "ClusterRole")[0], "coordination.k8s.io", "leases", "list"));
+}
+
+#[test]
 fn everything_in_deploy_is_a_kubernetes_object_kubectl_can_apply() {
     let dir = format!("{}/deploy", env!("CARGO_MANIFEST_DIR"));
     for entry in std::fs::read_dir(dir).unwrap() {
