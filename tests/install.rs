@@ -115,6 +115,12 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
     metrics.observe("success", Some("api"), std::time::Duration::from_millis(1));
     metrics.copy_catalogued(&["daily".into()]);
     metrics.copy_failed(&["daily".into()]);
+    metrics.detected(&continuo::failover::Detection::default());
+    metrics.incident_ended(
+        &serde_json::from_value(json!({"scope": "Zone", "subject": "a", "began": "2026-11-25T00:00:00Z",
+        "detected": "2026-11-25T00:00:21Z", "lowestReady": 2, "replicas": 4, "rtoSeconds": 35, "withinRto": false}))
+        .unwrap(),
+    );
     let text = continuo::metrics::render(&metrics.registry(None)).unwrap();
     for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
         let mut parts = line.split(' ');
@@ -135,7 +141,12 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
             "ContinuoNotReconciling",
             "ContinuoNoLeader",
             "ContinuoRPOAtRisk",
-            "ContinuoBackupFailing"
+            "ContinuoBackupFailing",
+            "ContinuoIncidentExceedsRTO",
+            "ContinuoRecoveryExceededRTO",
+            "ContinuoErrorBudgetFastBurn",
+            "ContinuoErrorBudgetSlowBurn",
+            "ContinuoFailureDetectionSuspended"
         ]
     );
     for rule in groups[0]["rules"].as_array().unwrap() {
@@ -143,6 +154,9 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
             assert!(rule["annotations"][key].is_string(), "{} lacks {key}", rule["alert"]);
         }
         let expr = rule["expr"].as_str().unwrap();
+        if let Err(e) = promql_parser::parser::parse(expr) {
+            panic!("{}: Prometheus would refuse its expression: {e}\n{expr}", rule["alert"]);
+        }
         let used: Vec<&str> = expr
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.starts_with("continuo_") || w.starts_with("controller_runtime_"))

@@ -26,12 +26,21 @@ local function message(type)
   return conditions[type] and conditions[type].message or ""
 end
 
+-- Stalled covers a spec continuo cannot act on and a zone-by-zone rollout stopped at a zone (RolloutStalled).
 if is("Stalled", "True") then
   return done("Degraded", message("Stalled"))
+end
+-- Zone loss detection set aside (every zone's leases silent, or continuo's lease watch stale): failover would wait.
+if is("FailureDetection", "False") then
+  return done("Degraded", "Failure detection suspended: " .. message("FailureDetection"))
 end
 if is("Ready", "True") then
   if is("ObjectivesMet", "False") then
     return done("Degraded", "Objectives not met: " .. message("ObjectivesMet"))
+  end
+  -- A template change rolling zone by zone: Ready throughout, but not done.
+  if is("Reconciling", "True") then
+    return done("Progressing", message("Reconciling"))
   end
   return done("Healthy", message("Ready"))
 end
