@@ -7,7 +7,7 @@
 //! - a replacement pod becomes Ready after the pod start-up time: the spec's `startupSeconds` hint, or the
 //!   start-up overhead plus what the template's startup and readiness probes imply;
 //! - a lost zone is noticed when its node leases have been silent for continuo's lease timeout (default 20 s, plus
-//!   a one-second evaluation tick), or when its last node turns NotReady (the grace period) if that is sooner or
+//!   a second for the evaluation tick and the debounce), or when its last node turns NotReady (the grace period) if that is sooner or
 //!   leases are not watched; continuo then moves the zone's replicas to the surviving zones, which become Ready
 //!   after the pod start-up time.
 //!
@@ -50,8 +50,9 @@ impl Default for Timing {
 }
 
 impl Timing {
-    /// Seconds from a zone's last sign of life until continuo acts: the lease timeout plus the one-second
-    /// evaluation tick, or the node controller's grace period if that is sooner (or leases are not watched).
+    /// Seconds from a zone's last sign of life until continuo acts: the lease timeout plus a second for the
+    /// half-second evaluation tick and the reconcile's debounce, or the node controller's grace period if that is
+    /// sooner (or leases are not watched).
     pub fn zone_detection_secs(&self) -> u64 {
         let grace = self.node_monitor_grace.as_secs();
         self.lease_timeout.map_or(grace, |t| (t.as_secs() + 1).min(grace))

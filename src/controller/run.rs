@@ -170,13 +170,13 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
             let _ = node_zone_tx.try_send(());
         }
     });
-    // Node leases: every renewal is noted on continuo's clock; once a second the zones are judged, and every
+    // Node leases: every renewal is noted on continuo's clock; twice a second the zones are judged, and every
     // service is reconciled again when a zone is lost, starts recovering, or is used again.
     let node_lease_task = tokio::spawn(watch_node_leases(client.clone(), detector.clone()));
     let (tick_detector, tick_nodes, tick_keys, tick_metrics) =
         (detector.clone(), nodes.clone(), settings.config.keys.clone(), metrics.clone());
     let tick_task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

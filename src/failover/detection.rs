@@ -93,8 +93,9 @@ impl Leases {
 /// Why suspicions are set aside.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Guard {
-    /// No renewal was seen from any node for longer than the timeout.
-    WatchStale { silent_for: u64 },
+    /// No renewal was seen from any node for the timeout (in seconds; not the growing silence, so that the
+    /// condition it becomes is written once).
+    WatchStale { timeout: u64 },
     /// Every zone would be lost at once.
     AllZonesSilent { zones: usize },
 }
@@ -109,9 +110,9 @@ impl Guard {
 
     pub fn message(&self) -> String {
         match self {
-            Guard::WatchStale { silent_for } => format!(
-                "no node lease renewal seen for {silent_for}s: continuo's lease watch may be stale, or every kubelet \
-                 stopped at once; acting only on NotReady nodes"
+            Guard::WatchStale { timeout } => format!(
+                "no node lease renewal seen for {timeout}s or more: continuo's lease watch may be stale, or every \
+                 kubelet stopped at once; acting only on NotReady nodes"
             ),
             Guard::AllZonesSilent { zones } => format!(
                 "the leases of all {zones} zones went silent at once, which is more likely a control-plane or network \
@@ -178,6 +179,10 @@ fn elapsed(from: Timestamp, to: Timestamp) -> SignedDuration {
     to.duration_since(from)
 }
 
+fn shorter_than(d: SignedDuration, span: Span) -> bool {
+    d < SignedDuration::try_from(span.as_duration()).unwrap_or(SignedDuration::MAX)
+}
+
 fn longer_than(d: SignedDuration, span: Span) -> bool {
     d > SignedDuration::try_from(span.as_duration()).unwrap_or(SignedDuration::MAX)
 }
@@ -185,7 +190,7 @@ fn longer_than(d: SignedDuration, span: Span) -> bool {
 /// Evaluates the nodes and their leases at `now`, updating `memory` (hold-down) and returning what to act on.
 pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: Timestamp, s: &Settings) -> Detection {
     let suspect =
-        |n: &NodeFacts| leases.last_seen(&n.name).is_some_and(|at| longer_than(elapsed(at, now), s.lease_timeout));
+        |n: &NodeFacts| leases.last_seen(&n.name).is_some_and(|at| !shorter_than(elapsed(at, now), s.lease_timeout));
     let suspect_nodes = nodes.iter().filter(|n| suspect(n)).count();
 
     // Which zones fail, with and without suspicions.
@@ -210,8 +215,8 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
         .then_some(leases.last_change)
         .flatten()
         .map(|at| elapsed(at, now))
-        .filter(|d| longer_than(*d, s.lease_timeout));
-    let mut guard = stale.map(|d| Guard::WatchStale { silent_for: d.as_secs().max(0) as u64 });
+        .filter(|d| !shorter_than(*d, s.lease_timeout));
+    let mut guard = stale.map(|_| Guard::WatchStale { timeout: s.lease_timeout.as_secs() });
     let mut failed = failed_zones(guard.is_none());
     let candidates = by_zone.values().filter(|ns| ns.iter().any(|n| !n.cordoned)).count();
     if guard.is_none() && candidates > 0 && failed.len() == candidates && failed.values().any(|silent| *silent > 0) {
@@ -290,11 +295,11 @@ mod tests {
     #[test]
     fn a_zone_whose_leases_stop_is_lost_after_the_timeout_with_the_last_renewal_as_evidence() {
         let runs = simulate(60, &["c"], 11, &Settings::default());
-        // Last renewal seen at 10 s; suspect strictly after 20 s of silence.
-        assert!(runs[30].zones.is_empty(), "{:?}", runs[30]);
-        let lost = &runs[31].zones["c"];
-        assert_eq!((lost.state, lost.began, lost.detected, lost.silent_nodes), (ZoneState::Lost, t(10), t(31), 2));
-        assert!(runs[31].guard.is_none());
+        // Last renewal seen at 10 s; suspect after 20 s of silence.
+        assert!(runs[29].zones.is_empty(), "{:?}", runs[29]);
+        let lost = &runs[30].zones["c"];
+        assert_eq!((lost.state, lost.began, lost.detected, lost.silent_nodes), (ZoneState::Lost, t(10), t(30), 2));
+        assert!(runs[30].guard.is_none());
         assert_eq!(runs[60].zones.keys().collect::<Vec<_>>(), ["c"]);
     }
 
@@ -333,11 +338,12 @@ mod tests {
             }
             states.push(evaluate(&nodes, &leases, &mut memory, t(now), &s).zones.get("c").cloned());
         }
-        assert_eq!(states[31].as_ref().unwrap().state, ZoneState::Lost);
+        assert_eq!(states[30].as_ref().unwrap().state, ZoneState::Lost);
         assert_eq!(states[50].as_ref().unwrap().state, ZoneState::Recovering { healthy_since: t(50) });
-        // Silent again at 80 (last renewal 70): lost again at 91, before the hold-down of the first return ended.
-        assert_eq!(states[91].as_ref().unwrap().state, ZoneState::Lost);
-        assert_eq!(states[91].as_ref().unwrap().began, t(10), "the same loss continues");
+        // Silent again at 80 (last renewal 70): lost again at 90, before the hold-down of the first return ended.
+        assert_eq!(states[89].as_ref().unwrap().state, ZoneState::Recovering { healthy_since: t(50) });
+        assert_eq!(states[90].as_ref().unwrap().state, ZoneState::Lost);
+        assert_eq!(states[90].as_ref().unwrap().began, t(10), "the same loss continues");
         assert_eq!(states[120].as_ref().unwrap().state, ZoneState::Recovering { healthy_since: t(120) });
         assert!(states[179].is_some(), "held until 60 s of health have passed");
         assert!(states[180].is_none(), "used again after the hold-down");
