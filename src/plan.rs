@@ -473,7 +473,10 @@ fn record_incidents(
 ) -> (Vec<Incident>, Vec<incidents::Change>) {
     let svc = i.service;
     let previous = svc.status.as_ref();
-    let used = |zone: &str| i.children.iter().any(|d| zone_of(d) == Some(zone) && ready_replicas(d) > 0);
+    // A zone the service runs replicas in (its pods' readiness may already have been withdrawn by then).
+    let used = |zone: &str| {
+        i.children.iter().any(|d| zone_of(d) == Some(zone) && d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0)
+    };
     let lost: Vec<LostZone> = i
         .failover
         .detection
