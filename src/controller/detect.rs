@@ -1,9 +1,10 @@
 //! The shell around [`crate::failover::detection`]: node Lease events and the clock go in; the zones to
 //! withhold come out, and every service is reconciled again when they change.
 
-use std::sync::Mutex;
+use std::{sync::Mutex, time::Duration};
 
 use jiff::Timestamp;
+use tracing::warn;
 
 use crate::{
     availability::Observer,
@@ -26,11 +27,35 @@ pub struct Detector {
     settings: Settings,
     observer: Observer,
     state: Mutex<State>,
+    /// True once the lease watch's first list is in (or none is expected): until then a reconcile would take a
+    /// cluster with leases for one without, and rewrite every service's `FailureDetection` twice per start.
+    listed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Detector {
     pub fn new(settings: Settings, observer: Observer) -> Detector {
-        Detector { settings, observer, state: Mutex::default() }
+        Detector { settings, observer, state: Mutex::default(), listed: tokio::sync::watch::Sender::new(true) }
+    }
+
+    /// Reconciles wait (a bounded time) for the first list of a lease watch.
+    pub fn expecting_list(self) -> Self {
+        self.listed.send_replace(false);
+        self
+    }
+
+    /// The lease watch's first list is in.
+    pub fn listed(&self) {
+        self.listed.send_replace(true);
+    }
+
+    /// Waits for the first list, at most `limit` (once: a watch that cannot list, say for lack of RBAC, is
+    /// reported and then not waited for again).
+    pub async fn wait_listed(&self, limit: Duration) {
+        let mut rx = self.listed.subscribe();
+        if tokio::time::timeout(limit, rx.wait_for(|l| *l)).await.is_err() {
+            warn!("no node lease list after {limit:?}: zone loss is seen from NotReady nodes only until it arrives");
+            self.listed.send_replace(true);
+        }
     }
 
     /// A node lease was listed, added or modified: `renew` is its `renewTime`, `now` continuo's clock.
@@ -65,9 +90,12 @@ impl Detector {
         changed
     }
 
-    /// The last evaluation.
+    /// The last evaluation (whether leases are watched: as of now).
     pub fn current(&self) -> Detection {
-        self.state.lock().map(|s| s.last.clone()).unwrap_or_default()
+        self.state
+            .lock()
+            .map(|s| Detection { leases_watched: !s.leases.is_empty(), ..s.last.clone() })
+            .unwrap_or_default()
     }
 
     pub fn observer(&self) -> Observer {
@@ -82,5 +110,31 @@ impl Detector {
 impl Default for Detector {
     fn default() -> Self {
         Detector::new(Settings::default(), Observer::always())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn reconciles_wait_for_the_first_lease_list_and_only_once_for_one_that_never_comes() {
+        let d = Arc::new(Detector::default().expecting_list());
+        let waiting = d.clone();
+        let waiter = tokio::spawn(async move { waiting.wait_listed(Duration::from_secs(30)).await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "waits while the list is not in");
+        d.observe("n1", Some("r1".into()), Timestamp::UNIX_EPOCH);
+        assert!(d.current().leases_watched, "known at once, before the next evaluation");
+        d.listed();
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("released by the list").unwrap();
+
+        let never = Detector::default().expecting_list();
+        never.wait_listed(Duration::from_millis(10)).await;
+        tokio::time::timeout(Duration::from_millis(500), never.wait_listed(Duration::from_secs(30)))
+            .await
+            .expect("a list that never came is not waited for again");
     }
 }

@@ -179,6 +179,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         .await
         .map_err(|_| Error::CachesNotSynced)?
         .map_err(|_| Error::CachesNotSynced)?;
+    ctx.detector.wait_listed(Duration::from_secs(10)).await;
 
     // Observe, from the caches only.
     let now = Instant::now();

@@ -85,10 +85,13 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         Some(e) => previous_renewal(&client, e).await,
         None => None,
     };
-    let detector = Arc::new(super::Detector::new(
-        settings.detection,
-        crate::availability::Observer { since: observing_since, previous_until },
-    ));
+    let detector = Arc::new(
+        super::Detector::new(
+            settings.detection,
+            crate::availability::Observer { since: observing_since, previous_until },
+        )
+        .expecting_list(),
+    );
 
     // Leadership: a watch channel that is true while this replica may write.
     let (leader, lease_task, _always) = match &settings.election {
@@ -407,7 +410,10 @@ async fn watch_node_leases(client: Client, detector: Arc<super::Detector>) {
                 listed.push(l.name_any());
                 detector.observe(&l.name_any(), renew(&l), now);
             }
-            Ok(watcher::Event::InitDone) => detector.retain(|name| listed.iter().any(|n| n == name)),
+            Ok(watcher::Event::InitDone) => {
+                detector.retain(|name| listed.iter().any(|n| n == name));
+                detector.listed();
+            }
             Err(e) => error!(error = %e, "node lease watch failed; retrying"),
         }
     }
