@@ -84,9 +84,14 @@ ready_outside_lost_zone() {
 # Active-active: capacity never drops below 6 while the zone is gone.
 for _ in $(seq 1 20); do ready_outside_lost_zone || { echo "e2e: FAIL: fewer than 6 Ready outside the lost zone"; exit 1; }; sleep 3; done
 echo "ok: 6 replicas stayed Ready through the zone loss"
-wait_for 180 "the lost zone is reported unavailable" bash -c \
-  "kubectl -n invoicing get rsvc passhub -o jsonpath='{.status.zones[?(@.name==\"eu-south-1c\")].role}' | grep -q Unavailable"
+# Seen from the silent node leases (20 s), well before the node controller's grace period ends.
+wait_for 40 "the lost zone is found lost from its leases" bash -c \
+  "kubectl -n invoicing get rsvc passhub -o jsonpath='{.status.zones[?(@.name==\"eu-south-1c\")].role}' | grep -q Lost"
 wait_for 300 "booking-engine back to Ready" kubectl -n booking wait rsvc/booking-engine --for=condition=Ready --timeout=5s
+# Every incident measured: passhub never dropped below N (RTO 0).
+wait_for 60 "passhub's zone incident recorded with RTO 0" bash -c \
+  "kubectl -n invoicing get rsvc passhub -o jsonpath='{.status.incidents[0].subject}={.status.incidents[0].rtoSeconds}' | grep -qx 'eu-south-1c=0'"
+kubectl get rsvc -A -o jsonpath='{range .items[*]}{.metadata.name}: {.status.incidents[0]}{"\n"}{end}'
 for node in $lost; do docker start "$node"; done
 
 step "uninstall"
