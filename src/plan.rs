@@ -117,10 +117,21 @@ pub struct Desired {
     /// The incident history after this reconcile, newest first, and what changed in it.
     pub incidents: Vec<Incident>,
     pub incident_changes: Vec<incidents::Change>,
-    /// Availability this month, when the class declares a target; or why it cannot be counted.
-    pub availability: Option<Result<AvailabilityStatus, String>>,
+    /// Availability this month, when the class declares a target.
+    pub availability: Option<Availability>,
     /// When the availability must be looked at again even if nothing changes (the month ends).
     pub availability_review: Option<Timestamp>,
+}
+
+/// Where the month's availability stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// Counted since the service was first at its declared capacity.
+    Counted(AvailabilityStatus),
+    /// A new service is counted from the first time it is Up: rolling out for the first time is not an outage.
+    NotYetUp,
+    /// The target's time zone does not exist: nothing is counted until it is fixed (what was counted is kept).
+    UnknownTimeZone(String),
 }
 
 /// How zone loss is detected for this service, for its `FailureDetection` condition.
@@ -514,18 +525,21 @@ fn record_availability(
     class: &ContinuityClassSpec,
     zones: &Zones<'_>,
     statuses: &[ZoneStatus],
-) -> (Option<Result<AvailabilityStatus, String>>, Option<Timestamp>) {
+) -> (Option<Availability>, Option<Timestamp>) {
     let Some(target) = class.availability.as_ref() else { return (None, None) };
     let tz = match jiff::tz::TimeZone::get(&target.time_zone) {
         Ok(tz) => tz,
         Err(_) => {
-            return (
-                Some(Err(format!("availability.timeZone: {:?} is not a known IANA time zone", target.time_zone))),
-                None,
-            );
+            let message = format!("availability.timeZone: {:?} is not a known IANA time zone", target.time_zone);
+            return (Some(Availability::UnknownTimeZone(message)), None);
         }
     };
     let ready = healthy_ready(statuses);
+    let health = availability::health(ready, i.service.spec.replicas);
+    let previous = i.service.status.as_ref().and_then(|s| s.availability.as_ref());
+    if previous.is_none() && health != crate::api::Health::Up {
+        return (Some(Availability::NotYetUp), None);
+    }
     // A change caused by a zone loss is dated by the loss's evidence, not by when it was detected.
     let evidence = i
         .failover
@@ -538,15 +552,15 @@ fn record_availability(
     let next = availability::advance(&availability::Inputs {
         target,
         tz: &tz,
-        health: availability::health(ready, i.service.spec.replicas),
+        health,
         zones_ready: statuses.iter().filter(|z| z.eligible && z.ready_replicas > 0).count() as i32,
-        previous: i.service.status.as_ref().and_then(|s| s.availability.as_ref()),
+        previous,
         observer: i.failover.observer,
         evidence,
         now: i.now,
     });
     let review = availability::next_month(next.since.0, &tz);
-    (Some(Ok(next)), Some(review))
+    (Some(Availability::Counted(next)), Some(review))
 }
 
 /// How zone loss is detected, for this service's `FailureDetection` condition.

@@ -6,7 +6,7 @@ use kube::ResourceExt;
 
 use crate::{
     api::{ResilientService, ResilientServiceStatus, ZoneStatus},
-    plan::{Desired, Plan},
+    plan::{Availability, Desired, Plan},
     rollout::Progress,
 };
 
@@ -79,10 +79,10 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                 backup: d.backup.as_ref().map(crate::backup::status),
                 incidents: d.incidents.clone(),
                 availability: match &d.availability {
-                    Some(Ok(a)) => Some(a.clone()),
+                    Some(Availability::Counted(a)) => Some(a.clone()),
                     // An unusable target keeps what was counted, untouched, until it is fixed.
-                    Some(Err(_)) => previous.availability.clone(),
-                    None => None,
+                    Some(Availability::UnknownTimeZone(_)) => previous.availability.clone(),
+                    Some(Availability::NotYetUp) | None => None,
                 },
                 conditions: vec![],
             }
@@ -221,8 +221,18 @@ fn list(zones: &[String]) -> String {
 fn availability_met(b: &mut Builder<'_>, d: &Desired) {
     let Some(a) = &d.availability else { return };
     let a = match a {
-        Err(message) => return b.set(AVAILABILITY_MET, "Unknown", "UnknownTimeZone", message.clone()),
-        Ok(a) => a,
+        Availability::UnknownTimeZone(message) => {
+            return b.set(AVAILABILITY_MET, "Unknown", "UnknownTimeZone", message.clone());
+        }
+        Availability::NotYetUp => {
+            return b.set(
+                AVAILABILITY_MET,
+                "Unknown",
+                "NotYetUp",
+                "availability is counted from the first time the service runs its declared replicas Ready",
+            );
+        }
+        Availability::Counted(a) => a,
     };
     let target = a.target.clone().unwrap_or_default();
     let so_far = a.current.availability.clone().unwrap_or_else(|| "100.000".into());

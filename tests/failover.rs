@@ -135,6 +135,10 @@ impl World {
         self.api.get(SERVICES, "engine").unwrap()["status"].clone()
     }
 
+    fn incidents(&self) -> Vec<Value> {
+        self.status()["incidents"].as_array().cloned().unwrap_or_default()
+    }
+
     fn zone_role(&self, zone: &str) -> String {
         let status = self.status();
         let z = status["zones"].as_array().unwrap().iter().find(|z| z["name"] == zone).unwrap().clone();
@@ -334,4 +338,22 @@ async fn a_template_change_rolls_out_zone_by_zone_and_stops_at_a_zone_past_its_d
     w.reconcile().await;
     let replicas = w.replicas();
     assert_eq!(replicas[2], ("eu-south-1c".to_string(), 6), "{replicas:?}");
+}
+
+#[tokio::test]
+async fn a_new_service_rolling_out_for_the_first_time_is_not_an_outage() {
+    let w = World::new("ActiveActive", "0s", 6);
+    w.advance_to(10);
+    w.reconcile().await;
+    assert!(w.status()["availability"].is_null(), "nothing counted before the service is first Up");
+    let c =
+        w.status()["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "AvailabilityMet").unwrap().clone();
+    assert_eq!((c["status"].as_str(), c["reason"].as_str()), (Some("Unknown"), Some("NotYetUp")));
+    w.advance_to(40);
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    let a = w.status()["availability"].clone();
+    assert_eq!((a["state"].as_str(), a["since"].as_str()), (Some("Up"), Some("2026-11-10T00:00:40Z")));
+    assert_eq!(a["current"]["downSeconds"], 0);
+    assert!(w.incidents().is_empty(), "nor is it an incident");
 }
