@@ -127,7 +127,7 @@ pub struct Desired {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Availability {
     /// Counted since the service was first at its declared capacity.
-    Counted(AvailabilityStatus),
+    Counted(Box<AvailabilityStatus>),
     /// A new service is counted from the first time it is Up: rolling out for the first time is not an outage.
     NotYetUp,
     /// The target's time zone does not exist: nothing is counted until it is fixed (what was counted is kept).
@@ -560,7 +560,7 @@ fn record_availability(
         now: i.now,
     });
     let review = availability::next_month(next.since.0, &tz);
-    (Some(Availability::Counted(next)), Some(review))
+    (Some(Availability::Counted(Box::new(next))), Some(review))
 }
 
 /// How zone loss is detected, for this service's `FailureDetection` condition.

@@ -79,7 +79,7 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                 backup: d.backup.as_ref().map(crate::backup::status),
                 incidents: d.incidents.clone(),
                 availability: match &d.availability {
-                    Some(Availability::Counted(a)) => Some(a.clone()),
+                    Some(Availability::Counted(a)) => Some((**a).clone()),
                     // An unusable target keeps what was counted, untouched, until it is fixed.
                     Some(Availability::UnknownTimeZone(_)) => previous.availability.clone(),
                     Some(Availability::NotYetUp) | None => None,
