@@ -101,43 +101,36 @@ fn ready(b: &mut Builder<'_>, d: &Desired) {
         .map(|z| format!("{} {}/{}", z.name, z.ready_replicas, z.desired_replicas))
         .collect();
     let draining: Vec<&str> = d.zones.iter().filter(|z| z.role == "Draining").map(|z| z.name.as_str()).collect();
-    match &d.rollout {
-        Progress::Stalled { zone, done, waiting } => {
-            let message = format!(
-                "zone {zone} did not finish rolling out its new template within its progress deadline; the rollout \
-                 stops there: {} on the new template, {} kept on the previous one",
-                list(done),
-                list(waiting)
-            );
-            b.set(READY, "False", "RolloutStalled", message.clone());
-            b.set(RECONCILING, "False", "RolloutStalled", "waiting for the template or the zone to change");
-            b.set(STALLED, "True", "RolloutStalled", message);
-            return;
-        }
-        Progress::Rolling { rolling, done, waiting } if lagging.is_empty() && draining.is_empty() => {
-            let message = format!(
-                "rolling out zone by zone: {} rolling, {} done, {} waiting on the previous template",
-                list(rolling),
-                list(done),
-                list(waiting)
-            );
-            let ready: i32 = d.zones.iter().filter(|z| z.eligible).map(|z| z.ready_replicas).sum();
-            b.set(
-                READY,
-                "True",
-                "AllZonesReady",
-                format!("{ready} replicas Ready in {}", names(&d.zones, |z| z.eligible)),
-            );
-            b.set(RECONCILING, "True", "RollingOutZoneByZone", message);
-            b.set(STALLED, "False", "Reconciled", "spec, class and cluster are usable");
-            return;
-        }
-        _ => {}
+    if let Progress::Stalled { zone, done, waiting } = &d.rollout {
+        let message = format!(
+            "zone {zone} did not finish rolling out its new template within its progress deadline; the rollout stops \
+             there: {} on the new template, {} kept on the previous one",
+            list(done),
+            list(waiting)
+        );
+        b.set(READY, "False", "RolloutStalled", message.clone());
+        b.set(RECONCILING, "False", "RolloutStalled", "waiting for the template or the zone to change");
+        b.set(STALLED, "True", "RolloutStalled", message);
+        return;
     }
     if lagging.is_empty() && draining.is_empty() {
         let ready: i32 = d.zones.iter().filter(|z| z.eligible).map(|z| z.ready_replicas).sum();
         b.set(READY, "True", "AllZonesReady", format!("{ready} replicas Ready in {}", names(&d.zones, |z| z.eligible)));
-        b.set(RECONCILING, "False", "AllZonesReady", "placement is rolled out");
+        // Ready throughout a zone-by-zone rollout (each zone surges before it drops an old pod), but not done.
+        match &d.rollout {
+            Progress::Rolling { rolling, done, waiting } => b.set(
+                RECONCILING,
+                "True",
+                "RollingOutZoneByZone",
+                format!(
+                    "rolling out zone by zone: {} rolling, {} done, {} waiting on the previous template",
+                    list(rolling),
+                    list(done),
+                    list(waiting)
+                ),
+            ),
+            _ => b.set(RECONCILING, "False", "AllZonesReady", "placement is rolled out"),
+        }
     } else {
         let (reason, message) = if lagging.is_empty() {
             ("Draining", format!("draining zones no longer used: {}", draining.join(", ")))

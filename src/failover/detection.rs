@@ -168,7 +168,7 @@ impl Detection {
         self.zones.contains_key(zone)
     }
 
-    /// What a change of would re-place capacity: the held zones and their state kind, and the guard kind.
+    /// What placement acts on, for telling when it changed: the held zones and whether each is lost, and the guard.
     pub fn shape(&self) -> (Vec<(&str, bool)>, Option<&'static str>) {
         let zones = self.zones.iter().map(|(z, l)| (z.as_str(), matches!(l.state, ZoneState::Lost))).collect();
         (zones, self.guard.as_ref().map(Guard::reason))
