@@ -65,16 +65,7 @@ fn main() {
             let label = format!("plan+status {mode}, {zones} zones × {nodes_per_zone} nodes");
             let iterations = if nodes_per_zone >= 1000 { 500 } else { 5000 };
             bench(&label, iterations, || {
-                let p = plan(&Inputs {
-                    service: &svc,
-                    class: Some(&cls),
-                    nodes: &nodes,
-                    children: &[],
-                    config: &config,
-                    backups: continuo::plan::Backups::none(),
-                    failover: continuo::plan::Failover::none(),
-                    now: jiff::Timestamp::UNIX_EPOCH,
-                });
+                let p = plan(&Inputs::offline(&svc, Some(&cls), &nodes, &config, jiff::Timestamp::UNIX_EPOCH));
                 black_box(status::compute(&svc, &p, &now));
             });
         }

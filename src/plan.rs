@@ -51,6 +51,29 @@ pub struct Inputs<'a> {
     pub now: Timestamp,
 }
 
+impl<'a> Inputs<'a> {
+    /// A plan's inputs with nothing observed but the nodes: no children, copies or failures (`continuo plan`,
+    /// benchmarks, tests).
+    pub fn offline(
+        service: &'a ResilientService,
+        class: Option<&'a ContinuityClass>,
+        nodes: &'a [NodeFacts],
+        config: &'a Config,
+        now: Timestamp,
+    ) -> Inputs<'a> {
+        Inputs {
+            service,
+            class,
+            nodes,
+            children: &[],
+            config,
+            backups: Backups::none(),
+            failover: Failover::none(),
+            now,
+        }
+    }
+}
+
 /// What the backup stage observes.
 #[derive(Clone, Copy)]
 pub struct Backups<'a> {
@@ -660,7 +683,7 @@ mod tests {
                 .collect();
             let (svc, cls) = (service(replicas), class(mode, &allowed));
             let config = Config::default();
-            let plan = plan(&Inputs { service: &svc, class: Some(&cls), nodes: &facts, children: &[], config: &config, backups: Backups::none(), failover: Failover::none(), now: Timestamp::UNIX_EPOCH });
+            let plan = plan(&Inputs::offline(&svc, Some(&cls), &facts, &config, Timestamp::UNIX_EPOCH));
             if let Ok(d) = plan {
                 prop_assert!(!d.deployments.is_empty());
                 for dep in &d.deployments {
@@ -688,17 +711,7 @@ mod tests {
         let (svc, cls) = (service(6), class("ActiveActive", &["eu-south-1"]));
         let config = Config::default();
         let run = || {
-            let d = plan(&Inputs {
-                service: &svc,
-                class: Some(&cls),
-                nodes: &nodes,
-                children: &[],
-                config: &config,
-                backups: Backups::none(),
-                failover: Failover::none(),
-                now: Timestamp::UNIX_EPOCH,
-            })
-            .unwrap();
+            let d = plan(&Inputs::offline(&svc, Some(&cls), &nodes, &config, Timestamp::UNIX_EPOCH)).unwrap();
             serde_json::to_string(&d.deployments).unwrap()
         };
         assert_eq!(run(), run());
@@ -713,16 +726,7 @@ mod tests {
         cls.spec.availability =
             serde_json::from_value(json!({"target": "99.9", "timeZone": "Mars/Olympus_Mons"})).unwrap();
         let config = Config::default();
-        let p = plan(&Inputs {
-            service: &svc,
-            class: Some(&cls),
-            nodes: &nodes,
-            children: &[],
-            config: &config,
-            backups: Backups::none(),
-            failover: Failover::none(),
-            now: Timestamp::UNIX_EPOCH,
-        });
+        let p = plan(&Inputs::offline(&svc, Some(&cls), &nodes, &config, Timestamp::UNIX_EPOCH));
         let d = p.as_ref().expect("the service is still placed");
         assert_eq!(d.deployments.len(), 3);
         let status = crate::status::compute(

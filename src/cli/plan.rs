@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::{
     api::{BackupLocation, ContinuityClass, ResilientService},
     backup,
-    plan::{self, Backups, Config, Failover, Inputs},
+    plan::{self, Backups, Config, Inputs},
     status,
     topology::{self, NodeFacts},
     workload,
@@ -183,16 +183,7 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
         let nodes = nodes_for(topology, svc, class, config)?;
         let location = svc.spec.backup.as_ref().and_then(|b| locations.get(&b.location));
         let backups = Backups { location, ..Backups::none() };
-        let plan = plan::plan(&Inputs {
-            service: svc,
-            class,
-            nodes: &nodes,
-            children: &[],
-            config,
-            backups,
-            failover: Failover::none(),
-            now: clock,
-        });
+        let plan = plan::plan(&Inputs { backups, ..Inputs::offline(svc, class, &nodes, config, clock) });
         let id = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
         match &plan {
             Err(p) => {
