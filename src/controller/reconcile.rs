@@ -280,7 +280,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         .into_iter()
         .chain(availability_review)
         .min()
-        .map(|at| Duration::from_secs(at.as_second().saturating_sub(Timestamp::now().as_second()).max(1) as u64));
+        .map(|at| Duration::from_secs(at.as_second().saturating_sub(clock.as_second()).max(1) as u64));
     let pending = ctx.writes.pending(&written, Instant::now()).map(|left| left + Duration::from_millis(100));
     Ok(match pending.into_iter().chain(review).min() {
         Some(after) => Action::requeue(after),
