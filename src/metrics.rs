@@ -10,7 +10,7 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use kube::{ResourceExt, runtime::reflector::Store};
+use kube::runtime::reflector::Store;
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric},
@@ -224,12 +224,21 @@ fn tiers_or_on_demand(tiers: &[String]) -> Vec<String> {
     if tiers.is_empty() { vec!["on-demand".into()] } else { tiers.to_vec() }
 }
 
-/// One sample of a per-service gauge or counter.
+/// One sample of a per-service gauge or counter. Its labels borrow from the service: a scrape of a thousand
+/// services makes tens of thousands of samples, and copying their label strings was most of a scrape's memory.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
+pub struct Sample<'a> {
     pub metric: &'static str,
-    pub labels: Vec<(String, String)>,
+    labels: [(&'static str, &'a str); 5],
+    len: usize,
     pub value: f64,
+}
+
+impl<'a> Sample<'a> {
+    /// `namespace` and `service`, then what the metric adds (zone, scope, type…).
+    pub fn labels(&self) -> &[(&'static str, &'a str)] {
+        &self.labels[..self.len]
+    }
 }
 
 /// The per-service counters (exposed with `_total`): this month's seconds, from the availability status plus the
@@ -261,94 +270,91 @@ pub const SERVICE_GAUGES: [(&str, &str); 17] = [
 ];
 
 /// The per-service samples for one service, from its status. Pure.
-pub fn samples(svc: &ResilientService) -> Vec<Sample> {
+pub fn samples<'a>(svc: &'a ResilientService) -> Vec<Sample<'a>> {
     let Some(status) = &svc.status else { return vec![] };
-    let base =
-        vec![("namespace".to_string(), svc.namespace().unwrap_or_default()), ("service".to_string(), svc.name_any())];
-    let with = |extra: &[(&str, &str)]| {
-        let mut l = base.clone();
-        l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        l
-    };
+    let (namespace, service) =
+        (svc.metadata.namespace.as_deref().unwrap_or_default(), svc.metadata.name.as_deref().unwrap_or_default());
     let mut out = Vec::new();
-    let mut push = |metric: &'static str, labels: Vec<(String, String)>, value: i64| {
-        out.push(Sample { metric, labels, value: value as f64 })
+    let mut push = |metric: &'static str, extra: &[(&'static str, &'a str)], value: f64| {
+        let mut labels = [("namespace", namespace), ("service", service), ("", ""), ("", ""), ("", "")];
+        labels[2..2 + extra.len()].copy_from_slice(extra);
+        out.push(Sample { metric, labels, len: 2 + extra.len(), value });
     };
     let now = k8s_openapi::jiff::Timestamp::now();
     for z in &status.zones {
         let zone = [("zone", z.name.as_str())];
-        push("continuo_service_replicas_desired", with(&zone), z.desired_replicas.into());
-        push("continuo_service_replicas_ready", with(&zone), z.ready_replicas.into());
-        push("continuo_service_zone_eligible", with(&zone), z.eligible.into());
-        push(
-            "continuo_service_zone_healthy",
-            with(&zone),
-            (z.eligible && z.ready_replicas >= z.desired_replicas).into(),
-        );
+        push("continuo_service_replicas_desired", &zone, z.desired_replicas.into());
+        push("continuo_service_replicas_ready", &zone, z.ready_replicas.into());
+        push("continuo_service_zone_eligible", &zone, flag(z.eligible));
+        push("continuo_service_zone_healthy", &zone, flag(z.eligible && z.ready_replicas >= z.desired_replicas));
     }
     for c in &status.conditions {
         for s in ["True", "False", "Unknown"] {
-            push("continuo_service_condition", with(&[("type", &c.type_), ("status", s)]), (c.status == s).into());
+            push("continuo_service_condition", &[("type", &c.type_), ("status", s)], flag(c.status == s));
         }
         if c.type_ == crate::status::OBJECTIVES_MET {
-            push("continuo_service_objectives_met", base.clone(), (c.status == "True").into());
+            push("continuo_service_objectives_met", &[], flag(c.status == "True"));
         }
     }
     if let Some(b) = &status.backup {
         if let Some(t) = &b.newest_copy {
-            push("continuo_backup_newest_copy_timestamp_seconds", base.clone(), t.0.as_second());
+            push("continuo_backup_newest_copy_timestamp_seconds", &[], t.0.as_second() as f64);
             let age = now.as_second() - t.0.as_second();
-            push("continuo_backup_achieved_rpo_seconds", base.clone(), age.max(0));
+            push("continuo_backup_achieved_rpo_seconds", &[], age.max(0) as f64);
         }
-        push("continuo_backup_points", base.clone(), b.points.into());
+        push("continuo_backup_points", &[], b.points.into());
     }
     for o in &status.objectives {
-        let scope = o.scope.to_string();
+        let scope = scope_label(o.scope);
         let metric =
             if o.objective == "RTO" { "continuo_objective_rto_seconds" } else { "continuo_objective_rpo_seconds" };
-        push(metric, with(&[("scope", &scope)]), o.target.as_secs() as i64);
+        push(metric, &[("scope", scope)], o.target.as_secs() as f64);
         if o.status != "Unknown" {
             push(
                 "continuo_objective_feasible",
-                with(&[("scope", &scope), ("objective", &o.objective)]),
-                (o.status == "True").into(),
+                &[("scope", scope), ("objective", &o.objective)],
+                flag(o.status == "True"),
             );
         }
     }
     if let Some(open) = status.incidents.first().filter(|i| i.recovered.is_none()) {
-        let scope = [("scope", if open.scope == crate::api::Scope::Zone { "Zone" } else { "Node" })];
+        let scope = [("scope", scope_label(open.scope))];
         push(
             "continuo_service_incident_open_seconds",
-            with(&scope),
-            (now.as_second() - open.began.0.as_second()).max(0),
+            &scope,
+            (now.as_second() - open.began.0.as_second()).max(0) as f64,
         );
         if let Some(t) = open.target_rto {
-            push("continuo_service_incident_rto_target_seconds", with(&scope), t.as_secs() as i64);
+            push("continuo_service_incident_rto_target_seconds", &scope, t.as_secs() as f64);
         }
     }
     if let Some(a) = &status.availability {
         // The time since the checkpoint, in the state the status records (the month's end is its own checkpoint).
         let since = (now.as_second() - a.since.0.as_second()).max(0);
         let down = a.current.down_seconds + if a.state == crate::api::Health::Down { since } else { 0 };
-        push("continuo_service_observed_seconds", base.clone(), a.current.observed_seconds + since);
-        push("continuo_service_down_seconds", base.clone(), down);
-        push("continuo_service_availability_claimable", base.clone(), a.claimable.into());
+        push("continuo_service_observed_seconds", &[], (a.current.observed_seconds + since) as f64);
+        push("continuo_service_down_seconds", &[], down as f64);
+        push("continuo_service_availability_claimable", &[], flag(a.claimable));
         if let Some(budget) = a.current.error_budget_remaining_seconds {
-            push(
-                "continuo_service_error_budget_remaining_seconds",
-                base.clone(),
-                budget - (down - a.current.down_seconds),
-            );
+            let left = budget - (down - a.current.down_seconds);
+            push("continuo_service_error_budget_remaining_seconds", &[], left as f64);
         }
         if let Some(t) = a.target.as_deref().and_then(|t| t.parse::<f64>().ok()) {
-            out.push(Sample {
-                metric: "continuo_service_availability_target_ratio",
-                labels: base.clone(),
-                value: t / 100.0,
-            });
+            push("continuo_service_availability_target_ratio", &[], t / 100.0);
         }
     }
     out
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+fn scope_label(scope: crate::api::Scope) -> &'static str {
+    match scope {
+        crate::api::Scope::Node => "Node",
+        crate::api::Scope::Zone => "Zone",
+    }
 }
 
 /// Reads the services from the controller's cache on each scrape.
@@ -364,7 +370,8 @@ impl fmt::Debug for ServiceCollector {
 
 impl Collector for ServiceCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let all: Vec<Sample> = self.store.state().iter().flat_map(|s| samples(s)).collect();
+        let services = self.store.state();
+        let all: Vec<Sample> = services.iter().flat_map(|s| samples(s)).collect();
         let kinds = SERVICE_GAUGES.iter().map(|g| (g, MetricType::Gauge));
         for ((name, help), kind) in kinds.chain(SERVICE_COUNTERS.iter().map(|c| (c, MetricType::Counter))) {
             let series: Vec<&Sample> = all.iter().filter(|s| s.metric == *name).collect();
@@ -373,7 +380,8 @@ impl Collector for ServiceCollector {
             }
             let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
             for s in series {
-                let family = metric.encode_family(&s.labels)?;
+                let labels = s.labels();
+                let family = metric.encode_family(&labels)?;
                 match kind {
                     MetricType::Counter => ConstCounter::new(s.value).encode(family)?,
                     _ => ConstGauge::new(s.value).encode(family)?,
@@ -426,14 +434,15 @@ mod tests {
         samples
             .iter()
             .find(|s| {
-                s.metric == metric && extra.iter().all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+                s.metric == metric && extra.iter().all(|(k, v)| s.labels().iter().any(|(lk, lv)| lk == k && lv == v))
             })
             .map(|s| s.value as i64)
     }
 
     #[test]
     fn zone_and_objective_samples_come_from_status() {
-        let s = samples(&service());
+        let svc = service();
+        let s = samples(&svc);
         assert_eq!(value(&s, "continuo_service_replicas_ready", &[("zone", "c")]), Some(0));
         assert_eq!(value(&s, "continuo_service_zone_eligible", &[("zone", "c")]), Some(0));
         assert_eq!(value(&s, "continuo_service_zone_healthy", &[("zone", "a")]), Some(1));
@@ -448,7 +457,7 @@ mod tests {
     fn labels_are_bounded_to_namespace_service_zone_scope_and_type() {
         let allowed = ["namespace", "service", "zone", "type", "status", "scope", "objective"];
         for s in samples(&service()) {
-            assert!(s.labels.iter().all(|(k, _)| allowed.contains(&k.as_str())), "{s:?}");
+            assert!(s.labels().iter().all(|(k, _)| allowed.contains(k)), "{s:?}");
         }
     }
 

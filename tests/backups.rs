@@ -182,7 +182,8 @@ async fn a_newer_copy_makes_the_rpo_met_and_an_old_one_does_not() {
         .collect();
     // Intraday keeps both (48h); only the 30-hour-old copy belongs to the archive tier.
     assert_eq!(tiers, [("intraday", 2, true), ("archive", 1, true)]);
-    let samples = continuo::metrics::samples(&serde_json::from_value(w.api.get(SERVICES, "hub").unwrap()).unwrap());
+    let svc = serde_json::from_value(w.api.get(SERVICES, "hub").unwrap()).unwrap();
+    let samples = continuo::metrics::samples(&svc);
     assert!(samples.iter().any(|s| s.metric == "continuo_backup_newest_copy_timestamp_seconds"));
     let achieved = samples.iter().find(|s| s.metric == "continuo_backup_achieved_rpo_seconds").unwrap().value as i64;
     assert!((3 * 3600..3 * 3600 + 60).contains(&achieved), "{achieved}");
