@@ -176,10 +176,7 @@ impl Metrics {
 
     /// An incident ended: its measured recovery time, and whether it kept its RTO.
     pub fn incident_ended(&self, i: &crate::api::Incident) {
-        let scope = match i.scope {
-            crate::api::Scope::Node => "Node",
-            crate::api::Scope::Zone => "Zone",
-        };
+        let scope = scope_label(i.scope);
         self.recoveries.get_or_create(&ScopeLabels { scope }).observe(i.rto_seconds.unwrap_or(0) as f64);
         let within_rto = match i.within_rto {
             Some(true) => "true",
