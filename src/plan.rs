@@ -202,7 +202,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     let class = validate(i)?;
     let zones = zones(i, class)?;
     let placement = place(i, &class.spec, &zones);
-    let (backup, cron_jobs) = backups(i, class, &zones.protected(), &zones.eligible, zones.regions);
+    let (backup, cron_jobs) = backups(i, class, &zones.in_scope, &zones.eligible, zones.regions);
     let startup = i.config.timing.pod_startup(&i.service.spec.template, i.service.spec.startup_seconds);
     let objectives = objectives::assess(&Situation {
         class: &class.spec,
@@ -281,10 +281,6 @@ struct Zones<'a> {
 }
 
 impl Zones<'_> {
-    fn protected(&self) -> Vec<String> {
-        self.in_scope.clone()
-    }
-
     fn nodes_per_zone(&self) -> BTreeMap<String, i32> {
         self.known.values().map(|z| (z.name.clone(), z.eligible_nodes)).collect()
     }

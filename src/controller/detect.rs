@@ -101,10 +101,6 @@ impl Detector {
     pub fn observer(&self) -> Observer {
         self.observer
     }
-
-    pub fn settings(&self) -> Settings {
-        self.settings
-    }
 }
 
 impl Default for Detector {

@@ -81,10 +81,6 @@ impl Leases {
         self.seen.get(node).map(|s| s.at)
     }
 
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
     }
