@@ -1,7 +1,7 @@
 //! An in-memory Kubernetes API server for reconcile tests and the scale benchmark: it serves GET, LIST and
-//! WATCH (with label selectors, across namespaces), server-side apply PATCH (including `/status`), DELETE and
-//! POST, and logs every request so tests can count them at the HTTP layer. Optionally every request waits a
-//! fixed latency first, as a real API server's round trip does.
+//! WATCH (with label selectors, across namespaces), server-side apply PATCH (including `/status`, with field
+//! ownership per manager: see `apply`), DELETE and POST, and logs every request so tests can count them at the
+//! HTTP layer. Optionally every request waits a fixed latency first, as a real API server's round trip does.
 #![allow(dead_code)]
 
 use std::{
@@ -36,6 +36,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+mod apply;
+
 /// One change, as a watch delivers it.
 struct Change {
     rv: u64,
@@ -56,6 +58,8 @@ struct State {
     unknown: Vec<String>,
     /// Path prefixes where writes are refused, with the status code, reason and message.
     refused: Vec<(String, u16, String, String)>,
+    /// Who applied which fields, for server-side apply.
+    managers: apply::Managers,
 }
 
 #[derive(Clone, Default)]
@@ -317,6 +321,7 @@ impl FakeApi {
         }
         let collection = t.collection.clone();
         let mut changes: Vec<(&'static str, Value)> = Vec::new();
+        let st = &mut *st;
         let coll = st.objects.entry(t.collection.clone()).or_default();
         let answer = match (method.clone(), t.name) {
             (Method::GET, Some(name)) => match coll.get(&name) {
@@ -326,11 +331,28 @@ impl FakeApi {
             (Method::PATCH, Some(name)) => {
                 let patch: Value = serde_json::from_slice(body).unwrap();
                 let is_status = t.subresource.as_deref() == Some("status");
+                // Of an apply, the status subresource takes only `status`, the object everything but `status`.
+                let mut config = patch.clone();
+                if let Some(m) = config.as_object_mut() {
+                    if is_status {
+                        m.retain(|k, _| k == "status");
+                    } else {
+                        m.remove("status");
+                    }
+                }
+                let key = format!("{collection}/{name}{}", if is_status { "/status" } else { "" });
+                let manager = query_param(query, "fieldManager").map(decode);
+                let force = query_param(query, "force") == Some("true");
                 let Some(existing) = coll.get_mut(&name) else {
                     if is_status {
                         return (404, status(404, "NotFound", &format!("{name} not found")));
                     }
-                    let mut obj = patch.clone();
+                    let mut obj = Value::Object(Default::default());
+                    if let Some(manager) = &manager {
+                        st.managers.apply(&key, &mut obj, manager, config, force).expect("nothing to conflict with");
+                    } else {
+                        merge(&mut obj, &config);
+                    }
                     obj["metadata"]["uid"] = json!(format!("uid-{name}-{rv}"));
                     obj["metadata"]["resourceVersion"] = json!(rv);
                     obj["metadata"]["generation"] = json!(1);
@@ -340,14 +362,14 @@ impl FakeApi {
                     return st.finish(&collection, changes, (201, obj));
                 };
                 let before = existing.clone();
-                if is_status {
-                    existing["status"] = patch["status"].clone();
-                } else {
-                    let mut p = patch.clone();
-                    if let Some(m) = p.as_object_mut() {
-                        m.remove("status");
+                match &manager {
+                    Some(manager) => {
+                        if let Err(message) = st.managers.apply(&key, existing, manager, config, force) {
+                            return (409, status(409, "Conflict", &message));
+                        }
                     }
-                    merge(existing, &p);
+                    // A merge patch (the Event recorder's): no owner, nothing removed.
+                    None => merge(existing, &config),
                 }
                 if before["spec"] != existing["spec"] {
                     let g = before["metadata"]["generation"].as_i64().unwrap_or(0);
@@ -361,6 +383,7 @@ impl FakeApi {
             }
             (Method::DELETE, Some(name)) => match coll.remove(&name) {
                 Some(o) => {
+                    st.managers.forget(&format!("{collection}/{name}"));
                     changes.push(("DELETED", o.clone()));
                     (200, o)
                 }
@@ -456,6 +479,7 @@ impl FakeApi {
         let mut st = self.state.lock().unwrap();
         st.counter += 1;
         if let Some(obj) = st.objects.get_mut(collection).and_then(|c| c.remove(name)) {
+            st.managers.forget(&format!("{collection}/{name}"));
             st.record(collection, "DELETED", &obj);
         }
         drop(st);
