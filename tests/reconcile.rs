@@ -571,3 +571,39 @@ async fn a_transition_repeated_within_minutes_is_one_event_with_a_series() {
     assert_eq!(ready[0]["series"]["count"], 3, "Ready three times: the first rollout and two recoveries");
     assert!(ready[0]["series"]["lastObservedTime"].is_string());
 }
+
+#[tokio::test]
+async fn an_annotation_dropped_from_the_pod_template_leaves_every_zone() {
+    let w = World::new();
+    w.api.edit(SERVICES, "passhub", |s| s["spec"]["template"]["metadata"] = json!({"annotations": {"sidecar": "on"}}));
+    w.reconcile().await;
+    let annotations = |w: &World, zone: &str| {
+        w.api.get(DEPLOYMENTS, &format!("passhub-{zone}")).unwrap()["spec"]["template"]["metadata"]["annotations"]
+            .clone()
+    };
+    assert_eq!(annotations(&w, "eu-south-1a")["sidecar"], "on");
+    w.api.edit(SERVICES, "passhub", |s| {
+        s["spec"]["template"].as_object_mut().unwrap().remove("metadata");
+    });
+    w.reconcile().await;
+    for zone in ZONES {
+        assert!(annotations(&w, zone).get("sidecar").is_none(), "{zone}: {}", annotations(&w, zone));
+    }
+}
+
+#[tokio::test]
+async fn another_managers_apply_of_an_owned_field_conflicts_and_a_forced_one_is_taken_back() {
+    let w = World::settled().await;
+    let scale = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "passhub-eu-south-1a", "labels": {"team": "billing"}}, "spec": {"replicas": 1}});
+    let (code, answer) = w.api.apply_as(DEPLOYMENTS, "passhub-eu-south-1a", "kubectl", scale.clone(), false);
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains(r#"conflict with "continuo": .spec.replicas"#), "{answer}");
+
+    let (code, _) = w.api.apply_as(DEPLOYMENTS, "passhub-eu-south-1a", "kubectl", scale, true);
+    assert_eq!(code, 200);
+    w.reconcile().await;
+    let d = w.api.get(DEPLOYMENTS, "passhub-eu-south-1a").unwrap();
+    assert_eq!(d["spec"]["replicas"], 3, "continuo takes its field back");
+    assert_eq!(d["metadata"]["labels"]["team"], "billing", "and leaves the other manager's label alone");
+}

@@ -456,6 +456,15 @@ impl FakeApi {
         self.state.lock().unwrap().objects.get(collection).map(|c| c.values().cloned().collect()).unwrap_or_default()
     }
 
+    /// A server-side apply of `body` by another field manager (`kubectl apply --server-side`, say), answered as
+    /// the operator's own applies are: (status code, object or Status).
+    pub fn apply_as(&self, collection: &str, name: &str, manager: &str, body: Value, force: bool) -> (u16, Value) {
+        let query = format!("fieldManager={manager}&force={force}");
+        let path = format!("{collection}/{name}");
+        let body = serde_json::to_vec(&body).unwrap();
+        self.handle(&Method::PATCH, &path, Some(&query), &body)
+    }
+
     /// Edits a stored object in place, as a user or another controller would.
     pub fn edit(&self, collection: &str, name: &str, f: impl FnOnce(&mut Value)) {
         let mut st = self.state.lock().unwrap();
