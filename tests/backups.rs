@@ -535,7 +535,13 @@ async fn a_copy_on_request_to_another_location_is_catalogued_and_never_expires()
 async fn deleting_the_service_keeps_its_copies_and_says_retention_stopped() {
     let w = World::new();
     w.reconcile().await;
-    available_point(&w.api, "hub-1", "hub", 3);
+    // A copy continuo catalogued itself, so every field of its status is continuo's (server-side apply would
+    // drop any it left out of a later status write).
+    let captured = (k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(3)).to_string();
+    let report = format!("{{\"id\": \"snap-1\", \"sizeBytes\": 1024, \"capturedAt\": \"{captured}\"}}");
+    finished_run(&w.api, "hub-1", "archive", true, Some(&report));
+    w.reconcile().await;
+    let catalogued = w.api.get(POINTS, "hub-1").expect("catalogued")["status"].clone();
     w.api.edit(POINTS, "hub-1", |p| p["status"]["retention"] = json!("Active"));
     // The service is deleted (its CronJobs go with it, by owner reference); its points are not owned.
     let svc: ResilientService = serde_json::from_value(w.api.get(SERVICES, "hub").unwrap()).unwrap();
@@ -547,6 +553,11 @@ async fn deleting_the_service_keeps_its_copies_and_says_retention_stopped() {
     assert_eq!(p["status"]["retention"], "Stopped");
     assert!(p["status"]["message"].as_str().unwrap().contains("kept until a person deletes it"));
     assert_eq!(p["status"]["phase"], "Available");
+    for field in ["id", "sizeBytes", "capturedAt", "region"] {
+        assert_eq!(p["status"][field], catalogued[field], "{field} is kept when retention stops");
+    }
+    assert!(catalogued["expiresAt"].is_string(), "the archive tier keeps it 180 days: {catalogued}");
+    assert!(p["status"]["expiresAt"].is_null(), "nothing will expire it now, so it shows no date");
     // Marked once: a second sweep writes nothing.
     w.feed.lock().unwrap().sync(&w.api, &w.nodes.lock().unwrap().clone());
     assert_eq!(continuo::controller::mark_orphans(&w.ctx, &support::store::<ResilientService>(&[])).await.unwrap(), 0);
@@ -554,5 +565,8 @@ async fn deleting_the_service_keeps_its_copies_and_says_retention_stopped() {
     // The service comes back under the same name: its copies are under retention again.
     w.api.put(SERVICES, serde_json::to_value(&svc).unwrap());
     w.reconcile().await;
-    assert_eq!(w.api.get(POINTS, "hub-1").unwrap()["status"]["retention"], "Active");
+    let p = w.api.get(POINTS, "hub-1").unwrap();
+    assert_eq!(p["status"]["retention"], "Active");
+    assert_eq!(p["status"]["expiresAt"], catalogued["expiresAt"], "under retention again, it expires again");
+    assert!(p["status"]["message"].is_null(), "{p}");
 }

@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Deserialize;
 
+use super::Tier;
 use crate::{
     api::{BackupLocation, RecoveryPoint, RecoveryPointSpec, RecoveryPointStatus},
     workload::{FIELD_MANAGER, SERVICE_LABEL},
@@ -23,6 +24,34 @@ pub fn orphans(points: &[RecoveryPoint], exists: impl Fn(&str, &str) -> bool) ->
             let ns = p.metadata.namespace.as_deref().unwrap_or_default();
             let stopped = p.status.as_ref().and_then(|s| s.retention.as_deref()) == Some(RETENTION_STOPPED);
             !stopped && !exists(ns, &p.spec.service)
+        })
+        .collect()
+}
+
+/// When retention will delete `p` under the class's `tiers`, while its service exists: `None` for a copy on
+/// request or one that counts keep (see [`super::expiry`]).
+pub fn expires_at(p: &RecoveryPoint, tiers: &[Tier]) -> Option<Timestamp> {
+    let captured = p.status.as_ref()?.captured_at.as_ref()?.0;
+    if p.spec.on_demand {
+        return None;
+    }
+    super::expiry(tiers, &p.spec.tiers, captured)
+}
+
+/// The available copies of a service that exists whose `expiresAt` is not what the class's `tiers` now say (a
+/// class whose `keep` changed moves them), with the date they should show. Copies whose retention stopped are
+/// left to the service's return.
+pub fn stale_expiry<'p>(points: &'p [RecoveryPoint], tiers: &[Tier]) -> Vec<(&'p RecoveryPoint, Option<Timestamp>)> {
+    points
+        .iter()
+        .filter_map(|p| {
+            let s = p.status.as_ref()?;
+            if s.phase.as_deref() != Some("Available") || s.retention.as_deref() == Some(RETENTION_STOPPED) {
+                return None;
+            }
+            let due = expires_at(p, tiers);
+            let shown = s.expires_at.as_ref().map(|t| t.0.as_second());
+            (shown != due.map(|t| t.as_second())).then_some((p, due))
         })
         .collect()
 }
@@ -82,6 +111,7 @@ pub fn outcomes(
     service: &str,
     namespace: &str,
     location: &BackupLocation,
+    tiers: &[Tier],
 ) -> Vec<Outcome> {
     let known = |job: &str| catalogued.iter().any(|p| p.metadata.name.as_deref() == Some(job));
     runs.iter()
@@ -101,7 +131,12 @@ pub fn outcomes(
                 }
             };
             let captured = report.captured_at.or(r.started);
-            Outcome::Point(Box::new(point(r, &report, captured, service, namespace, location)))
+            let mut p = point(r, &report, captured, service, namespace, location);
+            let expires = expires_at(&p, tiers);
+            if let Some(s) = p.status.as_mut() {
+                s.expires_at = expires.map(Time);
+            }
+            Outcome::Point(Box::new(p))
         })
         .collect()
 }
@@ -152,6 +187,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::backup::retention::Keep;
 
     fn location() -> BackupLocation {
         serde_json::from_value(json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "BackupLocation",
@@ -179,7 +215,7 @@ mod tests {
                 "restic done\n{\"id\": \"4f1c2a\", \"sizeBytes\": 734003200, \"capturedAt\": \"2026-11-25T01:00:05Z\"}\n",
             ),
         )];
-        let out = outcomes(&runs, &[], "hub", "invoicing", &location());
+        let out = outcomes(&runs, &[], "hub", "invoicing", &location(), &[]);
         let Outcome::Point(p) = &out[0] else { panic!("{out:?}") };
         assert_eq!(p.metadata.name.as_deref(), Some("hub-backup-archive-intraday-29400000"));
         assert!(p.metadata.owner_references.is_none());
@@ -189,7 +225,7 @@ mod tests {
         assert_eq!(s.captured_at.as_ref().unwrap().0.to_string(), "2026-11-25T01:00:05Z");
         assert_eq!(s.region.as_deref(), Some("eu-south-2"));
         // Once catalogued, the same run is not catalogued again.
-        assert!(outcomes(&runs, &[(**p).clone()], "hub", "invoicing", &location()).is_empty());
+        assert!(outcomes(&runs, &[(**p).clone()], "hub", "invoicing", &location(), &[]).is_empty());
     }
 
     #[test]
@@ -205,6 +241,7 @@ mod tests {
             "hub",
             "invoicing",
             &location(),
+            &[],
         );
         assert!(matches!(&out[0], Outcome::Failed { job, .. } if job == "a"));
         assert!(matches!(&out[1], Outcome::Unreported { why, .. } if why.contains("no JSON report")));
@@ -228,8 +265,59 @@ mod tests {
 
     #[test]
     fn the_capture_time_defaults_to_the_runs_start() {
-        let out = outcomes(&[run("a", true, Some("{\"id\": \"x\"}"))], &[], "hub", "invoicing", &location());
+        let out = outcomes(&[run("a", true, Some("{\"id\": \"x\"}"))], &[], "hub", "invoicing", &location(), &[]);
         let Outcome::Point(p) = &out[0] else { panic!() };
         assert_eq!(p.status.as_ref().unwrap().captured_at.as_ref().unwrap().0.to_string(), "2026-11-25T01:00:02Z");
+    }
+
+    fn available(name: &str, tiers: &[&str], captured: &str, expires: Option<&str>) -> RecoveryPoint {
+        serde_json::from_value(json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+            "metadata": {"name": name, "namespace": "invoicing"},
+            "spec": {"service": "hub", "location": "offsite", "tiers": tiers},
+            "status": {"phase": "Available", "id": name, "capturedAt": captured, "expiresAt": expires}}))
+        .unwrap()
+    }
+
+    fn tier(name: &str, keep: Keep) -> Tier {
+        Tier { name: name.into(), schedule: "0 2 * * *".into(), keep, derived: false }
+    }
+
+    fn within(hours: i64) -> Keep {
+        Keep { within: Some(jiff::SignedDuration::from_hours(hours)), ..Default::default() }
+    }
+
+    #[test]
+    fn a_class_whose_keep_changed_moves_the_expiry_of_the_copies_and_only_theirs() {
+        let points = [
+            available("kept-two-days", &["intraday"], "2026-11-25T02:00:00Z", Some("2026-11-27T02:00:00Z")),
+            available("already-right", &["archive"], "2026-11-25T02:00:00Z", Some("2027-05-24T02:00:00Z")),
+            available("by-count", &["daily"], "2026-11-25T02:00:00Z", Some("2026-12-02T02:00:00Z")),
+        ];
+        let tiers = [
+            tier("intraday", within(72)),
+            tier("archive", within(4320)),
+            tier("daily", Keep { daily: Some(7), ..Default::default() }),
+        ];
+        let changes: Vec<(String, Option<String>)> = stale_expiry(&points, &tiers)
+            .into_iter()
+            .map(|(p, t)| (p.metadata.name.clone().unwrap(), t.map(|t| t.to_string())))
+            .collect();
+        assert_eq!(
+            changes,
+            vec![
+                ("kept-two-days".into(), Some("2026-11-28T02:00:00Z".into())),
+                ("by-count".into(), None), // counts keep it: when it goes depends on the copies to come
+            ]
+        );
+    }
+
+    #[test]
+    fn copies_kept_until_a_person_deletes_them_are_left_alone() {
+        let mut on_request = available("export", &[], "2026-11-25T02:00:00Z", None);
+        on_request.spec.on_demand = true;
+        let mut stopped = available("orphan", &["intraday"], "2026-11-25T02:00:00Z", None);
+        stopped.status.as_mut().unwrap().retention = Some(RETENTION_STOPPED.into());
+        let tiers = [tier("intraday", within(48))];
+        assert!(stale_expiry(&[on_request, stopped], &tiers).is_empty());
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::{api::batch::v1::Job, apimachinery::pkg::apis::meta::v1::Time};
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
@@ -107,15 +107,9 @@ pub(super) async fn keep_catalog(
     if let Some(location) = &location {
         let runs: Vec<FinishedRun> =
             ctx.caches.agent_jobs_of(&ns, &name, "backup").iter().filter_map(|j| finished_run(ctx, &ns, j)).collect();
-        for outcome in catalog::outcomes(&runs, points, &name, &ns, location) {
+        for outcome in catalog::outcomes(&runs, points, &name, &ns, location, &plan.tiers) {
             match outcome {
-                Outcome::Point(mut p) => {
-                    if let Some(s) = p.status.as_mut() {
-                        let captured = s.captured_at.as_ref().map(|t| t.0);
-                        s.expires_at = captured
-                            .and_then(|c| crate::backup::expiry(&plan.tiers, &p.spec.tiers, c))
-                            .map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time);
-                    }
+                Outcome::Point(p) => {
                     let key = RecentWrites::key("RecoveryPoint", &ns, &p.name_any());
                     let mut body = crate::workload::manifest(&*p);
                     let status = body.as_object_mut().and_then(|m| m.remove("status")).unwrap_or_default();
@@ -161,7 +155,16 @@ pub(super) async fn keep_catalog(
         .iter()
         .filter(|p| p.status.as_ref().and_then(|s| s.retention.as_deref()) == Some(catalog::RETENTION_STOPPED))
     {
-        set_retention(&api, p, catalog::RETENTION_ACTIVE, None).await?;
+        let expires = catalog::expires_at(p, &plan.tiers);
+        update_status(&api, p, |s| {
+            s.retention = Some(catalog::RETENTION_ACTIVE.into());
+            s.message = None;
+            s.expires_at = expires.map(Time);
+        })
+        .await?;
+    }
+    for (p, expires) in catalog::stale_expiry(points, &plan.tiers) {
+        update_status(&api, p, |s| s.expires_at = expires.map(Time)).await?;
     }
     copies_on_request(ctx, svc, plan, points, notes).await?;
     restores(ctx, svc, plan, &ctx.caches.recovery_points_in(&ns), notes).await?;
@@ -223,23 +226,16 @@ pub async fn mark_orphans(ctx: &Context, services: &Store<ResilientService>) -> 
             "service {:?} was deleted: retention stopped; the copy is kept until a person deletes it",
             p.spec.service
         );
-        set_retention(&api, p, catalog::RETENTION_STOPPED, Some(message)).await?;
+        // Nothing will expire it any more: it shows no expiry date.
+        update_status(&api, p, |s| {
+            s.retention = Some(catalog::RETENTION_STOPPED.into());
+            s.message = Some(message);
+            s.expires_at = None;
+        })
+        .await?;
         marked += 1;
     }
     Ok(marked)
-}
-
-async fn set_retention(
-    api: &Api<RecoveryPoint>,
-    p: &RecoveryPoint,
-    retention: &str,
-    message: Option<String>,
-) -> Result<(), Error> {
-    update_status(api, p, |s| {
-        s.retention = Some(retention.into());
-        s.message = message;
-    })
-    .await
 }
 
 /// A RecoveryPoint a person created with `onDemand: true` and no status asks for a copy now, to its location (an
@@ -275,7 +271,7 @@ async fn copies_on_request(
                 let Some(run) = runs.iter().find(|j| j.name_any() == run_name).and_then(|j| run_of(ctx, &ns, j)) else {
                     continue;
                 };
-                match catalog::outcomes(&[run], &[], &name, &ns, &loc).pop() {
+                match catalog::outcomes(&[run], &[], &name, &ns, &loc, &[]).pop() {
                     Some(Outcome::Point(done)) => {
                         ctx.metrics.copy_catalogued(&[]);
                         let filled = done.status.clone().unwrap_or_default();
