@@ -515,14 +515,11 @@ fn record_incidents(
         .filter(|(z, l)| l.state == ZoneState::Lost && zones.in_scope.contains(z) && used(z))
         .map(|(z, l)| LostZone { zone: z.clone(), began: l.began, detected: l.detected })
         .collect();
-    let lagging: Vec<String> = statuses
-        .iter()
-        .filter(|z| z.eligible && z.ready_replicas < z.desired_replicas)
-        .map(|z| z.name.clone())
-        .collect();
+    let lagging = lagging(statuses);
     let was_whole = previous.is_some_and(|p| {
         p.observed_generation == svc.metadata.generation && healthy_ready(&p.zones) >= svc.spec.replicas
     });
+    let node_began = silent_node_evidence(i, &lagging);
     let rto: Vec<(Scope, crate::api::Span)> = class.objectives.iter().map(|o| (o.scope, o.rto)).collect();
     incidents::step(
         previous.map(|p| p.incidents.as_slice()).unwrap_or_default(),
@@ -531,11 +528,33 @@ fn record_incidents(
             ready: healthy_ready(statuses),
             lost: &lost,
             lagging: &lagging,
+            node_began,
             was_whole,
             rto: &rto,
             now: i.now,
         },
     )
+}
+
+/// When a drop in the `lagging` zones began, by a node there whose lease went silent while the service was Ready
+/// (its pods look Ready until the node controller notices); a node silent since before then did not cause it.
+fn silent_node_evidence(i: &Inputs<'_>, lagging: &[String]) -> Option<Timestamp> {
+    let ready_since = i
+        .service
+        .status
+        .as_ref()
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == crate::status::READY && c.status == "True"))
+        .map(|c| c.last_transition_time.0)?;
+    lagging
+        .iter()
+        .filter_map(|z| i.failover.detection.silent_since.get(z).copied())
+        .filter(|at| *at >= ready_since)
+        .min()
+}
+
+/// Zones below their desired Ready replicas.
+fn lagging(statuses: &[ZoneStatus]) -> Vec<String> {
+    statuses.iter().filter(|z| z.eligible && z.ready_replicas < z.desired_replicas).map(|z| z.name.clone()).collect()
 }
 
 /// Record: availability this month, moved on transitions only.
@@ -559,7 +578,7 @@ fn record_availability(
     if previous.is_none() && health != crate::api::Health::Up {
         return (Some(Availability::NotYetUp), None);
     }
-    // A change caused by a zone loss is dated by the loss's evidence, not by when it was detected.
+    // A change caused by a zone or node loss is dated by the loss's evidence, not by when it was detected.
     let evidence = i
         .failover
         .detection
@@ -567,6 +586,7 @@ fn record_availability(
         .iter()
         .filter(|(z, l)| l.state == ZoneState::Lost && zones.in_scope.contains(z))
         .map(|(_, l)| l.began)
+        .chain(silent_node_evidence(i, &lagging(statuses)))
         .min();
     let next = availability::advance(&availability::Inputs {
         target,

@@ -56,7 +56,7 @@ struct World {
     ctx: Arc<Context>,
     feed: Mutex<Feed>,
     clock: Arc<AtomicI64>,
-    /// Zones whose kubelets stopped renewing.
+    /// Zones (or single nodes) whose kubelets stopped renewing.
     silent: Mutex<Vec<&'static str>>,
 }
 
@@ -97,7 +97,7 @@ impl World {
             if self.now() % 10 == 0 {
                 for n in &self.nodes {
                     let zone = n.metadata.labels.as_ref().unwrap()["topology.kubernetes.io/zone"].as_str();
-                    if !silent.contains(&zone) {
+                    if !silent.contains(&zone) && !silent.contains(&n.metadata.name.as_deref().unwrap()) {
                         self.ctx.detector.observe(n.metadata.name.as_deref().unwrap(), Some(now.to_string()), now);
                     }
                 }
@@ -195,6 +195,43 @@ async fn silent_leases_promote_a_standby_before_the_nodes_turn_notready_and_the_
     assert!(reasons(&w.api).contains(&"IncidentResolved".to_string()));
     // The outage in availability is dated by its evidence: degraded from 10 s to 45 s.
     assert_eq!(w.status()["availability"]["current"]["degradedSeconds"], 35, "{}", w.status()["availability"]);
+}
+
+#[tokio::test]
+async fn a_lost_node_is_an_incident_timed_from_its_last_renewal_not_from_when_its_pods_stopped_looking_ready() {
+    let w = World::settled("WarmStandby", "60s", 4).await;
+    // One of zone a's two nodes dies at 11 s; its pods look Ready until the node controller withdraws them at 55 s.
+    w.silent.lock().unwrap().push("eu-south-1a-w1");
+    assert!(!w.advance_to(55), "one silent node does not lose its zone");
+    w.api.edit(DEPLOYMENTS, "engine-eu-south-1a", |d| d["status"]["readyReplicas"] = json!(1));
+    w.reconcile().await;
+    let incident = w.incidents()[0].clone();
+    assert_eq!((incident["scope"].as_str(), incident["subject"].as_str()), (Some("Node"), Some("eu-south-1a")));
+    assert_eq!(incident["began"], "2026-11-10T00:00:10Z", "the dead node's last renewal seen");
+    assert_eq!(incident["detected"], "2026-11-10T00:00:55Z");
+    w.advance_to(70);
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    assert_eq!(w.incidents()[0]["rtoSeconds"], 60, "from the failure, not from when it was seen");
+    assert_eq!(w.status()["availability"]["current"]["degradedSeconds"], 60, "{}", w.status()["availability"]);
+}
+
+#[tokio::test]
+async fn a_node_silent_since_before_the_service_was_ready_does_not_date_its_incident() {
+    let w = World::new("WarmStandby", "60s", 4);
+    w.advance_to(10);
+    w.reconcile().await;
+    // A node that was already dead when the service first became Ready (at 60 s) did not cause a later drop.
+    w.silent.lock().unwrap().push("eu-south-1a-w1");
+    w.advance_to(60);
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    w.advance_to(100);
+    w.api.edit(DEPLOYMENTS, "engine-eu-south-1a", |d| d["status"]["readyReplicas"] = json!(1));
+    w.reconcile().await;
+    let incident = w.incidents()[0].clone();
+    assert_eq!(incident["scope"], "Node");
+    assert_eq!(incident["began"], "2026-11-10T00:01:40Z", "dated when seen: {incident}");
 }
 
 #[tokio::test]

@@ -156,6 +156,9 @@ pub struct Detection {
     pub leases_watched: bool,
     /// Nodes whose leases are silent now (guarded or not).
     pub suspect_nodes: usize,
+    /// Per zone, the last renewal seen from the node that went silent first, among the suspect nodes there that
+    /// are not cordoned: the evidence of when a node-scope failure began. Empty while the guard holds.
+    pub silent_since: BTreeMap<String, Timestamp>,
 }
 
 impl Detection {
@@ -245,7 +248,15 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
             }
         }
     });
-    Detection { zones: memory.zones.clone(), guard, leases_watched: !leases.is_empty(), suspect_nodes }
+    let mut silent_since = BTreeMap::new();
+    if guard.is_none() {
+        for n in nodes.iter().filter(|n| !n.cordoned && suspect(n)) {
+            if let (Some(zone), Some(at)) = (&n.zone, leases.last_seen(&n.name)) {
+                silent_since.entry(zone.clone()).and_modify(|t: &mut Timestamp| *t = (*t).min(at)).or_insert(at);
+            }
+        }
+    }
+    Detection { zones: memory.zones.clone(), guard, leases_watched: !leases.is_empty(), suspect_nodes, silent_since }
 }
 
 #[cfg(test)]
@@ -420,5 +431,20 @@ mod tests {
         }
         assert!(last.zones.is_empty());
         assert_eq!(last.suspect_nodes, 1);
+        assert_eq!(
+            last.silent_since.into_iter().collect::<Vec<_>>(),
+            [("c".to_string(), t(0))],
+            "c1's last renewal seen is the evidence of when it failed"
+        );
+    }
+
+    #[test]
+    fn silence_is_no_evidence_while_the_guard_holds() {
+        let nodes = cluster();
+        let mut leases = Leases::default();
+        renew(&mut leases, &nodes, &[], t(0), "r");
+        let d = evaluate(&nodes, &leases, &mut Memory::default(), t(60), &Settings::default());
+        assert!(matches!(d.guard, Some(Guard::WatchStale { .. })), "{d:?}");
+        assert!(d.silent_since.is_empty(), "{:?}", d.silent_since);
     }
 }

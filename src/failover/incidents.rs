@@ -32,6 +32,9 @@ pub struct Observation<'a> {
     pub lost: &'a [LostZone],
     /// Zones below their desired Ready replicas (the subject of a node-scope incident).
     pub lagging: &'a [String],
+    /// Best evidence of when a node-scope drop began: the last renewal seen from a node of a lagging zone that went
+    /// silent while the service was whole. Without it, the drop is dated when it is seen.
+    pub node_began: Option<Timestamp>,
     /// Whether the last status showed the service at capacity, for the spec it still has: a drop from there is an
     /// incident; a new service, or one scaled up, still rolling out, is not.
     pub was_whole: bool,
@@ -64,7 +67,8 @@ pub fn step(previous: &[Incident], o: &Observation<'_>) -> (Vec<Incident>, Vec<C
         let opened = match new_loss {
             Some(l) => Some(incident(Scope::Zone, l.zone.clone(), l.began, l.detected, o)),
             None if o.was_whole && o.ready < o.replicas => {
-                Some(incident(Scope::Node, o.lagging.join(", "), o.now, o.now, o))
+                let began = o.node_began.map_or(o.now, |b| b.min(o.now));
+                Some(incident(Scope::Node, o.lagging.join(", "), began, o.now, o))
             }
             None => None,
         };
@@ -149,6 +153,7 @@ mod tests {
             ready,
             lost: Vec::leak(lost.to_vec()),
             lagging: Vec::leak(vec!["b".to_string()]),
+            node_began: None,
             was_whole,
             rto: RTO,
             now: t(now),
@@ -207,6 +212,16 @@ mod tests {
         assert_eq!(h[0].rto_seconds, Some(30));
         assert_eq!(h[0].within_rto, None);
         assert_eq!(describe(&c[0]).1, "IncidentResolved");
+    }
+
+    #[test]
+    fn a_node_incident_is_timed_from_the_silent_nodes_last_renewal() {
+        // A node of zone b stopped renewing at 100 s; its pods looked Ready until the node controller withdrew
+        // them, at 145 s. The RTO counts from the failure, not from when it was seen.
+        let (h, _) = step(&[], &Observation { node_began: Some(t(100)), ..observe(2, &[], true, 145) });
+        assert_eq!((h[0].began.clone(), h[0].detected.clone()), (time(t(100)), time(t(145))));
+        let (h, _) = step(&h, &observe(4, &[], false, 160));
+        assert_eq!(h[0].rto_seconds, Some(60));
     }
 
     #[test]
