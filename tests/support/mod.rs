@@ -251,7 +251,7 @@ impl FakeApi {
         let timeout = query_param(query, "timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(290);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
         let me = self.clone();
-        Box::pin(stream::unfold(from, move |seen| {
+        Box::pin(stream::unfold(from, move |mut seen| {
             let (me, requested, sel) = (me.clone(), requested.clone(), sel.clone());
             async move {
                 loop {
@@ -272,8 +272,11 @@ impl FakeApi {
                         }
                         (out, last)
                     };
+                    // Scanned: the next wake starts after these changes, whether any was for this watch or not
+                    // (a watch nothing matches would otherwise rescan the whole log at every change).
+                    seen = last;
                     if !batch.is_empty() {
-                        return Some((Bytes::from(batch), last));
+                        return Some((Bytes::from(batch), seen));
                     }
                     tokio::select! {
                         () = &mut notified => {}
