@@ -290,6 +290,18 @@ impl CachedDeployment {
     }
 }
 
+/// Drops what continuo never reads of a cached Service: its status, and of its spec all but the selector and
+/// ports that continuo applies (the API server's defaults — cluster IPs, IP families, traffic policies — are
+/// most of a live Service's spec).
+pub fn keep_applied_service_fields(s: &mut k8s_openapi::api::core::v1::Service) {
+    s.status = None;
+    s.spec = s.spec.take().map(|spec| k8s_openapi::api::core::v1::ServiceSpec {
+        selector: spec.selector,
+        ports: spec.ports,
+        ..Default::default()
+    });
+}
+
 /// What the CronJob cache keeps of a CronJob: its metadata and the spec fields continuo applies besides the Job
 /// template, which (like a Deployment's pod template) is compared by the digest continuo stamps.
 #[derive(kube::Resource, Clone, Debug, Default, Deserialize)]
@@ -603,6 +615,26 @@ mod tests {
         assert!(!applied.accepts("Deployment/ns/a", 5), "someone changed the spec");
         applied.record("Deployment/ns/a", 6);
         assert!(applied.accepts("Deployment/ns/a", 6) && applied.accepts("Deployment/ns/a", 5));
+    }
+
+    #[test]
+    fn a_cached_service_keeps_what_continuo_applies_and_still_holds_it() {
+        let desired = json!({"metadata": {"name": "hub", "labels": {"continuo.dev/service": "hub"}},
+            "spec": {"selector": {"continuo.dev/service": "hub"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}});
+        // As the API server returns it: defaults filled in.
+        let mut live: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+            "metadata": {"name": "hub", "labels": {"continuo.dev/service": "hub"}},
+            "spec": {"selector": {"continuo.dev/service": "hub"},
+                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+                     "type": "ClusterIP", "clusterIP": "10.96.4.2", "clusterIPs": ["10.96.4.2"], "ipFamilies": ["IPv4"],
+                     "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None", "internalTrafficPolicy": "Cluster"},
+            "status": {"loadBalancer": {}}}))
+        .unwrap();
+        keep_applied_service_fields(&mut live);
+        let kept = serde_json::to_value(&live).unwrap();
+        assert_eq!(kept["spec"].as_object().unwrap().keys().collect::<Vec<_>>(), ["ports", "selector"]);
+        assert!(kept["status"].is_null());
+        assert!(super::super::drift::holds(&kept, &desired), "no drift, so no write: {kept}");
     }
 
     #[test]

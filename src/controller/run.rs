@@ -219,7 +219,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let agent_pod_task = tokio::spawn(agent_pod_events.for_each(|_| ready(())));
     let (pdbs, pdb_events) =
         cached(scoped::<PodDisruptionBudget>(&client, &settings.namespace), children.clone(), |p| p.status = None);
-    let (svcs, svc_events) = cached(scoped::<Service>(&client, &settings.namespace), children, |s| s.status = None);
+    let (svcs, svc_events) =
+        cached(scoped::<Service>(&client, &settings.namespace), children, super::cache::keep_applied_service_fields);
     let (classes, class_events) =
         cached(Api::<ContinuityClass>::all(client.clone()), watcher::Config::default(), |_| {});
     // Namespaces only feed a cache (is it being deleted?); one watched namespace is watched by name.
