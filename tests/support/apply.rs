@@ -62,8 +62,11 @@ impl Managers {
             }
         }
         let previous = managers.insert(manager.to_string(), config.clone());
-        for path in previous.as_ref().map(leaves).unwrap_or_default().into_keys() {
-            let kept = mine.contains_key(&path)
+        for (path, value) in previous.as_ref().map(leaves).unwrap_or_default() {
+            // An empty map owns no field in it: dropping it from the configuration removes nothing.
+            let owns_nothing = value.as_object().is_some_and(|m| m.is_empty());
+            let kept = owns_nothing
+                || mine.contains_key(&path)
                 || managers.iter().any(|(other, theirs)| other != manager && lookup(theirs, &path).is_some());
             if !kept {
                 remove(object, &path);
