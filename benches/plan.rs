@@ -1,10 +1,12 @@
-//! How long the pure core takes to plan a service, and what a node-heavy cluster costs it.
-//! `cargo bench --bench plan` prints one line per case; figures are quoted in the README.
+//! How long the pure core takes to plan a service, what a node-heavy cluster costs it, and what a `/metrics`
+//! scrape of 1,000 services costs. `cargo bench --bench plan` prints one line per case; figures are quoted in
+//! the README.
 
-use std::{hint::black_box, time::Instant};
+use std::{hint::black_box, sync::Arc, time::Instant};
 
 use continuo::{
     api::{ContinuityClass, ResilientService},
+    metrics::{Metrics, render},
     plan::{Config, Inputs, plan},
     status,
     topology::{NodeFacts, synthetic_node},
@@ -44,7 +46,49 @@ fn bench(name: &str, iterations: u32, mut f: impl FnMut()) {
     println!("{name:<48} {:>10.1} µs/iter  ({iterations} iterations)", per.as_secs_f64() * 1e6);
 }
 
+/// A service as it is cached once running: three zones, every condition, objectives and a month's availability.
+fn running(i: usize) -> ResilientService {
+    let conditions: Vec<serde_json::Value> = ["Ready", "Reconciling", "Stalled", "ZoneRedundant", "ObjectivesMet",
+        "FailureDetection", "AvailabilityMet"]
+        .iter()
+        .map(|t| json!({"type": t, "status": "True", "reason": "Fine", "message": "as declared", "lastTransitionTime": "2026-11-01T00:00:00Z"}))
+        .collect();
+    let mut svc = service();
+    svc.metadata.name = Some(format!("svc-{i}"));
+    svc.metadata.namespace = Some(format!("ns-{}", i % 10));
+    let zones: Vec<serde_json::Value> = ["a", "b", "c"]
+        .iter()
+        .map(|z| {
+            json!({"name": format!("eu-south-1{z}"), "eligible": true, "nodes": 3, "role": "Active",
+            "desiredReplicas": 3, "readyReplicas": 3})
+        })
+        .collect();
+    svc.status = serde_json::from_value(json!({
+        "zones": zones,
+        "conditions": conditions,
+        "objectives": [
+            {"scope": "Node", "objective": "RTO", "target": "2m", "status": "True", "reason": "r", "message": "m"},
+            {"scope": "Zone", "objective": "RTO", "target": "0s", "status": "True", "reason": "r", "message": "m"},
+            {"scope": "Zone", "objective": "RPO", "target": "24h", "status": "Unknown", "reason": "r", "message": "m"}],
+        "availability": {"target": "99.9", "state": "Up", "since": "2026-11-20T00:00:00Z", "claimable": true,
+            "current": {"month": "2026-11", "observedSeconds": 1_000_000, "degradedSeconds": 0, "downSeconds": 0,
+                        "unobservedSeconds": 0, "errorBudgetRemainingSeconds": 2592}}
+    }))
+    .unwrap();
+    svc
+}
+
 fn main() {
+    let (reader, mut writer) = kube::runtime::reflector::store();
+    for i in 0..1000 {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(running(i)));
+    }
+    let registry = Arc::new(Metrics::default()).registry(Some(reader));
+    let size = render(&registry).unwrap().len();
+    bench(&format!("/metrics scrape, 1,000 services ({} KB)", size / 1024), 20, || {
+        black_box(render(&registry).unwrap());
+    });
+
     let svc = service();
     let config = Config::default();
     let now = Time(Timestamp::UNIX_EPOCH);
