@@ -76,10 +76,10 @@ impl Managers {
         Ok(())
     }
 
-    /// Forgets every manager of the object at `key` (and of its subresources): it was deleted.
+    /// Forgets every manager of the object at `key` (and of its status): it was deleted.
     pub fn forget(&mut self, key: &str) {
-        let sub = format!("{key}/");
-        self.applied.retain(|k, _| k != key && !k.starts_with(&sub));
+        self.applied.remove(key);
+        self.applied.remove(&format!("{key}/status"));
     }
 }
 
