@@ -59,11 +59,14 @@ pub fn manifest<K: Resource<DynamicType = ()> + serde::Serialize>(obj: &K) -> se
     value
 }
 
-/// The digest stamped in [`TEMPLATE_DIGEST`]: of a template as it is sent to the API.
+/// The digest stamped in [`TEMPLATE_DIGEST`] and [`REVISION`]: FNV-1a (64 bits) of the template's JSON as it is
+/// sent to the API. It is stored in the cluster, so the algorithm is a specified one: std's `DefaultHasher` may
+/// change with the toolchain, and a new digest for every template would re-apply every Deployment and start a
+/// zone-by-zone rollout of every service at once.
 pub fn template_digest(template: &serde_json::Value) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    template.to_string().hash(&mut h);
+    use std::hash::Hasher;
+    let mut h = fnv::FnvHasher::default();
+    h.write(template.to_string().as_bytes());
     format!("{:016x}", h.finish())
 }
 
@@ -237,6 +240,17 @@ pub(crate) fn pin_to_zones(affinity: &mut Affinity, keys: &Keys, zones: &[String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_template_digest_is_fnv1a_of_the_json_so_it_never_changes_with_the_toolchain() {
+        let template = serde_json::json!({"spec": {"containers": [{"name": "app", "image": "passhub:1"}]}});
+        // FNV-1a, 64 bits, by its definition: offset basis, then xor and multiply by the prime for each byte.
+        let text = r#"{"spec":{"containers":[{"image":"passhub:1","name":"app"}]}}"#;
+        let reference =
+            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        assert_eq!(template_digest(&template), format!("{reference:016x}"));
+        assert_ne!(template_digest(&serde_json::json!({"spec": {}})), template_digest(&template));
+    }
 
     #[test]
     fn zone_names_become_valid_object_names() {
