@@ -607,3 +607,36 @@ async fn another_managers_apply_of_an_owned_field_conflicts_and_a_forced_one_is_
     assert_eq!(d["spec"]["replicas"], 3, "continuo takes its field back");
     assert_eq!(d["metadata"]["labels"]["team"], "billing", "and leaves the other manager's label alone");
 }
+
+#[tokio::test]
+async fn digests_from_an_older_build_are_restamped_zone_by_zone_without_touching_a_pod_template() {
+    let w = World::settled().await;
+    let templates: Vec<Value> = w.api.list(DEPLOYMENTS).iter().map(|d| d["spec"]["template"].clone()).collect();
+    // As stamped by a build whose digest algorithm differed.
+    for zone in ZONES {
+        w.api.edit(DEPLOYMENTS, &format!("passhub-{zone}"), |d| {
+            d["metadata"]["annotations"]["continuo.dev/template-digest"] = json!("0123456789abcdef");
+            d["metadata"]["annotations"]["continuo.dev/revision"] = json!("fedcba9876543210");
+        });
+    }
+    w.api.clear_log();
+    for _ in 0..6 {
+        w.reconcile().await;
+        w.api.roll_out(DEPLOYMENTS);
+    }
+    w.reconcile().await;
+    let after: Vec<Value> = w.api.list(DEPLOYMENTS).iter().map(|d| d["spec"]["template"].clone()).collect();
+    assert_eq!(after, templates, "no pod template changed: no pod restarts");
+    for d in w.api.list(DEPLOYMENTS) {
+        assert_ne!(d["metadata"]["annotations"]["continuo.dev/template-digest"], "0123456789abcdef");
+        assert_ne!(d["spec"]["paused"], true, "every zone is rolled and unpaused: {}", d["metadata"]["name"]);
+        let name = d["metadata"]["name"].as_str().unwrap().to_string();
+        let writes = w.child_writes().iter().filter(|(_, p)| p.ends_with(&format!("/deployments/{name}"))).count();
+        // The new digest (paused, for a zone waiting its turn), its unpause, and the revision it then runs.
+        let expected = if name.ends_with("1a") { 2 } else { 3 };
+        assert_eq!(writes, expected, "{name}: {:?}", w.child_writes());
+    }
+    w.api.clear_log();
+    w.reconcile().await;
+    assert_eq!(w.api.requests(), vec![], "and then nothing more");
+}
