@@ -183,7 +183,7 @@ impl Metrics {
 
     /// An incident ended: its measured recovery time, and whether it kept its RTO.
     pub fn incident_ended(&self, i: &crate::api::Incident) {
-        let scope = scope_label(i.scope);
+        let scope = i.scope.as_str();
         self.recoveries.get_or_create(&ScopeLabels { scope }).observe(i.rto_seconds.unwrap_or(0) as f64);
         let within_rto = match i.within_rto {
             Some(true) => "true",
@@ -314,7 +314,7 @@ fn samples_into<'a>(svc: &'a ResilientService, now: k8s_openapi::jiff::Timestamp
         push("continuo_backup_points", &[], b.points.into());
     }
     for o in &status.objectives {
-        let scope = scope_label(o.scope);
+        let scope = o.scope.as_str();
         let metric =
             if o.objective == "RTO" { "continuo_objective_rto_seconds" } else { "continuo_objective_rpo_seconds" };
         push(metric, &[("scope", scope)], o.target.as_secs() as f64);
@@ -327,7 +327,7 @@ fn samples_into<'a>(svc: &'a ResilientService, now: k8s_openapi::jiff::Timestamp
         }
     }
     if let Some(open) = status.incidents.first().filter(|i| i.recovered.is_none()) {
-        let scope = [("scope", scope_label(open.scope))];
+        let scope = [("scope", open.scope.as_str())];
         push(
             "continuo_service_incident_open_seconds",
             &scope,
@@ -356,13 +356,6 @@ fn samples_into<'a>(svc: &'a ResilientService, now: k8s_openapi::jiff::Timestamp
 
 fn flag(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
-}
-
-fn scope_label(scope: crate::api::Scope) -> &'static str {
-    match scope {
-        crate::api::Scope::Node => "Node",
-        crate::api::Scope::Zone => "Zone",
-    }
 }
 
 /// Reads the services from the controller's cache on each scrape.

@@ -7,9 +7,9 @@
 //! - a replacement pod becomes Ready after the pod start-up time: the spec's `startupSeconds` hint, or the
 //!   start-up overhead plus what the template's startup and readiness probes imply;
 //! - a lost zone is noticed when its node leases have been silent for continuo's lease timeout (default 20 s, plus
-//!   a second for the evaluation tick and the debounce), or when its last node turns NotReady (the grace period) if that is sooner or
-//!   leases are not watched; continuo then moves the zone's replicas to the surviving zones, which become Ready
-//!   after the pod start-up time.
+//!   a second for the evaluation tick and the debounce), or when its last node turns NotReady (the grace period)
+//!   if that is sooner or leases are not watched; continuo then moves the zone's replicas to the surviving zones,
+//!   which become Ready after the pod start-up time.
 //!
 //! An RPO is judged by the backup stage ([`crate::backup::rpo_verdict`]): feasible when the copies' worst gap
 //! plus a copy's duration fits it, met when the newest good copy is younger than it; RPO 0 needs replication.

@@ -25,9 +25,19 @@ pub enum Scope {
     Zone,
 }
 
+impl Scope {
+    /// Its name as the API spells it (also a metric label value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Node => "Node",
+            Scope::Zone => "Zone",
+        }
+    }
+}
+
 impl std::fmt::Display for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self, f)
+        f.write_str(self.as_str())
     }
 }
 

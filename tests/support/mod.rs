@@ -332,10 +332,9 @@ impl FakeApi {
                 None => (404, status(404, "NotFound", &format!("{name} not found"))),
             },
             (Method::PATCH, Some(name)) => {
-                let patch: Value = serde_json::from_slice(body).unwrap();
                 let is_status = t.subresource.as_deref() == Some("status");
                 // Of an apply, the status subresource takes only `status`, the object everything but `status`.
-                let mut config = patch.clone();
+                let mut config: Value = serde_json::from_slice(body).unwrap();
                 if let Some(m) = config.as_object_mut() {
                     if is_status {
                         m.retain(|k, _| k == "status");
