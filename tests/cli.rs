@@ -185,7 +185,14 @@ fn plan_of_daily_copies_kept_a_week_derives_a_schedule_that_keeps_the_rpo() {
     // One copy a day cannot keep a 24h RPO (a copy takes time, and one day a year has 25 hours): two a day.
     assert_eq!(cjs[0].1.split_whitespace().nth(1).unwrap().split(',').count(), 2, "{cjs:?}");
     assert!(report.contains("(derived from the RPO)"), "{report}");
-    assert!(report.contains("retention holds 7 restore points, oldest ~6 days"), "{report}");
+    // Daily 7 keeps each day's newest copy: the oldest is 6 days and some hours old after the day's 12:00 copy
+    // (Rome), 5 days and more before it, so the figure depends on the hour the plan is made.
+    assert!(
+        ["~5 days", "~6 days"]
+            .iter()
+            .any(|d| report.contains(&format!("retention holds 7 restore points, oldest {d}"))),
+        "{report}"
+    );
     assert!(report.contains("off-zone: copies stored in region eu-south-2"), "{report}");
     assert!(report.contains("AwaitingFirstCopy: Zone: RPO 24h feasible (worst gap 13h"), "{report}");
 }

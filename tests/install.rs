@@ -216,7 +216,7 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
     let reporter = Reporter { controller: "continuo".into(), instance: None };
     let mut zones = vec!["a", "b", "c"];
     // Create, roll out, lose a zone (drain, then delete), drop the Service: every kind of write.
-    for step in 0..5 {
+    for step in 0..6 {
         if step == 2 {
             zones.pop();
         }
@@ -263,9 +263,25 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
                 s["spec"].as_object_mut().unwrap().remove("service");
             });
         }
+        if step == 5 {
+            api.put(
+                "/apis/continuo.dev/v1alpha1/namespaces/n/restorerequests",
+                json!({"apiVersion": "continuo.dev/v1alpha1",
+                "kind": "RestoreRequest", "metadata": {"name": "r2", "namespace": "n"}, "spec": {"service": "s"}}),
+            );
+        }
         let svc: ResilientService = serde_json::from_value(api.get(SVCS, "s").unwrap()).unwrap();
         let ctx =
             Arc::new(Context::new(api.client(), api.caches(&nodes(&zones, 1)), Config::default(), reporter.clone()));
+        if step == 5 {
+            // Its run exists already, and the cache is behind: continuo reads it back instead of applying it.
+            api.put(
+                "/apis/batch/v1/namespaces/n/jobs",
+                json!({"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": "r2-restore", "namespace": "n", "annotations": {"continuo.dev/for-uid": "uid-r2"},
+                    "labels": {"continuo.dev/service": "s", "continuo.dev/action": "restore"}}}),
+            );
+        }
         reconcile(Arc::new(svc), ctx).await.unwrap();
         api.roll_out("/apis/apps/v1/namespaces/n/deployments");
     }
@@ -277,6 +293,11 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/services/")), "and the Service");
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/cronjobs/")), "and a CronJob");
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/recoverypoints/")), "and an expired point");
+    assert_eq!(
+        api.get("/apis/continuo.dev/v1alpha1/namespaces/n/restorerequests", "r2").unwrap()["status"]["phase"],
+        "Running",
+        "a run found already created is taken as the run"
+    );
 
     let objs = manifests();
     let role = find(&objs, "ClusterRole")[0];

@@ -39,6 +39,13 @@ pub const ACTION_LABEL: &str = "continuo.dev/action";
 pub const TIERS_ANNOTATION: &str = "continuo.dev/tiers";
 /// Annotation on a Job: the recovery point it acts on (restore, delete, a copy on request).
 pub const POINT_ANNOTATION: &str = "continuo.dev/recovery-point";
+/// Annotation on a one-off Job: the uid of the object it runs for (the point, or the restore request), so that a
+/// Job left by an earlier object of the same name is told apart from this one's.
+pub const SUBJECT_ANNOTATION: &str = "continuo.dev/for-uid";
+/// Annotation continuo puts on a scheduled backup Job once its copy is in the catalog: the point's name. The
+/// CronJob keeps finished Jobs for a while; this mark, not the point's existence, is what says the run was
+/// catalogued, so a point that retention deleted is never catalogued again from the Job still in the history.
+pub const CATALOGUED_ANNOTATION: &str = "continuo.dev/catalogued-as";
 /// A run that has not started this long after its time is skipped (and shows as a gap), rather than piling up.
 pub const STARTING_DEADLINE_SECONDS: i64 = 3600;
 
@@ -177,9 +184,13 @@ impl Agent<'_> {
         }
     }
 
-    /// A one-off Job running `action` for the recovery point `point`.
-    pub fn job(&self, name: String, action: &str, point: &str, vars: &[(&str, String)]) -> Job {
-        let annotations = BTreeMap::from([(POINT_ANNOTATION.to_string(), point.to_string())]);
+    /// A one-off Job running `action` for the recovery point `point`, on behalf of the object whose uid is
+    /// `subject` (the point itself, or a restore request).
+    pub fn job(&self, name: String, action: &str, point: &str, subject: &str, vars: &[(&str, String)]) -> Job {
+        let annotations = BTreeMap::from([
+            (POINT_ANNOTATION.to_string(), point.to_string()),
+            (SUBJECT_ANNOTATION.to_string(), subject.to_string()),
+        ]);
         let mut all = vec![("CONTINUO_POINT", point.to_string())];
         all.extend(vars.iter().cloned());
         Job {

@@ -276,7 +276,31 @@ pub fn derive_schedule(rpo: Span, copy: Span, time_zone: &str, now: Timestamp) -
 
 /// Groups the tiers' runs into CronJobs so that a time two tiers share is copied once: tiers whose schedules
 /// differ only in their hours are split by hour into one CronJob per set of tiers; other schedules get one each.
+/// A run that is all of its tiers' times, written alike, keeps the schedule as the user wrote it.
 pub fn runs(tiers: &[Tier]) -> Result<Vec<Run>, Problem> {
+    let mut out = split_by_hour(tiers);
+    for run in &mut out {
+        let written: BTreeSet<&str> =
+            tiers.iter().filter(|t| run.tiers.contains(&t.name)).map(|t| t.schedule.as_str()).collect();
+        if let [only] = written.into_iter().collect::<Vec<_>>()[..]
+            && same_times(only, &run.schedule)
+        {
+            run.schedule = only.to_string();
+        }
+    }
+    Ok(out)
+}
+
+/// Whether two schedules name the same times field by field (descriptors expanded, hours compared as sets).
+fn same_times(a: &str, b: &str) -> bool {
+    let fields = |e: &str| schedule::expand_descriptor(e).split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let (fa, fb) = (fields(a), fields(b));
+    fa.len() == 5
+        && fb.len() == 5
+        && (0..5).all(|i| if i == 1 { schedule::hours(&fa[1]) == schedule::hours(&fb[1]) } else { fa[i] == fb[i] })
+}
+
+fn split_by_hour(tiers: &[Tier]) -> Vec<Run> {
     // (minute, day of month, month, day of week) → hour → tiers.
     let mut groups: BTreeMap<[String; 4], BTreeMap<u32, BTreeSet<String>>> = BTreeMap::new();
     let mut whole: Vec<Run> = Vec::new();
@@ -310,7 +334,7 @@ pub fn runs(tiers: &[Tier]) -> Result<Vec<Run>, Problem> {
         }
     }
     out.sort_by(|a, b| a.tiers.cmp(&b.tiers).then_with(|| a.schedule.cmp(&b.schedule)));
-    Ok(out)
+    out
 }
 
 /// Where copies go: the location must exist, lie inside the class's residency, and not in a zone the service
@@ -533,6 +557,20 @@ mod tests {
         // Descriptors are expanded first.
         let r = runs(&[tier("a", "@daily"), tier("b", "0 0,12 * * *")]).unwrap();
         assert_eq!(r[0], Run { schedule: "0 0 * * *".into(), tiers: vec!["a".into(), "b".into()] });
+    }
+
+    #[test]
+    fn a_schedule_that_shares_no_run_stays_as_written() {
+        for written in ["* * * * *", "*/5 * * * *", "0 */6 * * 1-5", "@daily", "30 2 * * *"] {
+            let r = runs(&[tier("only", written)]).unwrap();
+            assert_eq!(r, [Run { schedule: written.into(), tiers: vec!["only".into()] }]);
+        }
+        // Two tiers written alike share every run, and keep the writing.
+        let r = runs(&[tier("a", "* * * * *"), tier("b", "* * * * *")]).unwrap();
+        assert_eq!(r, [Run { schedule: "* * * * *".into(), tiers: vec!["a".into(), "b".into()] }]);
+        // A tier split by another keeps only its own hours, which no longer read as written.
+        let r = runs(&[tier("intraday", "0 2,7,16 * * *"), tier("archive", "0 2 * * *")]).unwrap();
+        assert_eq!(r[1], Run { schedule: "0 7,16 * * *".into(), tiers: vec!["intraday".into()] });
     }
 
     #[test]

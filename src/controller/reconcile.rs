@@ -41,6 +41,10 @@ use crate::{
     workload::{self, FIELD_MANAGER},
 };
 
+/// When a backup side step that failed is tried again: soon, and without the growing backoff of a failed
+/// reconcile, since the status was written.
+const SIDE_STEP_RETRY: Duration = Duration::from_secs(30);
+
 /// Why a reconcile failed. Every kind is transient: a user's mistake is a status condition, not an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -125,6 +129,11 @@ impl Context {
     /// Writes only while `leader` says this replica holds the lease.
     pub fn with_leadership(self, leader: watch::Receiver<bool>, metrics: Arc<Metrics>) -> Self {
         Context { leader, metrics, ..self }
+    }
+
+    /// The wall clock of this operator (a fake one in tests).
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
     }
 
     pub fn is_leader(&self) -> bool {
@@ -215,9 +224,11 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         }
     }
 
-    // Backups: catalogue finished runs, carry out retention.
+    // Backups: catalogue finished runs, carry out requests and retention. A step that fails is a Warning, and
+    // the status below is written all the same: a verdict is never held back by a side step.
+    let mut side_step_failed = false;
     if let Ok(Some(b)) = plan.as_ref().map(|d| d.backup.as_ref()) {
-        super::backups::keep_catalog(ctx, svc, b, &points, &mut notes).await?;
+        side_step_failed = super::backups::keep_catalog(ctx, svc, b, &points, &mut notes).await;
     }
 
     // Status, only when it changed; Events on transitions.
@@ -282,7 +293,8 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         .min()
         .map(|at| Duration::from_secs(at.as_second().saturating_sub(clock.as_second()).max(1) as u64));
     let pending = ctx.writes.pending(&written, Instant::now()).map(|left| left + Duration::from_millis(100));
-    Ok(match pending.into_iter().chain(review).min() {
+    let retry = side_step_failed.then_some(SIDE_STEP_RETRY);
+    Ok(match pending.into_iter().chain(review).chain(retry).min() {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
     })
@@ -367,7 +379,7 @@ async fn apply_children(
 }
 
 /// Deletes only the object that was observed, never a newer one of the same name.
-pub(super) fn delete_exactly<K: Resource>(live: &K) -> DeleteParams {
+pub(crate) fn delete_exactly<K: Resource>(live: &K) -> DeleteParams {
     DeleteParams {
         preconditions: Some(Preconditions { uid: live.meta().uid.clone(), resource_version: None }),
         ..DeleteParams::background()

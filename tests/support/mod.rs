@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 mod apply;
+pub mod batch;
 
 /// One change, as a watch delivers it.
 struct Change {
@@ -373,6 +374,14 @@ impl FakeApi {
                     // A merge patch (the Event recorder's): no owner, nothing removed.
                     None => merge(existing, &config),
                 }
+                // A Job's pod template is immutable once created, as the API server's validation says.
+                if collection.ends_with("/jobs") && before["spec"]["template"] != existing["spec"]["template"] {
+                    *existing = before;
+                    let message = format!(
+                        "Job.batch {name:?} is invalid: spec.template: Invalid value: \"...\": field is immutable"
+                    );
+                    return (422, status(422, "Invalid", &message));
+                }
                 if before["spec"] != existing["spec"] {
                     let g = before["metadata"]["generation"].as_i64().unwrap_or(0);
                     existing["metadata"]["generation"] = json!(g + 1);
@@ -400,6 +409,8 @@ impl FakeApi {
                 }
                 obj["metadata"]["name"] = json!(name);
                 obj["metadata"]["resourceVersion"] = json!(rv);
+                obj["metadata"]["uid"] = json!(format!("uid-{name}-{rv}"));
+                obj["metadata"]["generation"] = json!(1);
                 coll.insert(name, obj.clone());
                 changes.push(("ADDED", obj.clone()));
                 (201, obj)
@@ -641,23 +652,54 @@ pub struct Feed {
 impl Feed {
     /// Brings every cache up to the API's current state (a relist).
     pub fn sync(&mut self, api: &FakeApi, nodes: &[Node]) {
-        relist(&mut self.nodes, nodes);
-        relist(&mut self.classes, &api.typed("continuityclasses"));
-        // As the operator's cache keeps them: without the pod template.
-        let mut deployments: Vec<CachedDeployment> = api.typed("deployments");
-        deployments.iter_mut().for_each(CachedDeployment::keep_read_annotations);
-        relist(&mut self.deployments, &deployments);
-        relist(&mut self.pdbs, &api.typed("poddisruptionbudgets"));
-        relist(&mut self.services, &api.typed("services"));
-        relist(&mut self.namespaces, &api.typed("namespaces"));
-        let mut cron_jobs: Vec<CachedCronJob> = api.typed("cronjobs");
-        cron_jobs.iter_mut().for_each(CachedCronJob::keep_read_annotations);
-        relist(&mut self.cron_jobs, &cron_jobs);
-        relist(&mut self.locations, &api.typed("backuplocations"));
-        relist(&mut self.recovery_points, &api.typed("recoverypoints"));
-        relist(&mut self.agent_jobs, &api.typed("jobs"));
-        relist(&mut self.agent_pods, &api.typed("pods"));
-        relist(&mut self.restores, &api.typed("restorerequests"));
+        self.sync_only(api, nodes, &[]);
+    }
+
+    /// Brings up to date only the caches of the kinds named by their plural (all of them when `kinds` is empty),
+    /// as watches do that deliver their changes each in its own order: the other caches stay as they were.
+    pub fn sync_only(&mut self, api: &FakeApi, nodes: &[Node], kinds: &[&str]) {
+        let wanted = |k: &str| kinds.is_empty() || kinds.contains(&k);
+        if wanted("nodes") {
+            relist(&mut self.nodes, nodes);
+        }
+        if wanted("continuityclasses") {
+            relist(&mut self.classes, &api.typed("continuityclasses"));
+        }
+        if wanted("deployments") {
+            // As the operator's cache keeps them: without the pod template.
+            let mut deployments: Vec<CachedDeployment> = api.typed("deployments");
+            deployments.iter_mut().for_each(CachedDeployment::keep_read_annotations);
+            relist(&mut self.deployments, &deployments);
+        }
+        if wanted("poddisruptionbudgets") {
+            relist(&mut self.pdbs, &api.typed("poddisruptionbudgets"));
+        }
+        if wanted("services") {
+            relist(&mut self.services, &api.typed("services"));
+        }
+        if wanted("namespaces") {
+            relist(&mut self.namespaces, &api.typed("namespaces"));
+        }
+        if wanted("cronjobs") {
+            let mut cron_jobs: Vec<CachedCronJob> = api.typed("cronjobs");
+            cron_jobs.iter_mut().for_each(CachedCronJob::keep_read_annotations);
+            relist(&mut self.cron_jobs, &cron_jobs);
+        }
+        if wanted("backuplocations") {
+            relist(&mut self.locations, &api.typed("backuplocations"));
+        }
+        if wanted("recoverypoints") {
+            relist(&mut self.recovery_points, &api.typed("recoverypoints"));
+        }
+        if wanted("jobs") {
+            relist(&mut self.agent_jobs, &api.typed("jobs"));
+        }
+        if wanted("pods") {
+            relist(&mut self.agent_pods, &api.typed("pods"));
+        }
+        if wanted("restorerequests") {
+            relist(&mut self.restores, &api.typed("restorerequests"));
+        }
     }
 }
 
