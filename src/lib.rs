@@ -1,9 +1,10 @@
 //! continuo: turns continuity promises (RTO/RPO per failure scope) into zone-spread Kubernetes workloads,
 //! and reports, measured, whether each promise holds.
 //!
-//! The core is pure — [`topology`], [`placement`], [`objectives`], [`workload`], [`plan`], [`status`] — and
-//! computes desired objects and status from plain values. The shell — [`controller`] and [`cli`] — observes,
-//! applies and records.
+//! The core is pure and computes desired objects and status from plain values. Its layers point down only:
+//! [`verdict`] and [`api`] → [`topology`], [`placement`], [`workload`], [`backup`], [`failover`],
+//! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`]. The shell — [`controller`],
+//! [`cli`] and [`metrics`] — observes, applies and records. `tests/layers.rs` fails on an import circle.
 
 pub mod api;
 pub mod availability;
@@ -18,4 +19,5 @@ pub mod plan;
 pub mod rollout;
 pub mod status;
 pub mod topology;
+pub mod verdict;
 pub mod workload;

@@ -89,23 +89,7 @@ fn probe_secs(probe: Option<&Probe>) -> u64 {
     })
 }
 
-/// Tri-state, as in conditions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Feasible,
-    NotFeasible,
-    Unknown,
-}
-
-impl Verdict {
-    pub fn as_status(&self) -> &'static str {
-        match self {
-            Verdict::Feasible => "True",
-            Verdict::NotFeasible => "False",
-            Verdict::Unknown => "Unknown",
-        }
-    }
-}
+pub use crate::verdict::Verdict;
 
 /// What the objectives are judged against.
 pub struct Situation<'a> {

@@ -10,17 +10,7 @@ use crate::{
     rollout::Progress,
 };
 
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
-pub const ZONE_REDUNDANT: &str = "ZoneRedundant";
-pub const OBJECTIVES_MET: &str = "ObjectivesMet";
-pub const FAILURE_DETECTION: &str = "FailureDetection";
-pub const AVAILABILITY_MET: &str = "AvailabilityMet";
-
-/// The condition types, in the order they are written (`AvailabilityMet` only when the class declares a target).
-pub const TYPES: [&str; 7] =
-    [READY, RECONCILING, STALLED, ZONE_REDUNDANT, OBJECTIVES_MET, FAILURE_DETECTION, AVAILABILITY_MET];
+pub use crate::api::conditions::*;
 
 struct Builder<'a> {
     generation: Option<i64>,

@@ -8,14 +8,12 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::Span;
+use super::{Span, formats::TIME_ZONE_PATTERN};
 
 /// The schedule pattern the CRD enforces: five cron fields or a descriptor. The fields themselves are checked by
 /// continuo (a condition and an Event), as the CronJob API would check them.
 pub const SCHEDULE_PATTERN: &str =
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4})$";
-/// An IANA time zone name (`Europe/Rome`, `UTC`); whether it exists is checked by continuo.
-pub const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$";
 
 /// What a class promises about backups.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -94,7 +92,7 @@ pub struct ServiceBackup {
     /// The agent: a pod template whose first container copies, restores and deletes the service's data.
     /// continuo runs it with `CONTINUO_ACTION` (`backup`, `restore`, `delete`) and the other variables of the
     /// agent contract (see the README); the agent writes the copy's id and size to its termination message.
-    #[schemars(schema_with = "super::service::pod_template_schema")]
+    #[schemars(schema_with = "super::formats::pod_template_schema")]
     #[x_kube(
         validation = Rule::new("has(self.spec) && self.spec.containers.size() > 0").message("agent.spec.containers must list at least one container")
     )]

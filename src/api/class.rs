@@ -3,7 +3,7 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::Span;
+use super::{Span, formats::TIME_ZONE_PATTERN};
 
 /// How a service is kept running across zones.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
@@ -113,7 +113,7 @@ pub struct ContinuityClassSpec {
     pub backup: Option<super::BackupPolicy>,
     /// An availability target per calendar month, as the contract states it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub availability: Option<super::AvailabilityTarget>,
+    pub availability: Option<AvailabilityTarget>,
 }
 
 fn one() -> i32 {
@@ -123,5 +123,41 @@ fn one() -> i32 {
 impl ContinuityClassSpec {
     pub fn objective(&self, scope: Scope) -> Option<&Objective> {
         self.objectives.iter().find(|o| o.scope == scope)
+    }
+}
+
+/// An availability target per calendar month, as a contract states it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailabilityTarget {
+    /// The percentage of the month the service must be up, strictly between 0 and 100 (`"99.9"`).
+    #[schemars(
+        length(min = 1, max = 8),
+        regex(pattern = r"^(0\.[0-9]{0,4}[1-9][0-9]{0,3}|[1-9][0-9]?(\.[0-9]{1,5})?)$")
+    )]
+    pub target: String,
+    /// The fewest zones the service must be Ready in for the target to be claimable at all (contracts count
+    /// their SLA only when the service spans at least two zones). Default 2.
+    #[serde(default = "two")]
+    #[schemars(range(min = 1, max = 16))]
+    pub min_zones: i32,
+    /// The time zone calendar months are counted in. Default `UTC`.
+    #[serde(default = "utc")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = TIME_ZONE_PATTERN))]
+    pub time_zone: String,
+}
+
+fn two() -> i32 {
+    2
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+impl AvailabilityTarget {
+    /// The target as a fraction (0.999), when it parses (the schema pattern guarantees it does).
+    pub fn fraction(&self) -> Option<f64> {
+        self.target.parse::<f64>().ok().filter(|t| *t > 0.0 && *t < 100.0).map(|t| t / 100.0)
     }
 }

@@ -5,43 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Scope, Span, TIME_ZONE_PATTERN};
-
-/// An availability target per calendar month, as a contract states it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AvailabilityTarget {
-    /// The percentage of the month the service must be up, strictly between 0 and 100 (`"99.9"`).
-    #[schemars(
-        length(min = 1, max = 8),
-        regex(pattern = r"^(0\.[0-9]{0,4}[1-9][0-9]{0,3}|[1-9][0-9]?(\.[0-9]{1,5})?)$")
-    )]
-    pub target: String,
-    /// The fewest zones the service must be Ready in for the target to be claimable at all (contracts count
-    /// their SLA only when the service spans at least two zones). Default 2.
-    #[serde(default = "two")]
-    #[schemars(range(min = 1, max = 16))]
-    pub min_zones: i32,
-    /// The time zone calendar months are counted in. Default `UTC`.
-    #[serde(default = "utc")]
-    #[schemars(length(min = 1, max = 64), regex(pattern = TIME_ZONE_PATTERN))]
-    pub time_zone: String,
-}
-
-fn two() -> i32 {
-    2
-}
-
-fn utc() -> String {
-    "UTC".into()
-}
-
-impl AvailabilityTarget {
-    /// The target as a fraction (0.999), when it parses (the schema pattern guarantees it does).
-    pub fn fraction(&self) -> Option<f64> {
-        self.target.parse::<f64>().ok().filter(|t| *t > 0.0 && *t < 100.0).map(|t| t / 100.0)
-    }
-}
+use super::{Scope, Span};
 
 /// One failure, timed: from when it began (best evidence) to when the service was back to its capacity.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]

@@ -3,14 +3,17 @@
 pub mod admission;
 mod backup;
 mod class;
+pub mod conditions;
 mod duration;
 mod failover;
+mod formats;
 mod service;
 
 pub use backup::*;
 pub use class::*;
 pub use duration::{PATTERN as DURATION_PATTERN, Span};
 pub use failover::*;
+pub use formats::TIME_ZONE_PATTERN;
 pub use service::*;
 
 /// The API group of every continuo resource.

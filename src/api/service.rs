@@ -58,7 +58,7 @@ pub struct ResilientServiceSpec {
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub zones: Vec<String>,
     /// The pods to run, as in a Deployment.
-    #[schemars(schema_with = "pod_template_schema")]
+    #[schemars(schema_with = "super::formats::pod_template_schema")]
     #[x_kube(
         validation = Rule::new("has(self.spec) && self.spec.containers.size() > 0").message("template.spec.containers must list at least one container")
     )]
@@ -88,36 +88,6 @@ pub struct ServiceExposure {
     /// Ports as in a Service.
     #[schemars(length(min = 1, max = 64))]
     pub ports: Vec<ServicePort>,
-}
-
-/// The pod template is validated by the Deployment API when continuo applies it; the CRD keeps only the
-/// structure its own rules need (at least one container), which keeps the CRD small.
-pub(super) fn pod_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "description": "A pod template, as in a Deployment.",
-        "x-kubernetes-preserve-unknown-fields": true,
-        "properties": {
-            "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-            "spec": {
-                "type": "object",
-                "x-kubernetes-preserve-unknown-fields": true,
-                "required": ["containers"],
-                "properties": {
-                    "containers": {
-                        "type": "array",
-                        "maxItems": 64,
-                        "items": {
-                            "type": "object",
-                            "required": ["name"],
-                            "x-kubernetes-preserve-unknown-fields": true,
-                            "properties": {"name": {"type": "string", "maxLength": 63}}
-                        }
-                    }
-                }
-            }
-        }
-    })
 }
 
 /// What continuo observed and concluded, by the Kubernetes API conventions (kstatus-compliant).

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Deserialize;
 
-use super::Tier;
+use super::tiers::{Tier, expiry};
 use crate::{
     api::{BackupLocation, RecoveryPoint, RecoveryPointSpec, RecoveryPointStatus},
     workload::{FIELD_MANAGER, SERVICE_LABEL},
@@ -35,7 +35,7 @@ pub fn expires_at(p: &RecoveryPoint, tiers: &[Tier]) -> Option<Timestamp> {
     if p.spec.on_demand {
         return None;
     }
-    super::expiry(tiers, &p.spec.tiers, captured)
+    expiry(tiers, &p.spec.tiers, captured)
 }
 
 /// The available copies of a service that exists whose `expiresAt` is not what the class's `tiers` now say (a

@@ -26,7 +26,7 @@ use k8s_openapi::{
 };
 use kube::{Resource, ResourceExt};
 
-use super::Run;
+use super::tiers::Run;
 use crate::{
     api::{BackupLocation, ResilientService},
     topology::Keys,

@@ -2,17 +2,28 @@
 //! write status only when it changed, and record Events.
 
 pub mod admin;
+mod apply;
 mod backups;
 mod cache;
+mod cached;
+mod context;
 mod detect;
 pub mod drift;
 mod events;
+mod leader;
+mod publish;
 mod reconcile;
+mod reported;
 mod run;
+mod watches;
+mod writes;
+mod zone_watch;
 
+pub(crate) use apply::delete_exactly;
 pub use backups::mark_orphans;
 pub use cache::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
+pub use context::{Context, Error};
 pub use detect::{Detector, NODE_LEASE_NAMESPACE};
-pub(crate) use reconcile::delete_exactly;
-pub use reconcile::{Context, Error, error_policy, reconcile};
-pub use run::{Election, Settings, install_builtin_classes, run};
+pub use leader::{Election, install_builtin_classes};
+pub use reconcile::{error_policy, reconcile};
+pub use run::{Settings, run};

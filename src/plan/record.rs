@@ -3,7 +3,11 @@
 
 use jiff::Timestamp;
 
-use super::{Availability, DetectionSummary, Inputs, Zones, zone_of};
+use super::{
+    desired::{Availability, DetectionSummary, zone_of},
+    inputs::Inputs,
+    zones::Zones,
+};
 use crate::{
     api::{ContinuityClassSpec, Incident, Scope, ZoneStatus},
     availability,
@@ -68,7 +72,7 @@ fn silent_node_evidence(i: &Inputs<'_>, lagging: &[String]) -> Option<Timestamp>
         .service
         .status
         .as_ref()
-        .and_then(|p| p.conditions.iter().find(|c| c.type_ == crate::status::READY && c.status == "True"))
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == crate::api::conditions::READY && c.status == "True"))
         .map(|c| c.last_transition_time.0)?;
     lagging
         .iter()

@@ -15,7 +15,10 @@ use kube::{
 use serde_json::json;
 use tracing::info;
 
-use super::{First, Step, runs::update_status};
+use super::{
+    runs::update_status,
+    step::{First, Step},
+};
 use crate::{
     api::RecoveryPoint,
     backup::{

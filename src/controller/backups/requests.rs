@@ -10,9 +10,9 @@ use kube::{
 use serde_json::{Value, json};
 
 use super::{
-    First, Step,
     catalogue::run_of,
     runs::{Run, Started, set_phase, start_once, update_status},
+    step::{First, Step},
 };
 use crate::{
     api::{RecoveryPoint, RestoreRequest},

@@ -6,9 +6,9 @@ use kube::{Api, ResourceExt};
 use tracing::info;
 
 use super::{
-    First, Step,
     catalogue::{catalogued, mark},
     runs::{Run, Started, delete_run_name, set_phase, start_once},
+    step::{First, Step},
 };
 use crate::{
     api::RecoveryPoint,

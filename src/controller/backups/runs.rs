@@ -9,7 +9,7 @@ use kube::{
 };
 use serde_json::json;
 
-use super::Step;
+use super::step::Step;
 use crate::{
     api::{BackupLocation, RecoveryPoint},
     backup::jobs::{self, Agent, POINT_ANNOTATION, SUBJECT_ANNOTATION},

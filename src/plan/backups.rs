@@ -1,0 +1,41 @@
+//! The backup stage of a plan.
+
+use k8s_openapi::api::batch::v1::CronJob;
+
+use super::inputs::Inputs;
+use crate::{
+    api::ContinuityClass,
+    backup::{self, BackupPlan},
+};
+
+/// The backup stage: what the service's copies need (tiers, runs, location checks, retention) and the CronJobs
+/// that make them, running the agent only in eligible zones. A problem leaves existing CronJobs as they are.
+pub(super) fn backups(
+    i: &Inputs<'_>,
+    class: &ContinuityClass,
+    protected: &[String],
+    eligible: &[String],
+    regions: Option<&[String]>,
+) -> (Option<BackupPlan>, Option<Vec<CronJob>>) {
+    let Some(spec) = i.service.spec.backup.as_ref() else { return (None, Some(Vec::new())) };
+    let class_spec = &class.spec;
+    let mut planned = backup::plan(&backup::Inputs {
+        policy: class_spec.backup.as_ref(),
+        backup: spec,
+        objectives: &class_spec.objectives,
+        residency: class_spec.residency.as_ref(),
+        zones: protected,
+        observed: backup::Observed { location: i.backups.location, points: i.backups.points, now: i.now },
+    });
+    planned.agent_zones = eligible.to_vec();
+    planned.agent_regions = regions.map(<[String]>::to_vec);
+    let cron_jobs = match (&planned.problem, i.backups.location) {
+        (None, Some(location)) => {
+            let agent =
+                backup::jobs::Agent { service: i.service, location, keys: &i.config.keys, zones: eligible, regions };
+            Some(planned.runs.iter().map(|r| agent.cron_job(r, &planned.time_zone)).collect())
+        }
+        _ => None,
+    };
+    (Some(planned), cron_jobs)
+}

@@ -1,0 +1,92 @@
+//! What a plan is computed from: the service, its class, the observed cluster, the operator's settings, the
+//! clock.
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::Deployment;
+
+use crate::{
+    api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService},
+    availability::Observer,
+    failover::Detection,
+    objectives::Timing,
+    topology::{Keys, NodeFacts},
+};
+
+/// The operator's settings that shape plans.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub keys: Keys,
+    pub timing: Timing,
+}
+
+/// Everything a plan is computed from.
+pub struct Inputs<'a> {
+    pub service: &'a ResilientService,
+    /// The class the service names, if it exists.
+    pub class: Option<&'a ContinuityClass>,
+    pub nodes: &'a [NodeFacts],
+    /// The Deployments that carry this service's label.
+    pub children: &'a [Deployment],
+    pub config: &'a Config,
+    /// What backups observe: the service's location and recovery points.
+    pub backups: Backups<'a>,
+    /// What failure detection concluded, and when observation last stopped and resumed.
+    pub failover: Failover<'a>,
+    pub now: Timestamp,
+}
+
+impl<'a> Inputs<'a> {
+    /// A plan's inputs with nothing observed but the nodes: no children, copies or failures (`continuo plan`,
+    /// benchmarks, tests).
+    pub fn offline(
+        service: &'a ResilientService,
+        class: Option<&'a ContinuityClass>,
+        nodes: &'a [NodeFacts],
+        config: &'a Config,
+        now: Timestamp,
+    ) -> Inputs<'a> {
+        Inputs {
+            service,
+            class,
+            nodes,
+            children: &[],
+            config,
+            backups: Backups::none(),
+            failover: Failover::none(),
+            now,
+        }
+    }
+}
+
+/// What the backup stage observes.
+#[derive(Clone, Copy)]
+pub struct Backups<'a> {
+    /// The BackupLocation the service names, if it exists.
+    pub location: Option<&'a BackupLocation>,
+    /// The service's recovery points.
+    pub points: &'a [RecoveryPoint],
+}
+
+impl Backups<'_> {
+    /// No location and no copies observed (offline: `continuo plan` without a cluster).
+    pub fn none() -> Backups<'static> {
+        Backups { location: None, points: &[] }
+    }
+}
+
+/// What failure detection observes.
+#[derive(Clone, Copy)]
+pub struct Failover<'a> {
+    /// Lost and recovering zones, and whether suspicions are set aside.
+    pub detection: &'a Detection,
+    pub observer: Observer,
+}
+
+static NO_DETECTION: std::sync::LazyLock<Detection> = std::sync::LazyLock::new(Detection::default);
+
+impl Failover<'_> {
+    /// Nothing detected, always observed (offline planning).
+    pub fn none() -> Failover<'static> {
+        Failover { detection: &NO_DETECTION, observer: Observer::always() }
+    }
+}
