@@ -36,8 +36,9 @@ struct ModelArgs {
     /// Scheduling, image pull and container start of a new pod, before its probes.
     #[arg(long, env = "CONTINUO_STARTUP_OVERHEAD", default_value = "10s")]
     startup_overhead: Span,
-    /// A zone is lost once the leases of all its serving nodes have not been seen renewed for this long (11s to
-    /// 5m: kubelets renew every 10s by default, so less would take a renewal's jitter for an outage).
+    /// A zone is lost once the leases of all its serving nodes have not been seen renewed for this long (20s to
+    /// 5m: two renewal periods of kubelets renewing every 10s, so that a silence counts only once renewals from
+    /// other zones were seen after it).
     #[arg(long, env = "CONTINUO_NODE_LEASE_TIMEOUT", default_value = "20s", value_parser = lease_timeout)]
     node_lease_timeout: Span,
 }
@@ -243,13 +244,15 @@ fn bounded(text: &str, min: u64, max: u64, why: &str) -> Result<Span, String> {
     Ok(span)
 }
 
-/// `--node-lease-timeout`: 11s to 5m.
+/// `--node-lease-timeout`: 20s to 5m.
 fn lease_timeout(text: &str) -> Result<Span, String> {
     bounded(
         text,
-        11,
+        20,
         300,
-        "from 11s (kubelets renew every 10s; less would mistake a late renewal for an outage) to 5m (the node \
+        "from 20s (two renewal periods of kubelets renewing every 10s: a silence counts only once renewals from \
+         other zones were seen 0.6 × the timeout after it, so that every kubelet stopping at once is not taken for \
+         zones failing one by one) to 5m (the node \
          controller notices a lost node sooner than that)",
     )
 }

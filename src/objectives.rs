@@ -50,12 +50,15 @@ impl Default for Timing {
 }
 
 impl Timing {
-    /// Seconds from a zone's last sign of life until continuo acts: the lease timeout plus a second for the
-    /// half-second evaluation tick and the reconcile's debounce, or the node controller's grace period if that is
-    /// sooner (or leases are not watched).
+    /// Seconds from a zone's last sign of life until continuo acts, at worst: the lease timeout, or, when later,
+    /// the first renewal from another zone past the evidence window after it (the evidence that the silence is
+    /// not everyone's; see [`crate::failover::detection::evidence_window`]), plus a second for the half-second evaluation tick and
+    /// the reconcile's debounce; or the node controller's grace period if that is sooner (or leases are not
+    /// watched).
     pub fn zone_detection_secs(&self) -> u64 {
         let grace = self.node_monitor_grace.as_secs();
-        self.lease_timeout.map_or(grace, |t| (t.as_secs() + 1).min(grace))
+        // The evidence window (0.6 × the timeout) plus a renewal period (0.5 × the timeout), rounded up.
+        self.lease_timeout.map_or(grace, |t| ((t.as_secs() * 11).div_ceil(10) + 1).min(grace))
     }
 
     /// Seconds a new pod of this template needs to become Ready.
@@ -381,20 +384,21 @@ mod tests {
 
     #[test]
     fn warm_standby_zone_rto_depends_on_promotion_time() {
-        // Detected 21 s after the last lease renewal (20 s timeout + 1 s tick), the standby Ready 30 s later.
+        // Detected at worst 23 s after the last lease renewal (20 s timeout, or another zone's renewal 12 to 22 s
+        // after it, + 1 s tick), the standby Ready 30 s later.
         let c = class(Mode::WarmStandby, &[(Scope::Zone, 45, None)]);
         let zone = one(&run(&c, 4, 3, 2, 30), Scope::Zone, "RTO");
         assert_eq!((zone.status.as_str(), zone.reason.as_str()), ("False", "FailoverTooSlow"));
         assert!(zone.message.contains("z1=4, z2=1, z3=1"), "{}", zone.message);
         assert!(
-            zone.message.contains("zone loss is detected after 21s and the pods need 30s more"),
+            zone.message.contains("zone loss is detected after 23s and the pods need 30s more"),
             "{}",
             zone.message
         );
         let c = class(Mode::WarmStandby, &[(Scope::Zone, 60, None)]);
         let zone = one(&run(&c, 4, 3, 2, 30), Scope::Zone, "RTO");
         assert_eq!(zone.status, "True");
-        assert!(zone.message.contains("loss detected after 21s, pods Ready 30s later = 51s ≤ 1m"), "{}", zone.message);
+        assert!(zone.message.contains("loss detected after 23s, pods Ready 30s later = 53s ≤ 1m"), "{}", zone.message);
     }
 
     #[test]
@@ -403,7 +407,7 @@ mod tests {
         assert_eq!(t.zone_detection_secs(), 50);
         let fast = Timing { lease_timeout: Some(Span::from_secs(90)), ..Timing::default() };
         assert_eq!(fast.zone_detection_secs(), 50, "whichever notices first");
-        assert_eq!(Timing::default().zone_detection_secs(), 21);
+        assert_eq!(Timing::default().zone_detection_secs(), 23, "1.1 × the 20 s timeout, + 1 s tick");
     }
 
     #[test]

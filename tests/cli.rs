@@ -138,7 +138,7 @@ fn crds_command_prints_the_committed_crds() {
 #[test]
 fn an_out_of_range_lease_timeout_or_hold_down_is_refused_with_the_reason() {
     for (flag, value, why) in [
-        ("--node-lease-timeout", "5s", "kubelets renew every 10s"),
+        ("--node-lease-timeout", "15s", "two renewal periods of kubelets renewing every 10s"),
         ("--node-lease-timeout", "10m", "out of range"),
         ("--zone-hold-down", "2h", "from 0s to 1h"),
     ] {

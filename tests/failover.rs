@@ -50,6 +50,9 @@ fn service(replicas: i32) -> Value {
 }
 
 /// One operator with a detector fed by a fake clock and fake kubelets.
+/// A kubelet's renewal phase (seconds into the 10 s period) and when it stops renewing (from, until).
+type Kubelet = (i64, Option<(i64, i64)>);
+
 struct World {
     api: FakeApi,
     nodes: Vec<Node>,
@@ -58,6 +61,9 @@ struct World {
     clock: Arc<AtomicI64>,
     /// Zones (or single nodes) whose kubelets stopped renewing.
     silent: Mutex<Vec<&'static str>>,
+    /// Per node, the second within the 10 s period at which its kubelet renews (0 unless set), and the seconds
+    /// (from, until) during which it does not.
+    phases: Mutex<std::collections::HashMap<String, Kubelet>>,
 }
 
 impl World {
@@ -79,7 +85,15 @@ impl World {
         let ctx = Context::new(api.client(), caches, Config::default(), reporter)
             .with_detector(detector)
             .with_clock(move || Timestamp::from_second(now.load(Ordering::SeqCst)).unwrap());
-        World { api, nodes, ctx: Arc::new(ctx), feed: Mutex::new(feed), clock, silent: Mutex::default() }
+        World {
+            api,
+            nodes,
+            ctx: Arc::new(ctx),
+            feed: Mutex::new(feed),
+            clock,
+            silent: Mutex::default(),
+            phases: Mutex::default(),
+        }
     }
 
     fn now(&self) -> i64 {
@@ -94,12 +108,14 @@ impl World {
             self.clock.fetch_add(1, Ordering::SeqCst);
             let now = Timestamp::from_second(self.clock.load(Ordering::SeqCst)).unwrap();
             let silent = self.silent.lock().unwrap().clone();
-            if self.now() % 10 == 0 {
-                for n in &self.nodes {
-                    let zone = n.metadata.labels.as_ref().unwrap()["topology.kubernetes.io/zone"].as_str();
-                    if !silent.contains(&zone) && !silent.contains(&n.metadata.name.as_deref().unwrap()) {
-                        self.ctx.detector.observe(n.metadata.name.as_deref().unwrap(), Some(now.to_string()), now);
-                    }
+            let phases = self.phases.lock().unwrap().clone();
+            for n in &self.nodes {
+                let name = n.metadata.name.as_deref().unwrap();
+                let (phase, stopped) = phases.get(name).copied().unwrap_or((0, None));
+                let zone = n.metadata.labels.as_ref().unwrap()["topology.kubernetes.io/zone"].as_str();
+                let stopped = stopped.is_some_and(|(from, until)| (from..until).contains(&self.now()));
+                if (self.now() - phase) % 10 == 0 && !stopped && !silent.contains(&zone) && !silent.contains(&name) {
+                    self.ctx.detector.observe(name, Some(now.to_string()), now);
                 }
             }
             let facts =
@@ -393,4 +409,44 @@ async fn a_new_service_rolling_out_for_the_first_time_is_not_an_outage() {
     assert_eq!((a["state"].as_str(), a["since"].as_str()), (Some("Up"), Some("2026-11-10T00:00:40Z")));
     assert_eq!(a["current"]["downSeconds"], 0);
     assert!(w.incidents().is_empty(), "nor is it an incident");
+}
+
+#[tokio::test]
+async fn every_kubelet_silent_for_36_seconds_with_staggered_phases_is_no_incident_and_moves_no_primary() {
+    // As on a real control plane: each kubelet renews on its own phase; zone a's late in the period, so b and c
+    // pass the timeout first; all stop at 60 s and come back over 10 s, 36 s later.
+    let w = World::settled("WarmStandby", "15m", 4).await;
+    let starts = [("eu-south-1a", [9, 8]), ("eu-south-1b", [1, 2]), ("eu-south-1c", [3, 0])];
+    let backs = [("eu-south-1a", [105, 97]), ("eu-south-1b", [96, 104]), ("eu-south-1c", [100, 106])];
+    for ((zone, phases), (_, back)) in starts.iter().zip(backs) {
+        for (i, phase) in phases.iter().enumerate() {
+            let name = format!("{zone}-w{}", i + 1);
+            w.phases.lock().unwrap().insert(name, (*phase, Some((60, back[i]))));
+        }
+    }
+    w.advance_to(59);
+    w.reconcile().await;
+    let primary = w.status()["primaryZone"].clone();
+    let before = w.replicas();
+    assert!(primary.is_string(), "{}", w.status());
+    w.api.clear_log();
+    for second in 60..=260 {
+        if w.advance_to(second) {
+            w.reconcile().await;
+        }
+        for zone in ZONES {
+            let role = w.zone_role(zone);
+            assert!(role != "Lost" && role != "Recovering", "at {second}s zone {zone} was {role}");
+        }
+    }
+    w.reconcile().await;
+    assert_eq!(w.status()["primaryZone"], primary, "the primary did not move");
+    assert_eq!(w.replicas(), before, "no Deployment changed");
+    assert!(w.api.writes().iter().all(|(_, p)| !p.contains("deployments")), "{:?}", w.api.writes());
+    assert_eq!(w.incidents(), Vec::<Value>::new(), "no incident");
+    assert!(
+        !reasons(&w.api).iter().any(|r| r.contains("Incident") || r == "PrimaryZoneChanged"),
+        "{:?}",
+        reasons(&w.api)
+    );
 }

@@ -5,9 +5,19 @@
 //! cannot fake an outage or hide one. A node is *suspect* once no renewal was seen for the lease timeout. A zone
 //! is *lost* when every node in it that is not cordoned is suspect or NotReady.
 //!
+//! A silence is evidence only against the background of others that are alive: a node is suspect only when
+//! renewals from elsewhere were seen at least a renewal period (plus slack) after its own last one. Kubelets renew
+//! each on its own phase, so when every kubelet stops at once (a control-plane or network fault, an API server
+//! restart), the first zones pass the timeout a few seconds before the others — but no renewal from anywhere came
+//! after their last one, so they are not lost one by one before the guard below engages. A real loss is seen at
+//! most [`evidence_window`] plus a renewal period after its last renewal: 1.1 × the timeout, 22 s by default,
+//! 2 s later than the timeout alone at worst.
+//!
 //! False alarms are guarded the way the node controller guards them: when no renewal at all was seen for the
 //! timeout (continuo's own watch is stale, or every kubelet stopped at once), or when every zone looks lost at
-//! once, suspicions are set aside and only NotReady nodes count.
+//! once, suspicions are set aside and only NotReady nodes count. When the guard lifts, suspicion starts fresh:
+//! every node's silence is counted from that moment (or from its first renewal seen since), never from before the
+//! guard, so the zones whose kubelets have not renewed yet when the first one does are not lost on an old silence.
 //!
 //! A lost zone that returns is *recovering* until it has been healthy for the hold-down period; only then is
 //! it used again. A zone that fails again while recovering is lost again, as the same loss.
@@ -17,6 +27,14 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::{api::Span, topology::NodeFacts};
+
+/// How long after a node's last renewal one from elsewhere must be seen for its silence to count: a renewal
+/// period plus a fifth of one for the kubelet's jitter and the watch's delivery. The lease timeout is two
+/// renewal periods (20 s for kubelets renewing every 10 s, a quarter of `nodeLeaseDurationSeconds`), so this is
+/// 0.6 × the timeout (12 s by default).
+pub fn evidence_window(s: &Settings) -> SignedDuration {
+    SignedDuration::from_millis(s.lease_timeout.as_secs() as i64 * 600)
+}
 
 /// How suspicion and hold-down are timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +162,10 @@ pub enum ZoneState {
 #[derive(Clone, Debug, Default)]
 pub struct Memory {
     zones: BTreeMap<String, ZoneLoss>,
+    /// Whether the last evaluation set suspicions aside.
+    guarded: bool,
+    /// When suspicions were last taken up again: no silence counts from before it.
+    fresh_since: Option<Timestamp>,
 }
 
 /// The outcome of one evaluation: the zones not to use, and whether suspicions were set aside.
@@ -186,11 +208,27 @@ fn longer_than(d: SignedDuration, span: Span) -> bool {
     d > SignedDuration::try_from(span.as_duration()).unwrap_or(SignedDuration::MAX)
 }
 
+/// Whether no renewal of `node` was seen for the timeout, counted from its last renewal or, when later, from
+/// `fresh` (suspicions taken up again).
+fn silent(leases: &Leases, node: &str, fresh: Option<Timestamp>, now: Timestamp, s: &Settings) -> bool {
+    let Some(last) = leases.last_seen(node) else { return false };
+    let from = fresh.map_or(last, |f| f.max(last));
+    !shorter_than(elapsed(from, now), s.lease_timeout)
+}
+
+/// Whether `node` is suspect: silent for the timeout, and others alive after it — a renewal seen from anywhere at
+/// least a renewal period (plus slack) after its own last one.
+fn suspect(leases: &Leases, node: &str, fresh: Option<Timestamp>, now: Timestamp, s: &Settings) -> bool {
+    let others_alive = leases
+        .last_seen(node)
+        .zip(leases.last_change)
+        .is_some_and(|(last, change)| elapsed(last, change) >= evidence_window(s));
+    others_alive && silent(leases, node, fresh, now, s)
+}
+
 /// Evaluates the nodes and their leases at `now`, updating `memory` (hold-down) and returning what to act on.
 pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: Timestamp, s: &Settings) -> Detection {
-    let suspect =
-        |n: &NodeFacts| leases.last_seen(&n.name).is_some_and(|at| !shorter_than(elapsed(at, now), s.lease_timeout));
-    let suspect_nodes = nodes.iter().filter(|n| suspect(n)).count();
+    let suspect_nodes = nodes.iter().filter(|n| silent(leases, &n.name, None, now, s)).count();
 
     // Which zones fail, with and without suspicions.
     let mut by_zone: BTreeMap<&str, Vec<&NodeFacts>> = BTreeMap::new();
@@ -199,13 +237,15 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
             by_zone.entry(z.as_str()).or_default().push(n);
         }
     }
-    let failed_zones = |use_suspicion: bool| -> BTreeMap<&str, usize> {
+    // `fresh`: `None` sets suspicions aside; otherwise when they were last taken up again.
+    let failed_zones = |fresh: Option<Option<Timestamp>>| -> BTreeMap<&str, usize> {
+        let suspect = |n: &NodeFacts| fresh.is_some_and(|f| suspect(leases, &n.name, f, now, s));
         by_zone
             .iter()
             .filter_map(|(zone, ns)| {
                 let serving: Vec<&&NodeFacts> = ns.iter().filter(|n| !n.cordoned).collect();
-                let silent = serving.iter().filter(|n| use_suspicion && suspect(n)).count();
-                let failed = !serving.is_empty() && serving.iter().all(|n| !n.ready || (use_suspicion && suspect(n)));
+                let silent = serving.iter().filter(|n| suspect(n)).count();
+                let failed = !serving.is_empty() && serving.iter().all(|n| !n.ready || suspect(n));
                 failed.then_some((*zone, silent))
             })
             .collect()
@@ -216,12 +256,17 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
         .map(|at| elapsed(at, now))
         .filter(|d| !shorter_than(*d, s.lease_timeout));
     let mut guard = stale.map(|_| Guard::WatchStale { timeout: s.lease_timeout.as_secs() });
-    let mut failed = failed_zones(guard.is_none());
+    let mut failed = failed_zones(guard.is_none().then_some(memory.fresh_since));
     let candidates = by_zone.values().filter(|ns| ns.iter().any(|n| !n.cordoned)).count();
     if guard.is_none() && candidates > 0 && failed.len() == candidates && failed.values().any(|silent| *silent > 0) {
         guard = Some(Guard::AllZonesSilent { zones: candidates });
-        failed = failed_zones(false);
+        failed = failed_zones(None);
+    } else if guard.is_none() && memory.guarded {
+        // Leaving the guard starts fresh: no silence counts from before this moment.
+        memory.fresh_since = Some(now);
+        failed = failed_zones(Some(memory.fresh_since));
     }
+    memory.guarded = guard.is_some();
 
     // Hold-down: lost → recovering → healthy after `hold_down` without failing again.
     memory.zones.retain(|z, _| by_zone.contains_key(z.as_str()));
@@ -250,7 +295,7 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
     });
     let mut silent_since = BTreeMap::new();
     if guard.is_none() {
-        for n in nodes.iter().filter(|n| !n.cordoned && suspect(n)) {
+        for n in nodes.iter().filter(|n| !n.cordoned && suspect(leases, &n.name, memory.fresh_since, now, s)) {
             if let (Some(zone), Some(at)) = (&n.zone, leases.last_seen(&n.name)) {
                 silent_since.entry(zone.clone()).and_modify(|t: &mut Timestamp| *t = (*t).min(at)).or_insert(at);
             }
@@ -261,6 +306,8 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::Strategy;
+
     use super::*;
     use crate::topology::synthetic_node;
 
@@ -446,5 +493,128 @@ mod tests {
         let d = evaluate(&nodes, &leases, &mut Memory::default(), t(60), &Settings::default());
         assert!(matches!(d.guard, Some(Guard::WatchStale { .. })), "{d:?}");
         assert!(d.silent_since.is_empty(), "{:?}", d.silent_since);
+    }
+
+    /// One kubelet: renews every 10 s from `phase` (ms), except while stopped (`stopped` ms, from..until).
+    #[derive(Clone, Debug)]
+    struct Kubelet {
+        name: String,
+        phase: i64,
+        stopped: Option<(i64, i64)>,
+    }
+
+    /// Runs kubelets renewing each on its own phase, evaluated every 500 ms as the operator's tick does, for
+    /// `until` ms; returns (ms, detection) at each tick.
+    fn staggered(kubelets: &[Kubelet], until: i64) -> Vec<(i64, Detection)> {
+        let nodes = cluster();
+        let (mut leases, mut memory) = (Leases::default(), Memory::default());
+        let at = |ms: i64| Timestamp::from_millisecond(1_790_000_000_000 + ms).unwrap();
+        let mut out = Vec::new();
+        let mut ms = 0;
+        while ms <= until {
+            for k in kubelets {
+                let renews = (ms - k.phase) >= 0 && (ms - k.phase) % 10_000 < 500;
+                let stopped = k.stopped.is_some_and(|(from, to)| (from..to).contains(&ms));
+                if renews && !stopped {
+                    leases.observe(&k.name, Some(format!("{ms}")), at(ms));
+                }
+            }
+            out.push((ms, evaluate(&nodes, &leases, &mut memory, at(ms), &Settings::default())));
+            ms += 500;
+        }
+        out
+    }
+
+    fn kubelets(phases: &[i64; 6], stops: Option<([i64; 6], [i64; 6])>) -> Vec<Kubelet> {
+        ["a1", "a2", "b1", "b2", "c1", "c2"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Kubelet {
+                name: name.to_string(),
+                phase: phases[i],
+                stopped: stops.map(|(from, to)| (from[i], to[i])),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kubelet_stopping_over_ten_seconds_and_returning_over_ten_seconds_loses_no_zone() {
+        // As on a real control plane: zone a renews late in the period, b and c early, so b and c pass the
+        // timeout about a second before a; they come back in the other order 36 s later.
+        let phases = [9_000, 9_500, 500, 1_000, 1_500, 2_000];
+        let stop = [60_000, 60_000, 60_000, 60_000, 60_000, 60_000];
+        let back = [96_000, 104_000, 105_000, 105_500, 97_000, 106_000];
+        let runs = staggered(&kubelets(&phases, Some((stop, back))), 240_000);
+        for (ms, d) in &runs {
+            assert!(d.zones.is_empty(), "at {ms} ms a zone was held: {d:?}");
+            assert!(d.silent_since.is_empty(), "at {ms} ms a silence was taken for a node failure: {d:?}");
+        }
+        let guarded: Vec<i64> = runs.iter().filter(|(_, d)| d.guard.is_some()).map(|(ms, _)| *ms).collect();
+        assert!(!guarded.is_empty(), "the guard engaged");
+    }
+
+    #[test]
+    fn a_zone_lost_with_staggered_kubelets_is_found_at_most_two_seconds_after_the_timeout() {
+        let phases = [9_000, 9_500, 500, 1_000, 1_500, 2_000];
+        // Zone a's kubelets stop for good at 60 s; their last renewals were at 59 s and 59.5 s.
+        let stop = [60_000, 60_000, i64::MAX, i64::MAX, i64::MAX, i64::MAX];
+        let back = [i64::MAX; 6];
+        let runs = staggered(&kubelets(&phases, Some((stop, back))), 120_000);
+        let first = runs.iter().find(|(_, d)| d.zones.contains_key("a")).map(|(ms, _)| *ms).expect("lost");
+        // Silent for the timeout at 79.5 s; the others renewed after 71.5 s, so it is lost at once.
+        assert_eq!(first, 79_500);
+        assert!(runs.iter().all(|(_, d)| d.zones.keys().all(|z| z == "a")), "only zone a");
+    }
+
+    #[test]
+    fn leaving_the_guard_counts_every_silence_afresh() {
+        // Every kubelet on the same phase stops at once: the guard engages with no zone lost. They come back
+        // 8 s apart: zone a first, then b and c.
+        let phases = [0; 6];
+        let stop = [60_000; 6];
+        let back = [100_000, 100_000, 108_000, 108_000, 108_000, 108_000];
+        let runs = staggered(&kubelets(&phases, Some((stop, back))), 200_000);
+        for (ms, d) in &runs {
+            assert!(d.zones.is_empty(), "at {ms} ms a zone was held on a silence from before the guard: {d:?}");
+        }
+        assert!(runs.iter().any(|(ms, d)| *ms < 100_000 && d.guard.is_some()));
+        assert!(runs.last().unwrap().1.guard.is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Whatever the kubelets' phases, every kubelet stopping at once (their last renewals spread over the
+        /// 10 s period, their stops over a second) and returning within 10 s after an outage of 25 s to 2 min is
+        /// recognised as one event: no zone lost, no node failure, at either edge.
+        #[test]
+        fn a_simultaneous_silence_with_random_phases_loses_nothing(
+            phases in proptest::array::uniform6(0i64..20).prop_map(|p| p.map(|x| x * 500)),
+            stop_at in proptest::array::uniform6(0i64..3).prop_map(|p| p.map(|x| 60_000 + x * 500)),
+            outage in 25_000i64..120_000,
+            back_at in proptest::array::uniform6(0i64..20).prop_map(|p| p.map(|x| x * 500)),
+        ) {
+            let back: [i64; 6] = std::array::from_fn(|i| 70_000 + outage + back_at[i]);
+            let runs = staggered(&kubelets(&phases, Some((stop_at, back))), 70_000 + outage + 60_000);
+            for (ms, d) in &runs {
+                proptest::prop_assert!(d.zones.is_empty(), "at {} ms: {:?}", ms, d);
+                proptest::prop_assert!(d.silent_since.is_empty(), "at {} ms: {:?}", ms, d);
+            }
+        }
+
+        /// And a real loss of one zone is still found, at most 2 s after its last renewal plus the timeout.
+        #[test]
+        fn a_single_zone_loss_with_random_phases_is_found_in_time(
+            phases in proptest::array::uniform6(0i64..20).prop_map(|p| p.map(|x| x * 500)),
+            zone in 0usize..3,
+        ) {
+            let stop: [i64; 6] = std::array::from_fn(|i| if i / 2 == zone { 60_000 } else { i64::MAX });
+            let runs = staggered(&kubelets(&phases, Some((stop, [i64::MAX; 6]))), 120_000);
+            let name = ["a", "b", "c"][zone];
+            let last = (0..2).map(|j| phases[zone * 2 + j]).map(|p| 50_000 + p).max().unwrap();
+            let found = runs.iter().find(|(_, d)| d.zones.contains_key(name)).map(|(ms, _)| *ms);
+            proptest::prop_assert!(found.is_some_and(|f| f >= last + 20_000 && f <= last + 22_500), "{:?} after {}", found, last);
+            proptest::prop_assert!(runs.iter().all(|(_, d)| d.zones.keys().all(|z| z == name)));
+        }
     }
 }

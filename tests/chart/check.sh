@@ -54,10 +54,10 @@ if helm template continuo "$chart" --set replicaCount=0 >/dev/null 2>&1; then
 else
   echo "ok: values.schema.json rejects replicaCount=0"
 fi
-if helm template continuo "$chart" --set failover.nodeLeaseTimeout=5s >/dev/null 2>&1; then
-  echo "FAIL: values.schema.json accepted failover.nodeLeaseTimeout=5s"; failed=1
+if helm template continuo "$chart" --set failover.nodeLeaseTimeout=15s >/dev/null 2>&1; then
+  echo "FAIL: values.schema.json accepted failover.nodeLeaseTimeout=15s"; failed=1
 else
-  echo "ok: values.schema.json rejects failover.nodeLeaseTimeout=5s"
+  echo "ok: values.schema.json rejects failover.nodeLeaseTimeout=15s"
 fi
 if helm template continuo "$chart" --set debounce=30s >/dev/null 2>&1; then
   echo "FAIL: values.schema.json accepted debounce=30s"; failed=1
