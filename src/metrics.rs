@@ -65,6 +65,8 @@ pub struct Metrics {
     duration: Family<ControllerLabels, Histogram>,
     /// 1 while this replica holds the lease (or when leader election is off).
     pub leader: Gauge,
+    /// 0 while reconciles find the Kubernetes API unreachable.
+    pub api_reachable: Gauge,
     /// Copies catalogued, and backup runs that failed, by tier (a copy shared by two tiers counts in both).
     copies: Family<TierLabels, Counter>,
     failures: Family<TierLabels, Counter>,
@@ -109,6 +111,7 @@ impl Default for Metrics {
                 Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
             }),
             leader: Gauge::default(),
+            api_reachable: Gauge::default(),
             copies: Family::default(),
             failures: Family::default(),
             restores: Family::new_with_constructor(|| {
@@ -137,6 +140,11 @@ impl Metrics {
             self.duration.clone(),
         );
         r.register("continuo_leader", "1 while this replica holds the leader lease", self.leader.clone());
+        r.register(
+            "continuo_api_reachable",
+            "0 while reconciles find the Kubernetes API unreachable (they are retried every few seconds)",
+            self.api_reachable.clone(),
+        );
         r.register("continuo_backup_copies", "Copies catalogued as recovery points, by tier", self.copies.clone());
         r.register("continuo_backup_failures", "Backup runs that failed, by tier", self.failures.clone());
         r.register(

@@ -139,6 +139,7 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
             "ContinuoObjectivesNotMet",
             "ContinuoZoneRedundancyLost",
             "ContinuoNotReconciling",
+            "ContinuoAPIUnreachable",
             "ContinuoNoLeader",
             "ContinuoRPOAtRisk",
             "ContinuoBackupFailing",

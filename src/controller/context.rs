@@ -11,6 +11,7 @@ use kube::{Client, runtime::events::Reporter};
 use tokio::sync::watch;
 
 use super::{
+    api_health::ApiHealth,
     cache::{AppliedGenerations, Caches, RecentWrites},
     detect::Detector,
     events::Recorder,
@@ -39,10 +40,23 @@ impl Error {
     /// A bounded label for metrics and logs.
     pub fn kind(&self) -> &'static str {
         match self {
+            _ if self.unreachable() => "unreachable",
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "client",
             Error::CachesNotSynced => "cache",
             Error::NoNamespace | Error::Rejected(_) => "spec",
+        }
+    }
+}
+
+impl Error {
+    /// The API server could not be reached, or answered that it cannot serve now: nobody's spec problem, and one
+    /// condition of the operator's, not a failure of each service.
+    pub fn unreachable(&self) -> bool {
+        match self {
+            Error::Kube(kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_)) => true,
+            Error::Kube(kube::Error::Api(s)) => matches!(s.code, 429 | 502 | 503 | 504),
+            _ => false,
         }
     }
 }
@@ -63,6 +77,8 @@ pub struct Context {
     leader: watch::Receiver<bool>,
     /// Backup runs already reported, so each failure is an Event once.
     pub(super) reported: Reported,
+    /// Whether the API server answers.
+    pub(super) api: Arc<ApiHealth>,
     /// Consecutive failures per object, for backoff.
     pub(super) failures: Mutex<HashMap<String, u32>>,
     /// Zone loss from node leases: what every reconcile withholds.
@@ -86,6 +102,7 @@ impl Context {
             metrics: Arc::default(),
             leader,
             reported: Default::default(),
+            api: Arc::default(),
             failures: Mutex::default(),
             detector: Arc::default(),
             clock: Arc::new(Timestamp::now),
@@ -100,6 +117,11 @@ impl Context {
     /// Withholds the zones `detector` finds lost or recovering.
     pub fn with_detector(self, detector: Arc<Detector>) -> Self {
         Context { detector, ..self }
+    }
+
+    /// Says whether the API answers through `api` (shared with the watches).
+    pub fn with_api_health(self, api: Arc<ApiHealth>) -> Self {
+        Context { api, ..self }
     }
 
     /// Writes only while `leader` says this replica holds the lease.

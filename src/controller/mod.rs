@@ -2,6 +2,7 @@
 //! write status only when it changed, and record Events.
 
 pub mod admin;
+mod api_health;
 mod apply;
 mod backups;
 mod cache;

@@ -52,7 +52,15 @@ pub async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<Context>) -> Result<
         other => other,
     };
     match &result {
-        Ok(_) => ctx.metrics.observe("success", None, start.elapsed()),
+        Ok(_) => {
+            ctx.api.answered();
+            ctx.metrics.observe("success", None, start.elapsed());
+        }
+        // One condition of the operator's, not a failure of this service.
+        Err(e) if e.unreachable() => {
+            ctx.api.failed(e);
+            ctx.metrics.observe("unreachable", None, start.elapsed());
+        }
         Err(e) => ctx.metrics.observe("error", Some(e.kind()), start.elapsed()),
     }
     result
@@ -147,9 +155,19 @@ fn next_look(
     }
 }
 
-/// Backs off per object, exponentially from 5 s to 5 min, with jitter so that failing objects spread out.
+/// When the API server does not answer, a service is tried again this soon (plus up to a second at random): its
+/// own backoff does not grow, so it is acted on within seconds of the API's return.
+pub const UNREACHABLE_RETRY: Duration = Duration::from_secs(5);
+
+/// Backs off per object, exponentially from 5 s to 5 min, with jitter so that failing objects spread out; an API
+/// server that does not answer is retried every few seconds instead, without growing the backoff.
 pub fn error_policy(svc: Arc<ResilientService>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
+    if error.unreachable() {
+        tracing::debug!(service = %key, error = %error, "the API does not answer; retried shortly");
+        let jitter = u64::from(Timestamp::now().subsec_nanosecond().unsigned_abs()) % 1_000_000_000;
+        return Action::requeue(UNREACHABLE_RETRY + Duration::from_nanos(jitter));
+    }
     let failures = ctx
         .failures
         .lock()

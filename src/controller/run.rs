@@ -19,6 +19,7 @@ use tracing::{error, info};
 use super::{
     Caches, Context, Detector,
     admin::{self, Readiness},
+    api_health::ApiHealth,
     error_policy,
     leader::{self, Election},
     reconcile,
@@ -61,7 +62,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let detector = detector(&client, &settings).await;
     let leadership = leader::elect(&client, settings.election.as_ref(), settings.instance.as_ref()).await?;
     let mut tasks = vec![leader::announce(leadership.rx.clone(), &metrics, client.clone(), settings.builtin_classes)];
-    let watched = watches::start(&client, &settings.namespace, &settings.config.keys, detector.clone());
+    let health = Arc::new(ApiHealth::new(metrics.api_reachable.clone()));
+    let watched = watches::start(&client, &settings.namespace, &settings.config.keys, detector.clone(), &health);
     let keys = settings.config.keys.clone();
     let nodes = watched.caches.nodes.clone();
     tasks.extend(zone_watch::start(
@@ -77,7 +79,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let ctx = Arc::new(
         Context::new(client.clone(), watched.caches.clone(), settings.config.clone(), reporter)
             .with_leadership(leadership.rx.clone(), metrics.clone())
-            .with_detector(detector),
+            .with_detector(detector)
+            .with_api_health(health),
     );
     tasks.push(serve_admin(admin_listener, &metrics, &watched.services, readiness.clone()));
     let synced = ready_when_synced(watched.caches, watched.services.clone(), readiness.clone());
@@ -225,33 +228,21 @@ fn controller(
     (running, t.deleted)
 }
 
-/// Runs the controller until a signal stops it, or leader election fails; then stops every task and releases the
-/// lease (a follower takes over at once).
+/// Runs the controller until a signal stops it; then stops every task and releases the lease (a follower takes
+/// over at once).
 async fn until_stopped(
     running: impl std::future::Future<Output = ()>,
-    lease: Option<JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>>,
+    lease: Option<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
 ) -> Result<(), String> {
-    let Some(mut lease) = lease else {
-        running.await;
-        tasks.iter().for_each(JoinHandle::abort);
-        return Ok(());
-    };
-    let outcome = tokio::select! {
-        () = running => Ok(()),
-        ended = &mut lease => Err(match ended {
-            Ok(Ok(_)) => "leader election stopped".to_string(),
-            Ok(Err(e)) => format!("leader election failed: {e}"),
-            Err(e) => format!("leader election task died: {e}"),
-        }),
-    };
-    // Every receiver of leadership goes with its task; the lease manager then releases the lease and ends.
+    running.await;
+    // Every receiver of leadership goes with its task; the election then releases the lease and ends.
     tasks.iter().for_each(JoinHandle::abort);
-    if outcome.is_ok() {
-        match tokio::time::timeout(Duration::from_secs(5), &mut lease).await {
+    if let Some(lease) = lease {
+        match tokio::time::timeout(Duration::from_secs(5), lease).await {
             Ok(_) => info!("lease released"),
             Err(_) => error!("lease not released in time; a follower takes over when it expires"),
         }
     }
-    outcome
+    Ok(())
 }

@@ -55,8 +55,12 @@ struct State {
     changes: Vec<Change>,
     log: Vec<(String, String, String)>,
     counter: u64,
+    /// Writes made through a named client: (who, method, path).
+    writers: Vec<(String, String, String)>,
     /// Path prefixes the server does not know (as for a CRD that is not installed).
     unknown: Vec<String>,
+    /// Watches from a resourceVersion below this are answered `410 Gone` (etcd compacted while the server was down).
+    compacted: u64,
     /// Path prefixes where writes are refused, with the status code, reason and message.
     refused: Vec<(String, u16, String, String)>,
     /// Who applied which fields, for server-side apply.
@@ -65,6 +69,10 @@ struct State {
 
 #[derive(Clone, Default)]
 pub struct FakeApi {
+    /// While true, every connection is refused and open watches are cut, as when the API server is stopped.
+    down: Arc<std::sync::atomic::AtomicBool>,
+    /// Whose client this is (see [`FakeApi::named`]): its writes are logged under that name.
+    who: Option<Arc<str>>,
     state: Arc<Mutex<State>>,
     /// Woken on every change, for watches.
     changed: Arc<Notify>,
@@ -207,9 +215,22 @@ impl FakeApi {
         let svc = tower::service_fn(move |req: Request<kube::client::Body>| {
             let me = me.clone();
             async move {
+                if me.is_down() {
+                    return Err::<Response<UnsyncBoxBody<Bytes, Infallible>>, tower::BoxError>(
+                        "tcp connect error: Connection refused (os error 111)".into(),
+                    );
+                }
                 let (parts, body) = req.into_parts();
                 let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                let reply = me.reply(&parts.method, parts.uri.path(), parts.uri.query(), &bytes).await;
+                // A merge or strategic merge patch sends its field manager too; only an apply is an apply.
+                let content = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                let query = match parts.uri.query() {
+                    Some(q) if parts.method == Method::PATCH && !content.contains("apply-patch") => {
+                        Some(q.split('&').filter(|kv| !kv.starts_with("fieldManager=")).collect::<Vec<_>>().join("&"))
+                    }
+                    q => q.map(str::to_string),
+                };
+                let reply = me.reply(&parts.method, parts.uri.path(), query.as_deref(), &bytes).await;
                 let (code, body): (u16, UnsyncBoxBody<Bytes, Infallible>) = match reply {
                     Reply::Json(code, value) => {
                         (code, Full::new(Bytes::from(serde_json::to_vec(&value).unwrap())).boxed_unsync())
@@ -223,10 +244,40 @@ impl FakeApi {
                     .header("content-type", "application/json")
                     .body(body)
                     .unwrap();
-                Ok::<_, Infallible>(resp)
+                Ok(resp)
             }
         });
         Client::new(svc, "default")
+    }
+
+    /// The same API, through a client whose writes are logged as `who`'s (two operator replicas, say).
+    pub fn named(&self, who: &str) -> FakeApi {
+        FakeApi { who: Some(Arc::from(who)), ..self.clone() }
+    }
+
+    /// Writes made through named clients, in order: (who, method, path).
+    pub fn writers(&self) -> Vec<(String, String, String)> {
+        self.state.lock().unwrap().writers.clone()
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops the API server: connections are refused and open watches end.
+    pub fn stop(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Starts it again, with its history compacted: a watch that resumes from before now gets `410 Gone` and must
+    /// list again.
+    pub fn start(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.counter += 1;
+        st.compacted = st.counter;
+        drop(st);
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Answers one request, after the configured latency.
@@ -252,6 +303,12 @@ impl FakeApi {
         let timeout = query_param(query, "timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(290);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
         let me = self.clone();
+        if from < self.state.lock().unwrap().compacted {
+            let gone = status(410, "Expired", &format!("too old resource version: {from}"));
+            let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": gone})).unwrap();
+            line.push(b'\n');
+            return Box::pin(stream::once(async move { Bytes::from(line) }));
+        }
         Box::pin(stream::unfold(from, move |mut seen| {
             let (me, requested, sel) = (me.clone(), requested.clone(), sel.clone());
             async move {
@@ -259,6 +316,10 @@ impl FakeApi {
                     let notified = me.changed.notified();
                     tokio::pin!(notified);
                     notified.as_mut().enable();
+                    if me.is_down() {
+                        // The server went away: the connection ends.
+                        return None;
+                    }
                     let (batch, last) = {
                         let st = me.state.lock().unwrap();
                         let mut out = Vec::new();
@@ -297,6 +358,11 @@ impl FakeApi {
     fn handle_locked(&self, method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> (u16, Value) {
         let mut st = self.state.lock().unwrap();
         st.log.push((method.to_string(), path.to_string(), query.unwrap_or_default().to_string()));
+        if let Some(who) = &self.who
+            && method != Method::GET
+        {
+            st.writers.push((who.to_string(), method.to_string(), path.to_string()));
+        }
         st.counter += 1;
         let rv = st.counter.to_string();
         if st.unknown.iter().any(|u| path.starts_with(u.as_str())) {
