@@ -147,6 +147,7 @@ async fn confirm(lease: &Lease, mut held: watch::Receiver<bool>, tx: &watch::Sen
     let api: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(lease.client.clone(), &lease.namespace);
     let quarter_grace = jiff::SignedDuration::from_millis(lease.grace() as i64 * 250);
     let mut valid_until: Option<jiff::Timestamp> = None;
+    let mut confirmed_twice = false;
     loop {
         if *held.borrow_and_update() {
             match api.get_opt(&lease.name).await {
@@ -159,7 +160,13 @@ async fn confirm(lease: &Lease, mut held: watch::Receiver<bool>, tx: &watch::Sen
             valid_until = None;
         }
         let now = jiff::Timestamp::now();
-        let may_write = valid_until.is_some_and(|v| now < v);
+        let valid = valid_until.is_some_and(|v| now < v);
+        let writing = *tx.borrow();
+        // Starting to write takes two reads half a second apart that both show the lease held: a follower that
+        // took the lease by force just then (its read and its write straddling this replica's renewal) shows in
+        // the second.
+        let may_write = valid && (writing || confirmed_twice);
+        confirmed_twice = valid && !writing;
         if tx.send_replace(may_write) != may_write {
             info!(writing = may_write, "leadership confirmed from the lease");
         }
