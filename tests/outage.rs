@@ -17,8 +17,8 @@ use support::{FakeApi, nodes};
 const NS: &str = "shop";
 const SERVICES: &str = "/apis/continuo.dev/v1alpha1/namespaces/shop/resilientservices";
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/shop/deployments";
-/// How long the API server is away: long enough for every backoff the old code grew to pass the 10 s bound.
-const OUTAGE: Duration = Duration::from_secs(20);
+/// How long the API server is away: a control-plane upgrade's restart, as measured on a real cluster.
+const OUTAGE: Duration = Duration::from_secs(60);
 
 fn world(services: usize) -> FakeApi {
     let api = FakeApi::default();
@@ -147,10 +147,10 @@ async fn after_the_api_server_returns_a_change_is_applied_within_ten_seconds_wit
     let during = during.expect("/metrics is served while the API server is away");
     assert_eq!(sample(&during, "continuo_api_reachable"), 0.0, "the outage is said, once, as one gauge:\n{during}");
     // A reconcile the outage caught is retried every 5–6 s, not backed off to minutes: a bounded number (a
-    // settled service is not reconciled at all while nothing changes).
+    // settled service is not reconciled at all while nothing changes; 20 services × 60 s / 5 s at most).
     let attempts =
         sample(&m, "controller_runtime_reconcile_total{controller=\"resilientservice\",result=\"unreachable\"}");
-    assert!(attempts <= 20.0 * 6.0, "attempts while unreachable: {attempts}");
+    assert!(attempts <= 20.0 * 12.0, "attempts while unreachable: {attempts}");
     operator.abort();
 }
 

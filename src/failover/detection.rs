@@ -581,6 +581,21 @@ mod tests {
         assert!(runs.last().unwrap().1.guard.is_none());
     }
 
+    #[test]
+    fn a_zone_that_died_during_an_api_outage_is_found_on_the_normal_timeline_after_it() {
+        // No renewal at all is seen from 60 s to 120 s (continuo's watches are down with the API server); zones
+        // a and b renew again from 120 s (on their phases), zone c died meanwhile.
+        let phases = [9_000, 9_500, 500, 1_000, 1_500, 2_000];
+        let stop = [60_000, 60_000, 60_000, 60_000, 60_000, 60_000];
+        let back = [120_000, 120_000, 120_000, 120_000, i64::MAX, i64::MAX];
+        let runs = staggered(&kubelets(&phases, Some((stop, back))), 200_000);
+        assert!(runs.iter().filter(|(ms, _)| *ms < 120_000).all(|(_, d)| d.zones.is_empty()), "nothing during");
+        let lifted = runs.iter().find(|(ms, d)| *ms >= 120_000 && d.guard.is_none()).map(|(ms, _)| *ms).unwrap();
+        let found = runs.iter().find(|(_, d)| d.zones.contains_key("c")).map(|(ms, _)| *ms).expect("c is found");
+        assert!(found >= lifted + 20_000 && found <= lifted + 22_500, "lifted at {lifted}, c found at {found}");
+        assert!(runs.iter().all(|(_, d)| d.zones.keys().all(|z| z == "c")));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
 
