@@ -58,7 +58,11 @@ pub(super) async fn elect(
         let (tx, rx) = watch::channel(true);
         return Ok(Leadership { rx, lease_task: None, _always: Some(tx) });
     };
-    let identity = instance.cloned().unwrap_or_else(|| format!("continuo-{}", std::process::id()));
+    // Without a pod name, an identity of this process alone (every container's process may be pid 1).
+    let identity = instance.cloned().unwrap_or_else(|| {
+        let nanos = jiff::Timestamp::now().as_nanosecond().unsigned_abs() % 1_000_000_000_000;
+        format!("continuo-{}-{nanos:x}", std::process::id())
+    });
     let lease = Lease {
         client: client.clone(),
         name: e.lease.clone(),
