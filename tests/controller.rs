@@ -6,27 +6,16 @@ mod support;
 
 use std::time::Duration;
 
-use continuo::{
-    controller::{Settings, run},
-    plan::Config,
-};
+use continuo::controller::{Settings, run};
 use serde_json::{Value, json};
-use support::{FakeApi, nodes};
+use support::FakeApi;
 
 const NS: &str = "shop";
 const SERVICES: &str = "/apis/continuo.dev/v1alpha1/namespaces/shop/resilientservices";
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/shop/deployments";
 
 fn world() -> FakeApi {
-    let api = FakeApi::default();
-    api.put("/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
-    for n in nodes(&["a", "b", "c"], 2) {
-        api.put("/api/v1/nodes", serde_json::to_value(n).unwrap());
-    }
-    for class in continuo::api::builtin_classes().unwrap() {
-        api.put("/apis/continuo.dev/v1alpha1/continuityclasses", serde_json::to_value(class).unwrap());
-    }
-    api
+    support::cluster(NS)
 }
 
 fn service(name: &str) -> Value {
@@ -36,17 +25,7 @@ fn service(name: &str) -> Value {
 }
 
 fn settings() -> Settings {
-    Settings {
-        namespace: None,
-        config: Config::default(),
-        concurrency: 4,
-        debounce: Duration::from_millis(100),
-        instance: None,
-        election: None,
-        admin: "127.0.0.1:0".parse().unwrap(),
-        builtin_classes: false,
-        detection: Default::default(),
-    }
+    support::operator_settings("127.0.0.1:0".parse().unwrap())
 }
 
 fn ready(api: &FakeApi, name: &str) -> bool {

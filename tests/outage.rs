@@ -21,14 +21,7 @@ const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/shop/deployments";
 const OUTAGE: Duration = Duration::from_secs(60);
 
 fn world(services: usize) -> FakeApi {
-    let api = FakeApi::default();
-    api.put("/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
-    for n in nodes(&["a", "b", "c"], 2) {
-        api.put("/api/v1/nodes", serde_json::to_value(n).unwrap());
-    }
-    for class in continuo::api::builtin_classes().unwrap() {
-        api.put("/apis/continuo.dev/v1alpha1/continuityclasses", serde_json::to_value(class).unwrap());
-    }
+    let api = support::cluster(NS);
     for i in 0..services {
         api.put(
             SERVICES,
@@ -42,17 +35,7 @@ fn world(services: usize) -> FakeApi {
 }
 
 fn settings(admin: std::net::SocketAddr) -> Settings {
-    Settings {
-        namespace: None,
-        config: Config::default(),
-        concurrency: 4,
-        debounce: Duration::from_millis(100),
-        instance: None,
-        election: None,
-        admin,
-        builtin_classes: false,
-        detection: Default::default(),
-    }
+    support::operator_settings(admin)
 }
 
 fn free_port() -> std::net::SocketAddr {

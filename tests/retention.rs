@@ -118,6 +118,14 @@ impl World {
         }
     }
 
+    /// `n` minutes of the CronJob's runs, each a good copy, without a reconcile between them.
+    fn copies_a_minute(&self, n: usize) {
+        for minute in 0..n {
+            self.api.cron_run(NS, CRON_JOB, self.now(), true, Some(&report(&format!("snap-{minute}"))));
+            self.advance(SignedDuration::from_secs(60));
+        }
+    }
+
     fn points(&self) -> BTreeSet<String> {
         self.api.list(POINTS).iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect()
     }
@@ -250,10 +258,7 @@ async fn the_rpo_verdict_turns_within_a_minute_of_the_newest_copy_passing_the_rp
 async fn a_delete_run_that_exists_already_is_taken_as_the_run_and_never_patched() {
     let w = World::new(start());
     w.reconcile().await;
-    for minute in 0..3 {
-        w.api.cron_run(NS, CRON_JOB, w.now(), true, Some(&report(&format!("snap-{minute}"))));
-        w.advance(SignedDuration::from_secs(60));
-    }
+    w.copies_a_minute(3);
     w.reconcile().await;
     w.reconcile().await;
     // The oldest copy expired: its delete run started. Its point's status is then lost (say, the status write
@@ -280,10 +285,7 @@ async fn a_delete_run_that_exists_already_is_taken_as_the_run_and_never_patched(
 async fn a_failing_delete_never_stops_the_status_from_being_written() {
     let w = World::new(start());
     w.reconcile().await;
-    for minute in 0..3 {
-        w.api.cron_run(NS, CRON_JOB, w.now(), true, Some(&report(&format!("snap-{minute}"))));
-        w.advance(SignedDuration::from_secs(60));
-    }
+    w.copies_a_minute(3);
     // Every write to Jobs fails from now on: no delete run can start.
     w.api.refuse(JOBS, 500, "InternalError", "etcdserver: request timed out");
     w.reconcile().await;

@@ -6,6 +6,16 @@ use std::{sync::Mutex, time::Instant};
 
 use prometheus_client::metrics::gauge::Gauge;
 
+/// Whether `e` means the API server could not be reached, or answered that it cannot serve now: nobody's spec
+/// problem, and one condition of the operator's. The one definition the reconciles and the watches share.
+pub fn api_away(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        kube::Error::Api(s) => matches!(s.code, 429 | 502 | 503 | 504),
+        _ => false,
+    }
+}
+
 /// Whether the API answers.
 pub struct ApiHealth {
     down_since: Mutex<Option<Instant>>,

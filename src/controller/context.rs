@@ -53,11 +53,7 @@ impl Error {
     /// The API server could not be reached, or answered that it cannot serve now: nobody's spec problem, and one
     /// condition of the operator's, not a failure of each service.
     pub fn unreachable(&self) -> bool {
-        match self {
-            Error::Kube(kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_)) => true,
-            Error::Kube(kube::Error::Api(s)) => matches!(s.code, 429 | 502 | 503 | 504),
-            _ => false,
-        }
+        matches!(self, Error::Kube(e) if super::api_health::api_away(e))
     }
 }
 

@@ -21,7 +21,10 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use tracing::error;
 
-use super::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, Detector, api_health::ApiHealth};
+use super::{
+    CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, Detector,
+    api_health::{ApiHealth, api_away},
+};
 use crate::{
     api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest},
     topology,
@@ -297,13 +300,13 @@ fn only_changes<K: Send + 'static>(
             }
             Err(e) => {
                 // An API server away or restarting, or a watch to resume by listing again, is expected; anything
-                // else the API says (a 403, say) is for a person to look at.
+                // else (a 403, a body that does not decode) is for a person to look at.
                 let expected = match &e {
                     watcher::Error::WatchError(s) => s.code == 410 || s.code >= 500,
-                    watcher::Error::InitialListFailed(kube::Error::Api(s))
-                    | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-                    | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code >= 500 || s.code == 429,
-                    _ => true,
+                    watcher::Error::InitialListFailed(k)
+                    | watcher::Error::WatchStartFailed(k)
+                    | watcher::Error::WatchFailed(k) => api_away(k),
+                    watcher::Error::NoResourceVersion => false,
                 };
                 let gone = matches!(&e, watcher::Error::WatchError(s) if s.code == 410);
                 if expected && !gone {

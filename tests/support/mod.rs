@@ -728,44 +728,37 @@ impl Feed {
         if wanted("nodes") {
             relist(&mut self.nodes, nodes);
         }
-        if wanted("continuityclasses") {
-            relist(&mut self.classes, &api.typed("continuityclasses"));
-        }
         if wanted("deployments") {
             // As the operator's cache keeps them: without the pod template.
             let mut deployments: Vec<CachedDeployment> = api.typed("deployments");
             deployments.iter_mut().for_each(CachedDeployment::keep_read_annotations);
             relist(&mut self.deployments, &deployments);
         }
-        if wanted("poddisruptionbudgets") {
-            relist(&mut self.pdbs, &api.typed("poddisruptionbudgets"));
-        }
-        if wanted("services") {
-            relist(&mut self.services, &api.typed("services"));
-        }
-        if wanted("namespaces") {
-            relist(&mut self.namespaces, &api.typed("namespaces"));
-        }
         if wanted("cronjobs") {
             let mut cron_jobs: Vec<CachedCronJob> = api.typed("cronjobs");
             cron_jobs.iter_mut().for_each(CachedCronJob::keep_read_annotations);
             relist(&mut self.cron_jobs, &cron_jobs);
         }
-        if wanted("backuplocations") {
-            relist(&mut self.locations, &api.typed("backuplocations"));
-        }
-        if wanted("recoverypoints") {
-            relist(&mut self.recovery_points, &api.typed("recoverypoints"));
-        }
-        if wanted("jobs") {
-            relist(&mut self.agent_jobs, &api.typed("jobs"));
-        }
-        if wanted("pods") {
-            relist(&mut self.agent_pods, &api.typed("pods"));
-        }
-        if wanted("restorerequests") {
-            relist(&mut self.restores, &api.typed("restorerequests"));
-        }
+        // The kinds the caches keep as they are.
+        relist_kind(&mut self.classes, api, "continuityclasses", &wanted);
+        relist_kind(&mut self.pdbs, api, "poddisruptionbudgets", &wanted);
+        relist_kind(&mut self.services, api, "services", &wanted);
+        relist_kind(&mut self.namespaces, api, "namespaces", &wanted);
+        relist_kind(&mut self.locations, api, "backuplocations", &wanted);
+        relist_kind(&mut self.recovery_points, api, "recoverypoints", &wanted);
+        relist_kind(&mut self.agent_jobs, api, "jobs", &wanted);
+        relist_kind(&mut self.agent_pods, api, "pods", &wanted);
+        relist_kind(&mut self.restores, api, "restorerequests", &wanted);
+    }
+}
+
+/// Relists `writer` from the API's objects of `plural`, when `wanted` says so.
+fn relist_kind<K>(writer: &mut Writer<K>, api: &FakeApi, plural: &str, wanted: &dyn Fn(&str) -> bool)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned,
+{
+    if wanted(plural) {
+        relist(writer, &api.typed::<K>(plural));
     }
 }
 
@@ -775,6 +768,36 @@ fn relist<K: Resource<DynamicType = ()> + Clone>(writer: &mut Writer<K>, objects
         writer.apply_watcher_event(&watcher::Event::InitApply(o.clone()));
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
+}
+
+/// The cluster the running-operator tests start from: namespace `ns`, two Ready nodes in each of zones a, b and c,
+/// and the built-in classes.
+pub fn cluster(ns: &str) -> FakeApi {
+    let api = FakeApi::default();
+    api.put("/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+    for n in nodes(&["a", "b", "c"], 2) {
+        api.put("/api/v1/nodes", serde_json::to_value(n).unwrap());
+    }
+    for class in continuo::api::builtin_classes().unwrap() {
+        api.put("/apis/continuo.dev/v1alpha1/continuityclasses", serde_json::to_value(class).unwrap());
+    }
+    api
+}
+
+/// How the running-operator tests run it: every namespace, 4 reconciles at once, a 100 ms debounce, no election,
+/// the admin port on `admin`.
+pub fn operator_settings(admin: std::net::SocketAddr) -> continuo::controller::Settings {
+    continuo::controller::Settings {
+        namespace: None,
+        config: continuo::plan::Config::default(),
+        concurrency: 4,
+        debounce: Duration::from_millis(100),
+        instance: None,
+        election: None,
+        admin,
+        builtin_classes: false,
+        detection: Default::default(),
+    }
 }
 
 /// A worker node in `zone` of region eu-south-1.

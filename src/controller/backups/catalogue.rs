@@ -62,10 +62,9 @@ pub(super) async fn catalogue(step: &Step<'_>, notes: &mut Vec<Transition>) -> R
         return Ok(());
     };
     // A copy on request fills in the point that asked for it instead (see `requests`).
-    let jobs: Vec<CachedJob> = ctx
-        .caches
-        .agent_jobs_of(&step.ns, &step.name, "backup")
-        .into_iter()
+    let jobs: Vec<&CachedJob> = step
+        .jobs("backup")
+        .iter()
         .filter(|j| !catalogued(j) && !j.annotations().contains_key(POINT_ANNOTATION))
         .collect();
     let runs: Vec<FinishedRun> = jobs.iter().filter_map(|j| run_of(ctx, &step.ns, j)).collect();

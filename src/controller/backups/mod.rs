@@ -40,13 +40,9 @@ pub(super) async fn keep_catalog(
     points: &[RecoveryPoint],
     notes: &mut Vec<Transition>,
 ) -> bool {
-    let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
-    let step = Step { ctx, svc, plan, points, key: format!("{ns}/{name}"), ns, name };
-    let live: HashSet<String> = ["backup", "delete"]
-        .iter()
-        .flat_map(|a| ctx.caches.agent_jobs_of(&step.ns, &step.name, a))
-        .map(|j| j.name_any())
-        .collect();
+    let step = Step::new(ctx, svc, plan, points);
+    let live: HashSet<String> =
+        ["backup", "delete"].iter().flat_map(|a| step.jobs(a)).map(ResourceExt::name_any).collect();
     ctx.reported.keep_only(&step.key, &live);
 
     let outcomes = [

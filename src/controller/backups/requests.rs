@@ -71,7 +71,7 @@ async fn copy(step: &Step<'_>, p: &RecoveryPoint, notes: &mut Vec<Transition>) -
             }
         }
         Some("Running") => {
-            let runs = ctx.caches.agent_jobs_of(&step.ns, &step.name, "backup");
+            let runs = step.jobs("backup");
             let Some(run) = runs.iter().find(|j| j.name_any() == run_name).and_then(|j| run_of(ctx, &step.ns, j))
             else {
                 return Ok(());
@@ -175,8 +175,7 @@ async fn begin_restore(
 fn end_restore(step: &Step<'_>, req: &RestoreRequest, notes: &mut Vec<Transition>) -> Option<Value> {
     let req_name = req.name_any();
     let run_name = jobs::bounded_name(&req_name, "-restore", 63);
-    let runs = step.ctx.caches.agent_jobs_of(&step.ns, &step.name, "restore");
-    let job = runs.iter().find(|j| j.name_any() == run_name)?;
+    let job = step.jobs("restore").iter().find(|j| j.name_any() == run_name)?;
     let succeeded = job.finished()?;
     let done = job.status.as_ref().and_then(|s| s.completion_time.clone()).unwrap_or(Time(step.ctx.now()));
     let status = req.status.clone().unwrap_or_default();

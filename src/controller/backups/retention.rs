@@ -22,14 +22,12 @@ pub(super) async fn expire(step: &Step<'_>, notes: &mut Vec<Transition>) -> Resu
     if step.plan.problem.is_some() {
         return Ok(());
     }
-    let delete_runs = step.ctx.caches.agent_jobs_of(&step.ns, &step.name, "delete");
-    let backup_runs = step.ctx.caches.agent_jobs_of(&step.ns, &step.name, "backup");
     let mut first = First::default();
     for p in step.points {
         let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
         let outcome = match phase {
             Some("Available") if step.plan.retention.expired.contains(&p.name_any()) => start(step, p, notes).await,
-            Some("Deleting") => finish(step, p, &delete_runs, &backup_runs, notes).await,
+            Some("Deleting") => finish(step, p, notes).await,
             _ => Ok(()),
         };
         first.keep(outcome);
@@ -69,28 +67,22 @@ async fn start(step: &Step<'_>, p: &RecoveryPoint, notes: &mut Vec<Transition>) 
 }
 
 /// Removes `p` from the catalog once the agent deleted its copy; a failed delete run keeps it, reported once.
-async fn finish(
-    step: &Step<'_>,
-    p: &RecoveryPoint,
-    delete_runs: &[CachedJob],
-    backup_runs: &[CachedJob],
-    notes: &mut Vec<Transition>,
-) -> Result<(), Error> {
+async fn finish(step: &Step<'_>, p: &RecoveryPoint, notes: &mut Vec<Transition>) -> Result<(), Error> {
     let point = p.name_any();
     let run_name = delete_run_name(&point);
     let api: Api<RecoveryPoint> = step.points_api();
-    match delete_runs.iter().find(|j| j.name_any() == run_name).and_then(CachedJob::finished) {
+    match step.jobs("delete").iter().find(|j| j.name_any() == run_name).and_then(CachedJob::finished) {
         Some(true) => {
             // The scheduled Job this copy came from must say it was catalogued before the point goes; until the
             // cache shows the mark, the point waits (the Job's change brings the next reconcile).
-            if let Some(source) = backup_runs.iter().find(|j| j.name_any() == point && !catalogued(j)) {
+            if let Some(source) = step.jobs("backup").iter().find(|j| j.name_any() == point && !catalogued(j)) {
                 return mark(step.ctx, &step.ns, &source.name_any()).await;
             }
-            match api.delete(&point, &delete_exactly(p)).await {
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                other => {
-                    other?;
-                }
+            // Already gone (a second look from a cache behind the first delete) is what was wanted.
+            if let Err(e) = api.delete(&point, &delete_exactly(p)).await
+                && !matches!(&e, kube::Error::Api(s) if s.code == 404)
+            {
+                return Err(e.into());
             }
             info!(service = %step.name, %point, "copy deleted and removed from the catalog");
         }

@@ -40,10 +40,10 @@ pub(super) struct Run<'a> {
 /// Whether the existing Job `job` runs `run` (made for the same object; by an earlier version of continuo, which
 /// did not say which object, for the same point).
 fn is_run(job: &kube::core::ObjectMeta, run: &Run<'_>) -> bool {
-    let annotations = job.annotations.clone().unwrap_or_default();
-    match annotations.get(SUBJECT_ANNOTATION) {
+    let annotation = |key: &str| job.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str);
+    match annotation(SUBJECT_ANNOTATION) {
         Some(uid) => uid == run.subject,
-        None => annotations.get(POINT_ANNOTATION).map(String::as_str) == Some(run.point),
+        None => annotation(POINT_ANNOTATION) == Some(run.point),
     }
 }
 
@@ -51,8 +51,7 @@ fn is_run(job: &kube::core::ObjectMeta, run: &Run<'_>) -> bool {
 /// cache was behind) is read and judged, never patched.
 pub(super) async fn start_once(step: &Step<'_>, run: &Run<'_>) -> Result<Started, Error> {
     let ctx = step.ctx;
-    let known =
-        ctx.caches.agent_jobs_of(&step.ns, &step.name, run.action).into_iter().find(|j| j.name_any() == run.name);
+    let known = step.jobs(run.action).iter().find(|j| j.name_any() == run.name);
     if let Some(job) = known {
         return Ok(if is_run(&job.metadata, run) { Started::Yes } else { Started::NameTaken });
     }

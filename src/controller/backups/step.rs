@@ -5,8 +5,11 @@ use kube::Api;
 use crate::{
     api::{RecoveryPoint, ResilientService},
     backup::BackupPlan,
-    controller::{Context, Error},
+    controller::{Context, Error, cache::CachedJob},
 };
+
+/// The agent's actions whose Jobs the backup steps look at.
+const ACTIONS: [&str; 3] = ["backup", "delete", "restore"];
 
 /// What every backup side step of one service works with.
 pub(super) struct Step<'a> {
@@ -18,9 +21,23 @@ pub(super) struct Step<'a> {
     pub name: String,
     /// `namespace/name`, the key of [`Reported`].
     pub key: String,
+    /// The service's agent Jobs, per action in [`ACTIONS`] order, read from the cache once for every step.
+    jobs: [Vec<CachedJob>; 3],
 }
 
-impl Step<'_> {
+impl<'a> Step<'a> {
+    pub fn new(ctx: &'a Context, svc: &'a ResilientService, plan: &'a BackupPlan, points: &'a [RecoveryPoint]) -> Self {
+        use kube::ResourceExt;
+        let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+        let jobs = ACTIONS.map(|action| ctx.caches.agent_jobs_of(&ns, &name, action));
+        Step { ctx, svc, plan, points, key: format!("{ns}/{name}"), ns, name, jobs }
+    }
+
+    /// The service's agent Jobs that ran `action` (`backup`, `delete` or `restore`).
+    pub fn jobs(&self, action: &str) -> &[CachedJob] {
+        ACTIONS.iter().position(|a| *a == action).map_or(&[], |i| &self.jobs[i])
+    }
+
     pub fn points_api(&self) -> Api<RecoveryPoint> {
         Api::namespaced(self.ctx.client.clone(), &self.ns)
     }
