@@ -2,7 +2,7 @@
 //! and reports, measured, whether each promise holds.
 //!
 //! The core is pure and computes desired objects and status from plain values. Its layers point down only:
-//! [`verdict`] and [`api`] → [`topology`], [`placement`], [`workload`], [`backup`], [`failover`],
+//! [`verdict`] and [`api`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`failover`],
 //! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`]. The shell — [`controller`],
 //! [`cli`] and [`metrics`] — observes, applies and records. `tests/layers.rs` fails on an import circle.
 
@@ -11,6 +11,7 @@ pub mod availability;
 pub mod backup;
 pub mod cli;
 pub mod controller;
+pub mod data;
 pub mod failover;
 pub mod metrics;
 pub mod objectives;

@@ -21,6 +21,7 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, Probe};
 use crate::{
     api::{ContinuityClassSpec, Objective, ObjectiveStatus, Scope, Span},
     backup::{self, BackupPlan},
+    data::{self, DataPlan},
     placement::Placement,
 };
 
@@ -105,6 +106,8 @@ pub struct Situation<'a> {
     pub timing: &'a Timing,
     /// The backup stage's plan, when the service declares backups: what the RPO verdicts are judged on.
     pub backup: Option<&'a BackupPlan>,
+    /// The data layers `spec.data` names: what the RPO verdicts are judged on, with the backups.
+    pub data: &'a DataPlan,
     pub now: jiff::Timestamp,
 }
 
@@ -112,17 +115,60 @@ pub struct Situation<'a> {
 pub fn assess(s: &Situation<'_>) -> Vec<ObjectiveStatus> {
     let mut out = Vec::new();
     for o in &s.class.objectives {
-        let (verdict, reason, message) = match o.scope {
+        let capacity = match o.scope {
             Scope::Node => node_rto(s, o),
             Scope::Zone => zone_rto(s, o),
         };
+        let (verdict, reason, message) = with_data_failover(s, o, capacity);
         out.push(status(o.scope, "RTO", o.rto, verdict, reason, message));
         if let Some(rpo) = o.rpo {
-            let (verdict, reason, message) = backup::rpo_verdict(o.scope, rpo, s.backup, s.now);
+            let (verdict, reason, message) = rpo_verdict(s, o.scope, rpo);
             out.push(status(o.scope, "RPO", rpo, verdict, reason, message));
         }
     }
     out
+}
+
+/// A scope's RPO: the worst over the service's data sources and its backups. RPO 0 is the data layer's alone
+/// (backups never lose nothing); a service with no `spec.data` is judged on its backups.
+fn rpo_verdict(s: &Situation<'_>, scope: Scope, rpo: Span) -> (Verdict, &'static str, String) {
+    let backups = || backup::rpo_verdict(scope, rpo, s.backup, s.now);
+    let mut all = s.data.rpo(scope, rpo, s.now);
+    if all.is_empty() {
+        return backups();
+    }
+    if s.backup.is_some() && rpo.as_secs() > 0 {
+        all.push(backups());
+    }
+    data::worst(all).unwrap_or_else(backups)
+}
+
+/// Where a database must fail over when the primary's node or zone is lost, its failover joins the RTO: the
+/// slower of the capacity path and the database bounds it.
+fn with_data_failover(
+    s: &Situation<'_>,
+    o: &Objective,
+    (verdict, reason, message): (Verdict, &'static str, String),
+) -> (Verdict, &'static str, String) {
+    let Some((secs, how)) = s.data.failover(s.timing.node_monitor_grace.as_secs()) else {
+        return (verdict, reason, message);
+    };
+    if verdict != Verdict::Feasible {
+        return (verdict, reason, message);
+    }
+    let rto = o.rto;
+    if secs > rto.as_secs() {
+        let capacity = message.split_once(" — ").map_or(message.as_str(), |(_, e)| e);
+        let scope = o.scope;
+        return (
+            Verdict::NotFeasible,
+            "DataFailoverTooSlow",
+            format!(
+                "{scope}: RTO {rto} not feasible — the database bounds it: {how} > {rto} (capacity alone: {capacity})"
+            ),
+        );
+    }
+    (verdict, reason, format!("{message}; {how} ≤ {rto}"))
 }
 
 fn status(scope: Scope, objective: &str, target: Span, v: Verdict, reason: &str, message: String) -> ObjectiveStatus {
@@ -309,6 +355,7 @@ mod tests {
             startup,
             timing: &Timing::default(),
             backup: None,
+            data: &DataPlan::default(),
             now: jiff::Timestamp::UNIX_EPOCH,
         })
     }

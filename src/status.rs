@@ -67,6 +67,7 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                 zones: d.zones.clone(),
                 objectives: d.objectives.clone(),
                 backup: d.backup.as_ref().map(crate::backup::status),
+                data: d.data.statuses(),
                 incidents: d.incidents.clone(),
                 availability: match &d.availability {
                     Some(Availability::Counted(a)) => Some((**a).clone()),

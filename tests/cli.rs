@@ -42,8 +42,52 @@ fn plan_of_the_einvoicing_hub_spreads_six_replicas_over_three_zones_with_spare()
         ]
     );
     assert!(items[..3].iter().all(|d| d["spec"]["replicas"] == 3));
-    assert!(report.contains("Zone: RTO 0s feasible — 3 zones × 3 replicas, any zone loss leaves 6 ≥ 6"), "{report}");
-    assert!(report.contains("NeedsReplication"), "RPO 0 is never claimed met: {report}");
+    assert!(report.contains("Zone: RTO 1m feasible — 3 zones × 3 replicas, any zone loss leaves 6 ≥ 6"), "{report}");
+    // RPO 0 judged on the database behind the service, with its evidence in numbers.
+    assert!(
+        report.contains(
+            "Zone: RPO 0s met — passhub-db: 3 instances in eu-south-1a/b/c, 1 synchronous standby(s) required \
+             outside the primary's zone"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("Node: RPO 0s met — passhub-db: 3 instances on 3 nodes"), "{report}");
+    assert!(report.contains("5s promotion = 55s ≤ 1m"), "the database's failover joins the RTO: {report}");
+    assert!(report.contains("ObjectivesMet=True"), "{report}");
+}
+
+/// The example's Cluster with one change, planned from a temporary file.
+fn einvoicing_with(edit: impl Fn(&str) -> String) -> (Vec<Value>, String) {
+    let text = std::fs::read_to_string("examples/einvoicing-hub.yaml").unwrap();
+    let dir = std::env::temp_dir().join(format!("continuo-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("hub-{}.yaml", text.len() ^ edit("").len()));
+    std::fs::write(&file, edit(&text)).unwrap();
+    let out = plan_json(&["-f", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).ok();
+    out
+}
+
+#[test]
+fn the_einvoicing_hub_on_preferred_durability_keeps_no_rpo_zero_and_says_what_to_change() {
+    let (_, report) = einvoicing_with(|t| t.replace("dataDurability: required", "dataDurability: preferred"));
+    assert!(
+        report.contains(
+            "Zone: RPO 0s not met — passhub-db replicates with dataDurability preferred: with its standbys gone it \
+             acknowledges writes no other node holds; set spec.postgresql.synchronous.dataDurability: required"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("ObjectivesMet=False"), "{report}");
+}
+
+#[test]
+fn a_data_entry_naming_a_cluster_not_in_the_files_is_unknown_not_met() {
+    let (_, report) =
+        einvoicing_with(|t| t.replace("cloudNativePG: {cluster: passhub-db}", "cloudNativePG: {cluster: other}"));
+    assert!(report.contains("DataSourceNotFound"), "{report}");
+    assert!(report.contains("CloudNativePG invoicing/other does not exist"), "{report}");
+    assert!(report.contains("ObjectivesMet=Unknown"), "{report}");
 }
 
 #[test]

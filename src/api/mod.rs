@@ -4,6 +4,7 @@ pub mod admission;
 mod backup;
 mod class;
 pub mod conditions;
+mod data;
 mod duration;
 mod failover;
 mod formats;
@@ -11,6 +12,7 @@ mod service;
 
 pub use backup::*;
 pub use class::*;
+pub use data::*;
 pub use duration::{PATTERN as DURATION_PATTERN, Span};
 pub use failover::*;
 pub use formats::TIME_ZONE_PATTERN;

@@ -80,6 +80,12 @@ pub struct ResilientServiceSpec {
     // empty in every cached copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<Box<super::ServiceBackup>>,
+    /// Where the service's data lives (CloudNativePG clusters, VolSync replications): continuo reads them and
+    /// judges the class's RPOs on them; it never creates or changes them. Names are unique (a map list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub data: Vec<super::DataSource>,
 }
 
 /// The Service continuo keeps in front of all zones.
@@ -121,6 +127,11 @@ pub struct ResilientServiceStatus {
     /// Backups: the newest good copy, the points held, and per tier the next run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupStatus>,
+    /// Per data source: where its data is safe as of when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub data: Vec<super::DataSourceStatus>,
     /// The last incidents, newest first: each failure timed against its RTO.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::{
     api::{BackupLocation, ContinuityClass, ResilientService},
     backup,
+    data::{Layer, Observed, cnpg::PgCluster, volsync::ReplicationSource},
     plan::{self, Backups, Config, Inputs},
     status,
     topology::{self, NodeFacts},
@@ -99,6 +100,9 @@ pub struct Loaded {
     pub services: Vec<ResilientService>,
     pub classes: BTreeMap<String, ContinuityClass>,
     pub locations: BTreeMap<String, BackupLocation>,
+    /// CloudNativePG Clusters and VolSync ReplicationSources, judged as the operator judges them.
+    pub clusters: Vec<PgCluster>,
+    pub replication_sources: Vec<ReplicationSource>,
 }
 
 /// Loads services, classes and backup locations from `files` (built-in classes first, so a file's class of the
@@ -110,6 +114,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
         classes.insert(c.name_any(), c);
     }
     let mut services = Vec::new();
+    let (mut clusters, mut replication_sources) = (Vec::new(), Vec::new());
     for file in files {
         for doc in documents(file)? {
             match doc.get("kind").and_then(Value::as_str) {
@@ -129,6 +134,12 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
                     }
                     services.push(s);
                 }
+                Some("Cluster") if api_group(&doc) == "postgresql.cnpg.io" => {
+                    clusters.push(typed(file, &doc, |_: &PgCluster| Ok(()))?);
+                }
+                Some("ReplicationSource") if api_group(&doc) == "volsync.backube" => {
+                    replication_sources.push(typed(file, &doc, |_: &ReplicationSource| Ok(()))?);
+                }
                 _ => {}
             }
         }
@@ -137,7 +148,11 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         return Err(format!("{}: no ResilientService found", names.join(", ")));
     }
-    Ok(Loaded { services, classes, locations })
+    Ok(Loaded { services, classes, locations, clusters, replication_sources })
+}
+
+fn api_group(doc: &Value) -> &str {
+    doc.get("apiVersion").and_then(Value::as_str).and_then(|v| v.split_once('/')).map_or("", |(g, _)| g)
 }
 
 fn nodes_for(
@@ -173,7 +188,9 @@ fn nodes_for(
 
 /// Plans every service in `files` against `topology`.
 pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Config) -> Result<Rendered, String> {
-    let Loaded { services, classes, locations } = load(files)?;
+    let Loaded { services, classes, locations, clusters, replication_sources } = load(files)?;
+    // Offline, a data layer's objects are those in the files, and their instances are placed as their spec says.
+    let data = Observed { clusters: Layer::Seen(&clusters), sources: Layer::Seen(&replication_sources), pods: None };
     let clock = jiff::Timestamp::now();
     let mut objects: Vec<Value> = Vec::new();
     let mut report = String::new();
@@ -183,7 +200,7 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
         let nodes = nodes_for(topology, svc, class, config)?;
         let location = svc.spec.backup.as_ref().and_then(|b| locations.get(&b.location));
         let backups = Backups { location, ..Backups::none() };
-        let plan = plan::plan(&Inputs { backups, ..Inputs::offline(svc, class, &nodes, config, clock) });
+        let plan = plan::plan(&Inputs { backups, data, ..Inputs::offline(svc, class, &nodes, config, clock) });
         let id = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
         match &plan {
             Err(p) => {

@@ -101,6 +101,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         config: &ctx.config,
         backups: Backups { location: location.as_ref(), points: &points },
         failover: Failover { detection: &detection, observer: ctx.detector.observer() },
+        data: crate::data::Observed::none(),
         now: clock,
     });
 

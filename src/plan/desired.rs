@@ -34,6 +34,8 @@ pub struct Desired {
     pub cron_jobs: Option<Vec<CronJob>>,
     /// The backup stage's decisions, when the service declares `spec.backup`.
     pub backup: Option<BackupPlan>,
+    /// The data stage's resolution of `spec.data`: what the RPO verdicts are judged on.
+    pub data: crate::data::DataPlan,
     /// Where a template change stands, zone by zone.
     pub rollout: Progress,
     /// Failure detection as it applies to this service.

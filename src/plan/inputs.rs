@@ -32,6 +32,8 @@ pub struct Inputs<'a> {
     pub backups: Backups<'a>,
     /// What failure detection concluded, and when observation last stopped and resumed.
     pub failover: Failover<'a>,
+    /// The data layers the service names in `spec.data`, as observed.
+    pub data: crate::data::Observed<'a>,
     pub now: Timestamp,
 }
 
@@ -53,6 +55,7 @@ impl<'a> Inputs<'a> {
             config,
             backups: Backups::none(),
             failover: Failover::none(),
+            data: crate::data::Observed::none(),
             now,
         }
     }

@@ -1,5 +1,5 @@
 //! The pure heart of a reconcile, shared by the operator and `continuo plan`, as named stages:
-//! validate → zones (residency, pins, failure detection) → place → backups → objectives → build (no dip while
+//! validate → zones (residency, pins, failure detection) → place → backups → data → objectives → build (no dip while
 //! spreading back) → roll out (zone by zone) → drain → record (incidents, availability).
 //!
 //! Nothing here does I/O or reads the clock; the caller observes, this decides.
@@ -35,6 +35,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     let zones = zones(i, class)?;
     let placement = place(i, &class.spec, &zones);
     let (backup, cron_jobs) = backups(i, class, &zones.in_scope, &zones.eligible, zones.regions);
+    let data = data(i, &zones);
     let startup = i.config.timing.pod_startup(&i.service.spec.template, i.service.spec.startup_seconds);
     let objectives = objectives::assess(&Situation {
         class: &class.spec,
@@ -44,6 +45,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         startup,
         timing: &i.config.timing,
         backup: backup.as_ref(),
+        data: &data,
         now: i.now,
     });
     let shape = Shape {
@@ -77,6 +79,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         zone_shortfall,
         cron_jobs,
         backup,
+        data,
         rollout,
         detection: summarize(i),
         incidents,
@@ -99,6 +102,14 @@ fn validate<'a>(i: &Inputs<'a>) -> Result<&'a ContinuityClass, Problem> {
         return Err(problem("InvalidSpec", "spec.template.spec.containers must list at least one container"));
     }
     Ok(class)
+}
+
+/// Data: the data layers `spec.data` names, resolved against what is observed (offline, their instances placed on
+/// the service's zones as their spec says).
+fn data(i: &Inputs<'_>, zones: &Zones<'_>) -> crate::data::DataPlan {
+    let ns = i.service.metadata.namespace.as_deref().unwrap_or_default();
+    let keys = &i.config.keys;
+    crate::data::resolve(&i.service.spec.data, ns, &i.data, i.nodes, &zones.in_scope, &zones.eligible, &keys.zone)
 }
 
 /// Place: the replicas of each eligible zone, for the class's mode.
