@@ -261,7 +261,7 @@ pub const SERVICE_COUNTERS: [(&str, &str); 2] = [
 ];
 
 /// The help text of each per-service gauge, in the order they are exposed.
-pub const SERVICE_GAUGES: [(&str, &str); 17] = [
+pub const SERVICE_GAUGES: [(&str, &str); 18] = [
     ("continuo_service_replicas_desired", "Replicas continuo runs in the zone"),
     ("continuo_service_replicas_ready", "Replicas Ready in the zone"),
     ("continuo_service_zone_eligible", "1 when the zone has a Ready, schedulable node inside the residency"),
@@ -274,6 +274,10 @@ pub const SERVICE_GAUGES: [(&str, &str); 17] = [
     ("continuo_backup_newest_copy_timestamp_seconds", "When the data of the newest good copy was captured"),
     ("continuo_backup_points", "Recovery points retention holds"),
     ("continuo_backup_achieved_rpo_seconds", "Age of the newest good copy now: the data a loss would cost"),
+    (
+        "continuo_data_rpo_seconds",
+        "Per data source: the data its loss would cost now (0 with required synchronous replication)",
+    ),
     ("continuo_service_availability_target_ratio", "The class's monthly availability target (0.999)"),
     ("continuo_service_availability_claimable", "1 while Ready in enough zones for the target to be claimable"),
     ("continuo_service_error_budget_remaining_seconds", "This month's error budget left: (1 − target) × month − down"),
@@ -320,6 +324,13 @@ fn samples_into<'a>(svc: &'a ResilientService, now: k8s_openapi::jiff::Timestamp
             push("continuo_backup_achieved_rpo_seconds", &[], age.max(0) as f64);
         }
         push("continuo_backup_points", &[], b.points.into());
+    }
+    for d in &status.data {
+        // Known only when the source says how much can be missing: since its last sync, plus its bound.
+        if let Some(bound) = d.bound_seconds {
+            let since = d.synced_at.as_ref().map_or(0, |t| (now.as_second() - t.0.as_second()).max(0));
+            push("continuo_data_rpo_seconds", &[("source", d.name.as_str())], (since + bound) as f64);
+        }
     }
     for o in &status.objectives {
         let scope = o.scope.as_str();
@@ -480,8 +491,27 @@ mod tests {
     }
 
     #[test]
+    fn each_data_source_exposes_the_data_its_loss_would_cost_now() {
+        let mut svc = service();
+        svc.status.as_mut().unwrap().data = serde_json::from_value(json!([
+            {"name": "invoices", "kind": "CloudNativePG", "object": "passhub-db", "boundSeconds": 0},
+            {"name": "attachments", "kind": "VolSync", "object": "a", "syncedAt": "2026-11-30T09:50:00Z", "boundSeconds": 0},
+            {"name": "archive", "kind": "CloudNativePG", "object": "b", "syncedAt": "2026-11-30T09:00:00Z", "boundSeconds": 300},
+            {"name": "unknown", "kind": "VolSync", "object": "c"}
+        ]))
+        .unwrap();
+        let mut s = Vec::new();
+        samples_into(&svc, "2026-11-30T10:00:00Z".parse().unwrap(), &mut s);
+        let rpo = |source| value(&s, "continuo_data_rpo_seconds", &[("source", source)]);
+        assert_eq!(rpo("invoices"), Some(0), "required synchronous replication loses nothing");
+        assert_eq!(rpo("attachments"), Some(600), "ten minutes since the last sync");
+        assert_eq!(rpo("archive"), Some(3900), "archiving failing for an hour, plus its timeout");
+        assert_eq!(rpo("unknown"), None, "not known is not 0");
+    }
+
+    #[test]
     fn labels_are_bounded_to_namespace_service_zone_scope_and_type() {
-        let allowed = ["namespace", "service", "zone", "type", "status", "scope", "objective"];
+        let allowed = ["namespace", "service", "zone", "type", "status", "scope", "objective", "source"];
         for s in samples(&service()) {
             assert!(s.labels().iter().all(|(k, _)| allowed.contains(k)), "{s:?}");
         }

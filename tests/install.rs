@@ -177,6 +177,7 @@ fn verb_and_resource(method: &str, path: &str, query: &str) -> (String, String, 
     let resource = if rest.len() >= 3 { format!("{}/{}", rest[0], rest[2]) } else { rest[0].to_string() };
     let verb = match (method, rest.len()) {
         ("GET", 1) if query.contains("watch=true") => "watch",
+        ("WATCH", _) => "watch",
         ("GET", 1) => "list",
         ("GET", _) => "get",
         ("PATCH", _) => "patch",
@@ -325,6 +326,67 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
                     assert!(why, "granted but never used: {key:?}");
                 }
             }
+        }
+    }
+}
+
+/// The running operator's every request, its watches included, with CloudNativePG and VolSync objects to read:
+/// each is granted, and the data layers are only read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_role_grants_every_watch_of_the_running_operator_and_only_reads_the_data_layers() {
+    let api = support::cluster("invoicing");
+    api.put("/apis/continuo.dev/v1alpha1/namespaces/invoicing/resilientservices", json!({
+        "apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService", "metadata": {"name": "s", "namespace": "invoicing"},
+        "spec": {"className": "active-active", "replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "a"}]}},
+                 "data": [{"name": "db", "cloudNativePG": {"cluster": "db"}},
+                          {"name": "files", "volSync": {"replicationSource": "files", "destinationZone": "x"}}]}}));
+    api.put(
+        "/apis/postgresql.cnpg.io/v1/namespaces/invoicing/clusters",
+        json!({"apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster", "metadata": {"name": "db", "namespace": "invoicing"}, "spec": {"instances": 1}}),
+    );
+    api.put(
+        "/apis/volsync.backube/v1alpha1/namespaces/invoicing/replicationsources",
+        json!({
+        "apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationSource",
+        "metadata": {"name": "files", "namespace": "invoicing"}, "spec": {"trigger": {"schedule": "0 * * * *"}}}),
+    );
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let operator = tokio::spawn(continuo::controller::run(api.client(), support::operator_settings(admin)));
+    let judged = || {
+        api.get("/apis/continuo.dev/v1alpha1/namespaces/invoicing/resilientservices", "s").is_some_and(|s| {
+            s["status"]["data"].as_array().is_some_and(|d| d.len() == 2 && d[0]["kind"] == "CloudNativePG")
+        })
+    };
+    let start = std::time::Instant::now();
+    while !judged() && start.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(judged(), "the service was never judged on its data layers");
+    operator.abort();
+    let objs = manifests();
+    let role = find(&objs, "ClusterRole")[0];
+    let roles = find(&objs, "Role");
+    let mut data_layer_verbs = BTreeSet::new();
+    for (method, path, query) in api.requests() {
+        let (group, resource, verb) = verb_and_resource(&method, &path, &query);
+        // The namespaced Roles (node leases in kube-node-lease) grant in their namespace only.
+        let by_role = roles.iter().any(|r| {
+            let ns = r["metadata"]["namespace"].as_str().unwrap();
+            path.contains(&format!("/namespaces/{ns}/")) && granted(r, &group, &resource, &verb)
+        });
+        assert!(
+            by_role || granted(role, &group, &resource, &verb),
+            "{verb} {group}/{resource} ({method} {path}) is not granted"
+        );
+        if group == "postgresql.cnpg.io" || group == "volsync.backube" {
+            data_layer_verbs.insert(verb);
+        }
+    }
+    assert_eq!(data_layer_verbs, BTreeSet::from(["list".to_string(), "watch".to_string()]), "read, never written");
+    for (group, resource) in [("postgresql.cnpg.io", "clusters"), ("volsync.backube", "replicationsources")] {
+        for verb in ["get", "create", "patch", "update", "delete"] {
+            assert!(!granted(role, group, resource, verb), "{verb} {group}/{resource} is granted");
         }
     }
 }

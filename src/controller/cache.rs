@@ -34,6 +34,9 @@ pub struct Caches {
     pub agent_jobs: Store<CachedJob>,
     pub agent_pods: Store<CachedPod>,
     pub restores: Store<RestoreRequest>,
+    /// The data layers services name (CloudNativePG, VolSync). Not awaited for readiness: a layer whose CRD is
+    /// not installed never syncs, and says so.
+    pub data: super::data_layers::DataCaches,
     /// Set once every store has synced. kube's `Store::wait_until_ready` wakes only the last of several tasks
     /// waiting at once (a oneshot channel underneath), so the stores are awaited by one task at a time, here.
     pub synced: std::sync::Arc<tokio::sync::OnceCell<()>>,
@@ -236,6 +239,11 @@ mod tests {
             agent_pods,
             restores,
             namespaces,
+            data: super::super::data_layers::DataCaches {
+                clusters: super::super::LayerCache::synced(store().0),
+                instance_pods: super::super::LayerCache::synced(store().0),
+                replication_sources: super::super::LayerCache::synced(store().0),
+            },
             synced: Default::default(),
         };
         // Several tasks wait before anything synced: the readiness probe, reconciles, the orphan sweep.

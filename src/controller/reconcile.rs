@@ -90,6 +90,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let points = ctx.caches.recovery_points_of(&ns, &name);
     let cron_jobs = ctx.caches.cron_jobs_of(svc);
     let detection = ctx.detector.current();
+    let data = ctx.caches.data.snapshot(&ns, &svc.spec.data);
 
     // Plan.
     let clock = ctx.now();
@@ -101,7 +102,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         config: &ctx.config,
         backups: Backups { location: location.as_ref(), points: &points },
         failover: Failover { detection: &detection, observer: ctx.detector.observer() },
-        data: crate::data::Observed::none(),
+        data: data.observed(),
         now: clock,
     });
 
@@ -131,8 +132,9 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
 }
 
 /// When to look at the service again. While a write is not yet in the cache, when it stops being trusted;
-/// backups, when their verdicts change with the clock (a copy ages past the RPO, a run falls due); availability,
-/// at the month's end; a side step that failed, soon. Otherwise only when something watched changes.
+/// backups and data layers, when their verdicts change with the clock (a copy or a sync ages past the RPO, a run
+/// falls due); availability,
+/// at the month's end; a side step that failed, or a data layer not listed yet, soon. Otherwise only when something watched changes.
 fn next_look(
     ctx: &Context,
     plan: &plan::Plan,
@@ -144,17 +146,24 @@ fn next_look(
     let desired = plan.as_ref().ok();
     let backup_review = desired.and_then(|d| d.backup.as_ref()).and_then(|b| b.next_review(&class?.spec.objectives));
     let availability_review = desired.and_then(|d| d.availability_review);
+    let data_review = desired.and_then(|d| d.data.next_review(&class?.spec.objectives, clock));
     let review = backup_review
         .into_iter()
         .chain(availability_review)
+        .chain(data_review)
         .min()
         .map(|at| Duration::from_secs(at.as_second().saturating_sub(clock.as_second()).max(1) as u64));
     let pending = ctx.writes.pending(written, Instant::now()).map(|left| left + Duration::from_millis(100));
-    match pending.into_iter().chain(review).chain(retry).min() {
+    // A data layer's first list is not a change of any object when it finds none (or finds its CRD absent).
+    let unobserved = desired.is_some_and(|d| d.data.awaiting_observation()).then_some(DATA_LAYER_WAIT);
+    match pending.into_iter().chain(review).chain(retry).chain(unobserved).min() {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
     }
 }
+
+/// How soon a service is looked at again while a data layer it names has not been listed yet.
+const DATA_LAYER_WAIT: Duration = Duration::from_secs(2);
 
 /// When the API server does not answer, a service is tried again this soon (plus up to a second at random): its
 /// own backoff does not grow, so it is acted on within seconds of the API's return.

@@ -187,6 +187,8 @@ fn controller(
     leader: watch::Receiver<bool>,
 ) -> (impl std::future::Future<Output = ()>, futures::stream::BoxStream<'static, ()>) {
     let (by_class, by_location) = (services.clone(), services.clone());
+    let (by_cluster, by_pod, by_source) = (services.clone(), services.clone(), services.clone());
+    let data = t.data;
     let running = Controller::for_stream(t.services, services)
         .owns_stream(t.deployments)
         .owns_stream(t.disruption_budgets)
@@ -214,6 +216,21 @@ fn controller(
         .watches_stream(t.restores, |req| req.namespace().map(|ns| ObjectRef::new(&req.spec.service).within(&ns)))
         // A new, finished or deleted copy changes its service's RPO verdict and retention.
         .watches_stream(t.points, |point| point.namespace().map(|ns| ObjectRef::new(&point.spec.service).within(&ns)))
+        // A data layer's change (a standby lost, durability changed, a sync done) turns its services' verdicts.
+        .watches_stream(data.clusters, move |cluster| {
+            naming(&by_cluster, cluster.namespace(), |d| {
+                d.cloud_native_pg.as_ref().is_some_and(|c| c.cluster == cluster.name_any())
+            })
+        })
+        .watches_stream(data.instance_pods, move |pod| {
+            let cluster = pod.labels().get(crate::data::cnpg::CLUSTER_LABEL).cloned().unwrap_or_default();
+            naming(&by_pod, pod.namespace(), |d| d.cloud_native_pg.as_ref().is_some_and(|c| c.cluster == cluster))
+        })
+        .watches_stream(data.replication_sources, move |source| {
+            naming(&by_source, source.namespace(), |d| {
+                d.vol_sync.as_ref().is_some_and(|v| v.replication_source == source.name_any())
+            })
+        })
         .reconcile_all_on(stream::select(t.zones, leader::became_leader(leader)))
         .with_config(
             kube::runtime::controller::Config::default().concurrency(settings.concurrency).debounce(settings.debounce),
@@ -226,6 +243,17 @@ fn controller(
             }
         });
     (running, t.deleted)
+}
+
+/// The services in `ns` with a data entry that `names` picks.
+fn naming(
+    services: &Store<ResilientService>,
+    ns: Option<String>,
+    names: impl Fn(&crate::api::DataSource) -> bool,
+) -> Vec<ObjectRef<ResilientService>> {
+    let in_ns = |s: &ResilientService| s.namespace() == ns;
+    let state = services.state();
+    state.iter().filter(|s| in_ns(s) && s.spec.data.iter().any(&names)).map(|s| ObjectRef::from_obj(&**s)).collect()
 }
 
 /// Runs the controller until a signal stops it; then stops every task and releases the lease (a follower takes

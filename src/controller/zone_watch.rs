@@ -51,7 +51,7 @@ async fn watch_node_leases(client: Client, detector: Arc<Detector>) {
     let api: Api<Lease> = Api::namespaced(client, NODE_LEASE_NAMESPACE);
     let mut listed: Vec<String> = Vec::new();
     let mut events =
-        std::pin::pin!(watcher(api, watcher::Config::default()).backoff(super::watches::WatchBackoff::new()));
+        std::pin::pin!(watcher(api, watcher::Config::default()).backoff(super::reflect::WatchBackoff::new()));
     while let Some(event) = events.next().await {
         let now = jiff::Timestamp::now();
         let renew = |l: &Lease| l.spec.as_ref().and_then(|s| s.renew_time.as_ref()).map(|t| t.0.to_string());

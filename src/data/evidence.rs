@@ -53,7 +53,9 @@ pub fn zones_line(zones: &[&str]) -> String {
     z.dedup();
     let Some(first) = z.first() else { return "no zone".into() };
     let stem = &first[..first.len().saturating_sub(1)];
-    if z.len() > 1 && z.iter().all(|x| x.len() == first.len() && x.starts_with(stem) && x.is_char_boundary(stem.len()))
+    if z.len() > 1
+        && !stem.is_empty()
+        && z.iter().all(|x| x.len() == first.len() && x.starts_with(stem) && x.is_char_boundary(stem.len()))
     {
         let tails: Vec<&str> = z.iter().map(|x| &x[stem.len()..]).collect();
         format!("{stem}{}", tails.join("/"))

@@ -155,6 +155,11 @@ impl DataPlan {
         self.sources.is_empty()
     }
 
+    /// Some source's layer has not delivered its first list yet: the verdict waits for it.
+    pub fn awaiting_observation(&self) -> bool {
+        self.sources.iter().any(|(_, s)| matches!(s, Source::Missing { reason: "DataLayerNotObserved", .. }))
+    }
+
     /// The RPO verdict of each source for `scope`.
     pub fn rpo(&self, scope: Scope, rpo: Span, now: Timestamp) -> Vec<Judged> {
         let zone_key = self.zone_key.as_str();

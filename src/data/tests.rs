@@ -349,5 +349,6 @@ fn the_worst_verdict_wins_and_alike_ones_join_their_evidence() {
 fn zones_are_shortened_when_they_differ_in_their_last_letter() {
     assert_eq!(zones_line(&["eu-south-1c", "eu-south-1a", "eu-south-1b"]), "eu-south-1a/b/c");
     assert_eq!(zones_line(&["a", "zone-b"]), "a, zone-b");
+    assert_eq!(zones_line(&["b", "a"]), "a, b", "nothing shared, nothing shortened");
     assert_eq!(zones_line(&["eu-south-1b"]), "eu-south-1b");
 }

@@ -15,7 +15,11 @@ use std::{
 use bytes::Bytes;
 use continuo::{
     api::{BackupLocation, ContinuityClass, RecoveryPoint, RestoreRequest},
-    controller::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches},
+    controller::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, DataCaches, LayerCache},
+    data::{
+        cnpg::{InstancePod, POD_ROLE_LABEL, PgCluster},
+        volsync::ReplicationSource,
+    },
 };
 use futures::{Stream, StreamExt, stream};
 use http::{Method, Request, Response, StatusCode};
@@ -486,6 +490,11 @@ impl FakeApi {
         st.finish(&collection, changes, answer)
     }
 
+    /// Whether `path` is served (its API group is not uninstalled).
+    pub fn serves(&self, path: &str) -> bool {
+        !self.state.lock().unwrap().unknown.iter().any(|u| path.starts_with(u.as_str()))
+    }
+
     /// Makes every path under `prefix` answer 404, as an API group that is not installed does.
     pub fn uninstall(&self, prefix: &str) {
         self.state.lock().unwrap().unknown.push(prefix.to_string());
@@ -665,7 +674,19 @@ impl FakeApi {
         let (aj, agent_jobs) = reflector::store();
         let (ap, agent_pods) = reflector::store();
         let (rr, restores) = reflector::store();
+        let (pg, clusters) = reflector::store();
+        let (ip, instance_pods) = reflector::store();
+        let (rs, replication_sources) = reflector::store();
+        let data = DataCaches {
+            clusters: LayerCache::synced(pg),
+            instance_pods: LayerCache::synced(ip),
+            replication_sources: LayerCache::synced(rs),
+        };
         let mut feed = Feed {
+            clusters,
+            instance_pods,
+            replication_sources,
+            data: data.clone(),
             nodes: nodes_w,
             classes,
             deployments,
@@ -693,6 +714,7 @@ impl FakeApi {
             agent_jobs: aj,
             agent_pods: ap,
             restores: rr,
+            data,
             synced: Default::default(),
         };
         (caches, feed)
@@ -701,6 +723,10 @@ impl FakeApi {
 
 /// The writing side of the operator's caches in tests.
 pub struct Feed {
+    clusters: Writer<PgCluster>,
+    instance_pods: Writer<InstancePod>,
+    replication_sources: Writer<ReplicationSource>,
+    data: DataCaches,
     nodes: Writer<Node>,
     classes: Writer<ContinuityClass>,
     deployments: Writer<CachedDeployment>,
@@ -749,6 +775,27 @@ impl Feed {
         relist_kind(&mut self.agent_jobs, api, "jobs", &wanted);
         relist_kind(&mut self.agent_pods, api, "pods", &wanted);
         relist_kind(&mut self.restores, api, "restorerequests", &wanted);
+        self.sync_data_layers(api, &wanted);
+    }
+
+    /// The data layers' caches, as their watches keep them: a kind whose API group answers 404 is not installed.
+    fn sync_data_layers(&mut self, api: &FakeApi, wanted: &dyn Fn(&str) -> bool) {
+        if wanted("clusters") {
+            self.data.clusters.mark(api.serves("/apis/postgresql.cnpg.io/v1/clusters"));
+            relist(&mut self.clusters, &api.typed::<PgCluster>("clusters"));
+        }
+        if wanted("pods") {
+            let mut pods: Vec<InstancePod> = api.typed("pods");
+            pods.retain(|p| {
+                p.metadata.labels.as_ref().and_then(|l| l.get(POD_ROLE_LABEL)).is_some_and(|r| r == "instance")
+            });
+            relist(&mut self.instance_pods, &pods);
+            self.data.instance_pods.mark(true);
+        }
+        if wanted("replicationsources") {
+            self.data.replication_sources.mark(api.serves("/apis/volsync.backube/v1alpha1/replicationsources"));
+            relist(&mut self.replication_sources, &api.typed::<ReplicationSource>("replicationsources"));
+        }
     }
 }
 
