@@ -450,3 +450,64 @@ async fn every_kubelet_silent_for_36_seconds_with_staggered_phases_is_no_inciden
         reasons(&w.api)
     );
 }
+
+/// A CloudNativePG Cluster in `booking`, primary `db-1` in zone a since before the test, promoted to `db-2` at
+/// `promoted` (seconds after T0) when given.
+fn database(api: &FakeApi, promoted: Option<i64>) {
+    const CLUSTERS: &str = "/apis/postgresql.cnpg.io/v1/namespaces/booking/clusters";
+    let (primary, at) = match promoted {
+        Some(s) => ("db-2", Timestamp::from_second(T0 + s).unwrap().to_string()),
+        None => ("db-1", "2026-11-09T00:00:00.000000Z".to_string()),
+    };
+    let cluster = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": "db", "namespace": NS},
+        "spec": {"instances": 3, "postgresql": {"synchronous": {"method": "any", "number": 1, "dataDurability": "required"},
+            "syncReplicaElectionConstraint": {"enabled": true, "nodeLabelsAntiAffinity": ["topology.kubernetes.io/zone"]}}},
+        "status": {"currentPrimary": primary, "targetPrimary": primary, "currentPrimaryTimestamp": at}});
+    if api.get(CLUSTERS, "db").is_some() {
+        api.edit(CLUSTERS, "db", |c| c["status"] = cluster["status"].clone());
+    } else {
+        api.put(CLUSTERS, cluster);
+    }
+}
+
+#[tokio::test]
+async fn a_zone_incident_records_the_database_failover_and_the_data_lost() {
+    let api = FakeApi::default();
+    api.put(CLASSES, class("ActiveActive", "1m"));
+    let mut svc = service(6);
+    svc["spec"]["data"] = json!([{"name": "bookings", "cloudNativePG": {"cluster": "db"}}]);
+    api.put(SERVICES, svc);
+    database(&api, None);
+    for (i, zone) in ZONES.iter().enumerate() {
+        api.put("/api/v1/namespaces/booking/pods", json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("db-{}", i + 1), "namespace": NS,
+                         "labels": {"cnpg.io/cluster": "db", "cnpg.io/podRole": "instance"}},
+            "spec": {"nodeName": format!("{zone}-w1")}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
+    }
+    let w = World::with_observer("ActiveActive", "1m", 6, Observer::always(), api);
+    w.advance_to(10);
+    w.reconcile().await;
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    // Zone a, the database primary's, goes silent after 10 s; lost at 30 s. Capacity never drops (RTO 0).
+    w.silent.lock().unwrap().push("eu-south-1a");
+    w.advance_to(31);
+    w.reconcile().await;
+    let incident = w.incidents()[0].clone();
+    assert_eq!((incident["subject"].as_str(), incident["rtoSeconds"].as_i64()), (Some("eu-south-1a"), Some(0)));
+    assert_eq!(
+        incident["data"],
+        json!([{"name": "bookings", "rpoSeconds": 0}]),
+        "required synchronous replication outside the zone: nothing acknowledged lost; no promotion yet"
+    );
+    // CloudNativePG promotes db-2 at 62 s (its failover after the node controller's grace period).
+    database(&w.api, Some(62));
+    w.advance_to(65);
+    w.reconcile().await;
+    let data = w.incidents()[0]["data"][0].clone();
+    assert_eq!(data["promoted"], "db-2");
+    assert_eq!(data["failedOver"], "2026-11-10T00:01:02Z");
+    assert_eq!(data["failoverSeconds"], 52, "from the last renewal seen from zone a (10 s) to the promotion");
+    assert_eq!(data["rpoSeconds"], 0);
+}

@@ -36,6 +36,30 @@ pub struct Incident {
     /// Whether the measured RTO was within the target; absent while open or without a target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_rto: Option<bool>,
+    /// Zone losses: what the service's data sources did (failed over, when) and the data lost, where known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub data: Vec<DataIncident>,
+}
+
+/// What one data source did through a zone loss.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataIncident {
+    /// The data entry's name.
+    pub name: String,
+    /// CloudNativePG: the instance promoted after the loss began, and when (`currentPrimaryTimestamp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_over: Option<Time>,
+    /// Seconds from the loss's beginning to the promotion: the database's measured share of the RTO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_seconds: Option<i64>,
+    /// Data lost, in seconds of writes: 0 with required synchronous replication kept outside the lost zone; for
+    /// VolSync, the time since its last sync when the loss began. Absent when it cannot be known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_seconds: Option<i64>,
 }
 
 /// Up: Ready capacity (in healthy zones) at the declared replicas; Degraded: below them; Down: none Ready.

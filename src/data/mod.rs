@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::{
-    api::{DataSource, DataSourceStatus, Objective, Scope, Span},
+    api::{DataIncident, DataSource, DataSourceStatus, Incident, Objective, Scope, Span},
     topology::NodeFacts,
     verdict::Verdict,
 };
@@ -189,6 +189,39 @@ impl DataPlan {
             .max_by_key(|(secs, _)| *secs)
     }
 
+    /// What each source did through a zone loss that began at `began`, as observed now: the CloudNativePG
+    /// promotion since then, and the data lost where it can be known.
+    pub fn through_loss(&self, began: Timestamp) -> Vec<DataIncident> {
+        let zone_key = self.zone_key.as_str();
+        self.sources
+            .iter()
+            .map(|(name, s)| {
+                let mut out = DataIncident { name: name.clone(), ..DataIncident::default() };
+                match s {
+                    Source::Pg(c, _) => {
+                        let promoted_at = c.status.as_ref().and_then(|st| st.current_primary_timestamp.as_deref());
+                        if let Some(at) = promoted_at.and_then(|t| t.parse::<Timestamp>().ok()).filter(|t| *t >= began)
+                        {
+                            out.promoted = c.primary().map(str::to_string);
+                            out.failed_over = Some(Time(Timestamp::from_second(at.as_second()).unwrap_or(at)));
+                            out.failover_seconds = Some(at.as_second() - began.as_second());
+                        }
+                        // A commit waited for a standby outside the lost zone: nothing acknowledged was lost.
+                        let kept =
+                            matches!(c.durability(), cnpg::Durability::Required(_)) && c.zone_bound(zone_key).is_some();
+                        out.rpo_seconds = kept.then_some(0);
+                    }
+                    Source::Vol(r, _) => {
+                        out.rpo_seconds =
+                            r.last_sync().filter(|t| *t <= began).map(|t| began.as_second() - t.as_second());
+                    }
+                    Source::Missing { .. } => {}
+                }
+                out
+            })
+            .collect()
+    }
+
     /// What the status records of each source.
     pub fn statuses(&self) -> Vec<DataSourceStatus> {
         self.sources.iter().map(|(name, s)| status(name, s, &self.zone_key)).collect()
@@ -240,6 +273,23 @@ fn status(name: &str, s: &Source, zone_key: &str) -> DataSourceStatus {
             out
         }
         Source::Missing { kind, object, .. } => base(kind, object),
+    }
+}
+
+/// Adds what the sources did to a zone incident. The data lost is kept as first recorded (at the loss); a
+/// promotion is taken as it is observed.
+pub fn record(incident: &mut Incident, facts: Vec<DataIncident>) {
+    for fact in facts {
+        match incident.data.iter_mut().find(|d| d.name == fact.name) {
+            None => incident.data.push(fact),
+            Some(known) => {
+                if fact.failed_over.is_some() {
+                    (known.promoted, known.failed_over, known.failover_seconds) =
+                        (fact.promoted, fact.failed_over, fact.failover_seconds);
+                }
+                known.rpo_seconds = known.rpo_seconds.or(fact.rpo_seconds);
+            }
+        }
     }
 }
 

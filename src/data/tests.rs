@@ -352,3 +352,33 @@ fn zones_are_shortened_when_they_differ_in_their_last_letter() {
     assert_eq!(zones_line(&["b", "a"]), "a, b", "nothing shared, nothing shortened");
     assert_eq!(zones_line(&["eu-south-1b"]), "eu-south-1b");
 }
+
+#[test]
+fn through_a_zone_loss_volsync_loses_the_writes_since_its_last_sync_and_that_first_figure_is_kept() {
+    let r = source(Some("*/10 * * * *"), Some("2026-11-30T09:51:10Z"), "1m");
+    let plan = DataPlan { sources: vec![("files".into(), Source::Vol(Box::new(r), None))], ..Default::default() };
+    let facts = plan.through_loss(ts("2026-11-30T09:58:00Z"));
+    assert_eq!(facts[0].rpo_seconds, Some(410), "6m50s of writes since the last sync");
+    let mut incident: Incident = serde_json::from_value(json!({"scope": "Zone", "subject": "a",
+        "began": "2026-11-30T09:58:00Z", "detected": "2026-11-30T09:58:20Z", "lowestReady": 3, "replicas": 3}))
+    .unwrap();
+    record(&mut incident, facts);
+    // A sync that completes later (from a surviving copy) does not rewrite what was lost at the loss.
+    let later = source(Some("*/10 * * * *"), Some("2026-11-30T10:01:00Z"), "1m");
+    let plan = DataPlan { sources: vec![("files".into(), Source::Vol(Box::new(later), None))], ..Default::default() };
+    record(&mut incident, plan.through_loss(ts("2026-11-30T09:58:00Z")));
+    assert_eq!(incident.data.len(), 1);
+    assert_eq!(incident.data[0].rpo_seconds, Some(410));
+}
+
+#[test]
+fn through_a_zone_loss_preferred_durability_cannot_say_what_was_lost() {
+    let mut pg = required();
+    pg["synchronous"]["dataDurability"] = json!("preferred");
+    let c = cluster(pg, json!(null));
+    let plan =
+        DataPlan { sources: vec![("db".into(), Source::Pg(Box::new(c), Members::default()))], ..Default::default() };
+    let facts = plan.through_loss(ts("2026-11-30T09:00:00Z"));
+    assert_eq!(facts[0].rpo_seconds, None, "unknown, never claimed 0");
+    assert_eq!(facts[0].promoted, None, "the primary was promoted before the loss");
+}

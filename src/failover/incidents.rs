@@ -107,6 +107,7 @@ fn incident(scope: Scope, subject: String, began: Timestamp, detected: Timestamp
         replicas: o.replicas,
         target_rto: o.rto.iter().find(|(s, _)| *s == scope).map(|(_, r)| *r),
         within_rto: None,
+        data: Vec::new(),
     }
 }
 

@@ -58,7 +58,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     let rollout = roll_out(i, &placement, &mut built);
     drain(i, &shape, &zones, &placement, &mut built);
     built.zones.sort_by(|a, b| a.name.cmp(&b.name));
-    let (incidents, incident_changes) = record_incidents(i, &class.spec, &zones, &built.zones);
+    let (incidents, incident_changes) = record_incidents(i, &class.spec, &zones, &built.zones, &data);
     let (availability, availability_review) = record_availability(i, &class.spec, &zones, &built.zones);
     let zone_shortfall = (zones.eligible.len() < class.spec.min_zones as usize).then(|| {
         format!(

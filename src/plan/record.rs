@@ -29,6 +29,7 @@ pub(super) fn record_incidents(
     class: &ContinuityClassSpec,
     zones: &Zones<'_>,
     statuses: &[ZoneStatus],
+    data: &crate::data::DataPlan,
 ) -> (Vec<Incident>, Vec<incidents::Change>) {
     let svc = i.service;
     let previous = svc.status.as_ref();
@@ -50,7 +51,7 @@ pub(super) fn record_incidents(
     });
     let node_began = silent_node_evidence(i, &lagging);
     let rto: Vec<(Scope, crate::api::Span)> = class.objectives.iter().map(|o| (o.scope, o.rto)).collect();
-    incidents::step(
+    let (mut history, changes) = incidents::step(
         previous.map(|p| p.incidents.as_slice()).unwrap_or_default(),
         &incidents::Observation {
             replicas: svc.spec.replicas,
@@ -62,7 +63,16 @@ pub(super) fn record_incidents(
             rto: &rto,
             now: i.now,
         },
-    )
+    );
+    // The newest zone incident follows its data sources while it is open or its zone is still lost: a database
+    // may promote after the service's capacity is back.
+    if let Some(newest) = history.first_mut().filter(|n| n.scope == Scope::Zone && !data.is_empty())
+        && (newest.recovered.is_none() || lost.iter().any(|l| l.zone == newest.subject))
+    {
+        let began = newest.began.0;
+        crate::data::record(newest, data.through_loss(began));
+    }
+    (history, changes)
 }
 
 /// When a drop in the `lagging` zones began, by a node there whose lease went silent while the service was Ready
