@@ -2,6 +2,9 @@
 //! over loopback HTTP with a fixed latency per request, and a simulated Deployment controller that brings pods
 //! up one at a time (so each Deployment's status changes several times, as in a real rollout).
 //!
+//! Each service names its data layer (half a CloudNativePG Cluster with three instance pods, half a VolSync
+//! ReplicationSource), so the data layers' watches and verdicts are measured too.
+//!
 //! For each size it reports, while N services created at once converge: API requests by verb, reconciles per
 //! service, the time until every status is Ready, how long a status lags behind its last child becoming
 //! available, and the operator's RSS; then the requests of 10 s of steady state, and the writes and reconcile
@@ -102,12 +105,54 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn service(name: &str, ns: &str) -> Value {
+/// Service `i`: its data in a CloudNativePG Cluster (even `i`) or a VolSync ReplicationSource (odd `i`).
+fn service(i: usize, name: &str, ns: &str) -> Value {
+    let data = if i % 2 == 0 {
+        json!([{"name": "db", "cloudNativePG": {"cluster": format!("{name}-db")}}])
+    } else {
+        json!([{"name": "files", "volSync": {"replicationSource": format!("{name}-files"), "destinationZone": "eu-south-2a"}}])
+    };
     json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
         "metadata": {"name": name, "namespace": ns},
         "spec": {"className": "active-active", "replicas": 4,
                  "service": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
-                 "template": {"spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]}}}})
+                 "template": {"spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]}},
+                 "data": data}})
+}
+
+/// The data layer of service `i`, as its operators write it: a three-instance Cluster with its instance pods (one
+/// per zone), or a ReplicationSource synced a minute ago.
+fn data_layer(api: &FakeApi, i: usize, name: &str, ns: &str) {
+    if i % 2 == 0 {
+        let cluster = format!("{name}-db");
+        api.put(&format!("/apis/postgresql.cnpg.io/v1/namespaces/{ns}/clusters"), json!({
+            "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": cluster, "namespace": ns},
+            "spec": {"instances": 3, "postgresql": {"synchronous": {"method": "any", "number": 1, "dataDurability": "required"},
+                "syncReplicaElectionConstraint": {"enabled": true, "nodeLabelsAntiAffinity": ["topology.kubernetes.io/zone"]}},
+                "storage": {"size": "10Gi"}},
+            "status": {"currentPrimary": format!("{cluster}-1"), "readyInstances": 3, "instances": 3,
+                "currentPrimaryTimestamp": "2026-11-30T00:00:00.000000Z",
+                "conditions": [{"type": "Ready", "status": "True", "reason": "ClusterIsReady", "message": "Cluster is Ready",
+                                "lastTransitionTime": "2026-11-30T00:00:00Z"}]}}));
+        for (k, zone) in ["eu-south-1a", "eu-south-1b", "eu-south-1c"].iter().enumerate() {
+            api.put(&format!("/api/v1/namespaces/{ns}/pods"), json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{cluster}-{}", k + 1), "namespace": ns,
+                    "labels": {"cnpg.io/cluster": cluster, "cnpg.io/podRole": "instance",
+                               "cnpg.io/instanceRole": if k == 0 { "primary" } else { "replica" }}},
+                "spec": {"nodeName": format!("{zone}-w1"), "containers": [{"name": "postgres", "image": "postgres:17"}]},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}));
+        }
+    } else {
+        let synced = (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1)).to_string();
+        api.put(
+            &format!("/apis/volsync.backube/v1alpha1/namespaces/{ns}/replicationsources"),
+            json!({
+            "apiVersion": "volsync.backube/v1alpha1", "kind": "ReplicationSource",
+            "metadata": {"name": format!("{name}-files"), "namespace": ns},
+            "spec": {"sourcePVC": "files", "trigger": {"schedule": "*/15 * * * *"}, "restic": {"repository": "r"}},
+            "status": {"lastSyncTime": synced, "lastSyncDuration": "40s"}}),
+        );
+    }
 }
 
 fn is_ready(svc: &Value) -> bool {
@@ -242,6 +287,10 @@ async fn run_size(n: usize, latency: Duration) {
     for class in continuo::api::builtin_classes().unwrap() {
         api.put("/apis/continuo.dev/v1alpha1/continuityclasses", serde_json::to_value(class).unwrap());
     }
+    let names: Vec<(String, String)> = (0..n).map(|i| (namespace(i % NAMESPACES), format!("svc-{i}"))).collect();
+    for (i, (ns, name)) in names.iter().enumerate() {
+        data_layer(&api, i, name, ns);
+    }
     let port = serve(api.clone()).await;
     let dir = std::env::temp_dir().join(format!("continuo-scale-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -259,9 +308,8 @@ async fn run_size(n: usize, latency: Duration) {
     let controller = deployment_controller(api.clone(), available.clone());
     api.clear_log();
     let t0 = Instant::now();
-    let names: Vec<(String, String)> = (0..n).map(|i| (namespace(i % NAMESPACES), format!("svc-{i}"))).collect();
-    for (ns, name) in &names {
-        api.put(&services_path(ns), service(name, ns));
+    for (i, (ns, name)) in names.iter().enumerate() {
+        api.put(&services_path(ns), service(i, name, ns));
     }
     let mut ready_at: HashMap<String, Instant> = HashMap::new();
     while ready_at.len() < n {
@@ -279,6 +327,11 @@ async fn run_size(n: usize, latency: Duration) {
     let bench_cpu = cpu_seconds(std::process::id());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let converge_requests = api.requests();
+    // Every data-layer object is read from the watch caches: no request for one beyond the initial lists.
+    let data_reads = converge_requests
+        .iter()
+        .filter(|(m, p, _)| m == "GET" && (p.contains("cnpg.io") || p.contains("volsync") || p.contains("/pods")))
+        .count();
     let metrics = admin_get(operator.admin, "/metrics").await.unwrap_or_default();
     let reconciles = metric(&metrics, "controller_runtime_reconcile_total", "");
     let errors = metric(&metrics, "controller_runtime_reconcile_errors_total", "");
@@ -339,6 +392,7 @@ async fn run_size(n: usize, latency: Duration) {
     }
     println!("| reconciles | {reconciles} ({:.2} per service) |", reconciles / n as f64);
     println!("| reconcile errors | {errors} |");
+    println!("| data-layer reads (Clusters, pods, ReplicationSources) | {data_reads} |");
     println!("| all Ready after | {:.1} s |", converged.as_secs_f64());
     println!(
         "| CPU until then | operator {operator_cpu:.1} s; in-memory API and simulated controller {bench_cpu:.1} s |"

@@ -274,6 +274,9 @@ pub struct Transition {
     pub message: String,
 }
 
+/// Why an objective cannot be judged that the user must fix: a Warning when it starts.
+const UNVERIFIABLE: [&str; 3] = ["DataSourceNotFound", "DataLayerNotInstalled", "DestinationZoneUnknown"];
+
 /// The condition flips (and failovers) between two statuses that deserve an Event. Reconciling is left out:
 /// it flips on every rollout and Ready already tells the story.
 pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) -> Vec<Transition> {
@@ -300,8 +303,12 @@ pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) ->
         }
         out.push(Transition { warning: bad, reason: c.reason.clone(), message: format!("{}: {}", c.type_, c.message) });
     }
-    // An objective that turns False is news in its own words (`LocationInProtectedZone`, `NewestCopyTooOld`…).
-    for o in next.objectives.iter().filter(|o| o.status == "False") {
+    // An objective that turns False is news in its own words (`LocationInProtectedZone`, `NewestCopyTooOld`…), and
+    // so is one that cannot be judged because of what the spec names (a data source that does not exist).
+    let news = |o: &&crate::api::ObjectiveStatus| {
+        o.status == "False" || (o.status == "Unknown" && UNVERIFIABLE.contains(&o.reason.as_str()))
+    };
+    for o in next.objectives.iter().filter(news) {
         let same = |p: &&crate::api::ObjectiveStatus| p.scope == o.scope && p.objective == o.objective;
         if prev.objectives.iter().find(same).is_some_and(|p| p.status == o.status && p.reason == o.reason) {
             continue;

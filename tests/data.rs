@@ -216,6 +216,13 @@ async fn a_cluster_that_does_not_exist_is_unknown_with_its_name() {
     let zone = objective(&svc, "Zone", "RPO");
     assert_eq!((zone.status.as_str(), zone.reason.as_str()), ("Unknown", "DataSourceNotFound"));
     assert!(zone.message.contains("CloudNativePG invoicing/passhub-db does not exist"), "{}", zone.message);
+    let events = w.api.list(EVENTS);
+    let warned = events.iter().filter(|e| e["reason"] == "DataSourceNotFound").count();
+    assert_eq!(warned, 2, "a Warning per scope it leaves unjudged: {events:?}");
+    // Once, not at every reconcile.
+    w.reconcile().await;
+    assert_eq!(w.api.list(EVENTS).iter().filter(|e| e["reason"] == "DataSourceNotFound").count(), 2);
+    assert_eq!(w.api.list(DEPLOYMENTS).len(), 3, "the workload is applied all the same");
 }
 
 #[tokio::test]
