@@ -112,9 +112,10 @@ fn service(i: usize, name: &str, ns: &str) -> Value {
     } else {
         json!([{"name": "files", "volSync": {"replicationSource": format!("{name}-files"), "destinationZone": "eu-south-2a"}}])
     };
+    let class = if i % 2 == 0 { "bench-database" } else { "bench-files" };
     json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
         "metadata": {"name": name, "namespace": ns},
-        "spec": {"className": "active-active", "replicas": 4,
+        "spec": {"className": class, "replicas": 4,
                  "service": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
                  "template": {"spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]}},
                  "data": data}})
@@ -286,6 +287,24 @@ async fn run_size(n: usize, latency: Duration) {
     }
     for class in continuo::api::builtin_classes().unwrap() {
         api.put("/apis/continuo.dev/v1alpha1/continuityclasses", serde_json::to_value(class).unwrap());
+    }
+    // Classes the services' data layers can keep (so that a converging service has no unkept promise to report):
+    // RPO 0 on a synchronous database, whose failover bounds the RTO; an hour's RPO on a volume replicated every
+    // 15 minutes.
+    for (name, objectives) in [
+        (
+            "bench-database",
+            json!([{"scope": "Node", "rto": "1m", "rpo": "0s"}, {"scope": "Zone", "rto": "1m", "rpo": "0s"}]),
+        ),
+        ("bench-files", json!([{"scope": "Node", "rto": "0s"}, {"scope": "Zone", "rto": "0s", "rpo": "1h"}])),
+    ] {
+        api.put(
+            "/apis/continuo.dev/v1alpha1/continuityclasses",
+            json!({"apiVersion": "continuo.dev/v1alpha1",
+            "kind": "ContinuityClass", "metadata": {"name": name},
+            "spec": {"mode": "ActiveActive", "minZones": 3, "objectives": objectives,
+                     "availability": {"target": "99.9", "minZones": 2}}}),
+        );
     }
     let names: Vec<(String, String)> = (0..n).map(|i| (namespace(i % NAMESPACES), format!("svc-{i}"))).collect();
     for (i, (ns, name)) in names.iter().enumerate() {

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     api_health::ApiHealth,
-    reflect::{Changes, WatchBackoff, only_changes, scoped, slim},
+    reflect::{Changes, WatchBackoff, only_changes, scoped},
 };
 use crate::{
     api::DataSource,
@@ -142,11 +142,13 @@ pub(super) struct DataWatches {
 /// Starts the data layers' watches over `namespace` (or all).
 pub(super) fn start(client: &Client, namespace: &Option<String>, health: &Arc<ApiHealth>) -> DataWatches {
     let all = watcher::Config::default;
-    let (clusters, cluster_events) = layer(scoped::<PgCluster>(client, namespace), all(), health);
+    let (clusters, cluster_events) = layer(scoped::<PgCluster>(client, namespace), all(), None, health);
     // Only instance pods (not CloudNativePG's job pods): their node and readiness are what is judged.
     let instances = watcher::Config::default().labels(&format!("{POD_ROLE_LABEL}=instance"));
-    let (instance_pods, pod_events) = layer(scoped::<InstancePod>(client, namespace), instances, health);
-    let (replication_sources, source_events) = layer(scoped::<ReplicationSource>(client, namespace), all(), health);
+    let (instance_pods, pod_events) =
+        layer(scoped::<InstancePod>(client, namespace), instances, Some(CLUSTER_LABEL), health);
+    let (replication_sources, source_events) =
+        layer(scoped::<ReplicationSource>(client, namespace), all(), None, health);
     DataWatches {
         caches: DataCaches { clusters, instance_pods, replication_sources },
         clusters: cluster_events.boxed(),
@@ -156,9 +158,12 @@ pub(super) fn start(client: &Client, namespace: &Option<String>, health: &Arc<Ap
 }
 
 /// One layer's reflector, its state kept from what its watch meets: a full list (synced) or a 404 (not installed).
+/// Of each object's metadata only its name, namespace and the label `keep_label` are kept: these are other
+/// operators' objects (an instance pod carries a dozen labels and annotations), and nothing else is read.
 fn layer<K>(
     api: Api<K>,
     config: watcher::Config,
+    keep_label: Option<&'static str>,
     health: &Arc<ApiHealth>,
 ) -> (LayerCache<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
 where
@@ -175,7 +180,16 @@ where
             _ => {}
         })
         .backoff(LayerBackoff { inner: WatchBackoff::new(), state: state.clone() })
-        .modify(slim)
+        .modify(move |obj| {
+            let meta = obj.meta_mut();
+            let label = keep_label.and_then(|k| meta.labels.as_mut()?.remove_entry(k));
+            *meta = kube::core::ObjectMeta {
+                name: meta.name.take(),
+                namespace: meta.namespace.take(),
+                labels: label.map(|(k, v)| std::iter::once((k, v)).collect()),
+                ..Default::default()
+            };
+        })
         .reflect(writer)
         .touched_objects()
         // A 404 here is the kind not being installed, which the state says: not a watch failure to report.

@@ -83,8 +83,15 @@ pub struct PgAffinity {
 pub struct PgStatus {
     pub current_primary: Option<String>,
     pub current_primary_timestamp: Option<String>,
-    #[serde(default)]
+    /// Of the conditions, only `ContinuousArchiving` is kept.
+    #[serde(default, deserialize_with = "archiving_only")]
     pub conditions: Vec<PgCondition>,
+}
+
+fn archiving_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PgCondition>, D::Error> {
+    let mut all: Vec<PgCondition> = Option::deserialize(d)?.unwrap_or_default();
+    all.retain(|c| c.type_ == "ContinuousArchiving");
+    Ok(all)
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
