@@ -10,7 +10,8 @@
 //! available, and the operator's RSS; then the requests of 10 s of steady state, and the writes and reconcile
 //! errors while every namespace holding the services is deleted.
 //!
-//! `cargo bench --bench scale` (sizes: `SCALE_SIZES=100,1000`; latency: `SCALE_LATENCY_MS=5`;
+//! `cargo bench --bench scale` (sizes: `SCALE_SIZES=100,1000`; latency: `SCALE_LATENCY_MS=5`; no data layer:
+//! `SCALE_DATA=0`;
 //! operator settings: `CONTINUO_CONCURRENCY`, `CONTINUO_DEBOUNCE`, passed through).
 
 #[path = "../tests/support/mod.rs"]
@@ -105,14 +106,26 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Whether services name a data layer (`SCALE_DATA=0`: none, to compare).
+fn with_data() -> bool {
+    std::env::var("SCALE_DATA").map_or(true, |v| v != "0")
+}
+
 /// Service `i`: its data in a CloudNativePG Cluster (even `i`) or a VolSync ReplicationSource (odd `i`).
 fn service(i: usize, name: &str, ns: &str) -> Value {
-    let data = if i % 2 == 0 {
+    if !with_data() {
+        return json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"className": "active-active", "replicas": 4,
+                     "service": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+                     "template": {"spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]}}}});
+    }
+    let data = if i.is_multiple_of(2) {
         json!([{"name": "db", "cloudNativePG": {"cluster": format!("{name}-db")}}])
     } else {
         json!([{"name": "files", "volSync": {"replicationSource": format!("{name}-files"), "destinationZone": "eu-south-2a"}}])
     };
-    let class = if i % 2 == 0 { "bench-database" } else { "bench-files" };
+    let class = if i.is_multiple_of(2) { "bench-database" } else { "bench-files" };
     json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
         "metadata": {"name": name, "namespace": ns},
         "spec": {"className": class, "replicas": 4,
@@ -124,7 +137,7 @@ fn service(i: usize, name: &str, ns: &str) -> Value {
 /// The data layer of service `i`, as its operators write it: a three-instance Cluster with its instance pods (one
 /// per zone), or a ReplicationSource synced a minute ago.
 fn data_layer(api: &FakeApi, i: usize, name: &str, ns: &str) {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let cluster = format!("{name}-db");
         api.put(&format!("/apis/postgresql.cnpg.io/v1/namespaces/{ns}/clusters"), json!({
             "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": cluster, "namespace": ns},
@@ -307,7 +320,7 @@ async fn run_size(n: usize, latency: Duration) {
         );
     }
     let names: Vec<(String, String)> = (0..n).map(|i| (namespace(i % NAMESPACES), format!("svc-{i}"))).collect();
-    for (i, (ns, name)) in names.iter().enumerate() {
+    for (i, (ns, name)) in names.iter().enumerate().filter(|_| with_data()) {
         data_layer(&api, i, name, ns);
     }
     let port = serve(api.clone()).await;
@@ -404,7 +417,8 @@ async fn run_size(n: usize, latency: Duration) {
     drop(operator);
     let _ = std::fs::remove_dir_all(&dir);
 
-    println!("\n## {n} services ({} namespaces, 3 zones, {} ms per request)", NAMESPACES, latency.as_millis());
+    let data = if with_data() { "each with a data layer" } else { "no data layer" };
+    println!("\n## {n} services ({data}; {} namespaces, 3 zones, {} ms per request)", NAMESPACES, latency.as_millis());
     println!("| converging | |\n|---|---|");
     for (verb, count) in by_verb(&converge_requests) {
         println!("| {verb} | {count} ({:.2} per service) |", count as f64 / n as f64);

@@ -123,8 +123,12 @@ fn ready(b: &mut Builder<'_>, d: &Desired) {
             _ => b.set(RECONCILING, "False", "AllZonesReady", "placement is rolled out"),
         }
     } else {
+        // A service that has never been Ready is being created: its first rollout is progress as planned.
+        let creating = b.previous.iter().find(|c| c.type_ == READY).is_none_or(|c| c.reason == CREATING);
         let (reason, message) = if lagging.is_empty() {
             ("Draining", format!("draining zones no longer used: {}", draining.join(", ")))
+        } else if creating {
+            (CREATING, format!("creating: waiting for Ready replicas: {}", lagging.join(", ")))
         } else {
             ("RollingOut", format!("waiting for Ready replicas: {}", lagging.join(", ")))
         };
@@ -260,6 +264,32 @@ pub fn summary(zones: &[ZoneStatus]) -> String {
     parts.join(" ")
 }
 
+/// How long, at most, a status that only moved its progress waits to be written while its service is created.
+pub const CREATION_COALESCE: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+/// Until when `next` may wait unwritten: while the service is being created (Ready `Creating` before and after),
+/// a status whose conditions keep their status and reason, and that only moved its progress (Ready counts, zone
+/// summary, messages, and `ZoneRedundant`, which a new service reaches zone by zone), waits — at most [`CREATION_COALESCE`] from the creation's start — so that a new service's
+/// status is written when it is first observed and when it is Ready, not once per zone becoming Ready. `None`: write
+/// now if it changed.
+pub fn progress_can_wait(service: &ResilientService, next: &ResilientServiceStatus) -> Option<jiff::Timestamp> {
+    let prev = service.status.as_ref()?;
+    fn creating(s: &ResilientServiceStatus) -> Option<&Condition> {
+        s.conditions.iter().find(|c| c.type_ == READY).filter(|c| c.reason == CREATING)
+    }
+    let (since, _) = (creating(prev)?.last_transition_time.0, creating(next)?);
+    let progress_aside = |s: &ResilientServiceStatus| {
+        let mut s = s.clone();
+        s.ready_replicas = 0;
+        s.zone_summary = None;
+        s.zones.iter_mut().for_each(|z| z.ready_replicas = 0);
+        s.conditions.retain(|c| c.type_ != ZONE_REDUNDANT);
+        s.conditions.iter_mut().for_each(|c| c.message.clear());
+        s
+    };
+    (progress_aside(prev) == progress_aside(next)).then(|| since + CREATION_COALESCE)
+}
+
 /// Whether writing `next` would change what is stored. Timestamps of unchanged conditions are carried over
 /// by [`compute`], so equality here means a write would be a no-op.
 pub fn changed(service: &ResilientService, next: &ResilientServiceStatus) -> bool {
@@ -282,8 +312,11 @@ const UNVERIFIABLE: [&str; 3] = ["DataSourceNotFound", "DataLayerNotInstalled", 
 pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) -> Vec<Transition> {
     let prev = service.status.clone().unwrap_or_default();
     let mut out = Vec::new();
+    // The service has been Ready once: what turns True from False after that is a recovery.
+    let created = prev.conditions.iter().find(|c| c.type_ == READY).is_some_and(|c| c.reason != CREATING);
     for c in &next.conditions {
-        if c.type_ == RECONCILING || c.status == "Unknown" {
+        // A new service reaches redundancy zone by zone: measured in status, news only once it has been Ready.
+        if c.type_ == RECONCILING || c.status == "Unknown" || (c.type_ == ZONE_REDUNDANT && !created) {
             continue;
         }
         let before = prev.conditions.iter().find(|p| p.type_ == c.type_);
@@ -299,6 +332,12 @@ pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) ->
         // On a first visit nothing can be Ready yet: only a stalled spec or an unkeepable promise is news.
         let news_on_first_visit = (c.type_ == STALLED && c.status == "True") || (c.type_ == OBJECTIVES_MET && bad);
         if before.is_none() && !news_on_first_visit {
+            continue;
+        }
+        // Progress, and a verdict recorded for the first time, are status, not news: a Normal Event says that the
+        // service is Ready (the one a new service gets), or that a condition recovered after it first was.
+        let recovered = created && before.is_some_and(|p| p.status == "False");
+        if !bad && c.status != "True" || !bad && c.type_ != READY && !recovered {
             continue;
         }
         out.push(Transition { warning: bad, reason: c.reason.clone(), message: format!("{}: {}", c.type_, c.message) });
@@ -325,4 +364,60 @@ pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) ->
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A service being created since 10:00:00, with `ready` of its 6 replicas Ready.
+    fn creating(ready: i32, zone_redundant: &str) -> ResilientService {
+        serde_json::from_value(json!({
+            "apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+            "metadata": {"name": "s", "namespace": "n", "generation": 1},
+            "spec": {"className": "c", "replicas": 6, "template": {"spec": {"containers": [{"name": "a"}]}}},
+            "status": {"replicas": 6, "readyReplicas": ready, "zoneSummary": format!("a={ready}/6"),
+                "conditions": [
+                    {"type": "Ready", "status": "False", "reason": "Creating", "message": format!("creating: a {ready}/6"),
+                     "lastTransitionTime": "2026-11-30T10:00:00Z"},
+                    {"type": "ZoneRedundant", "status": zone_redundant, "reason": "r", "message": "",
+                     "lastTransitionTime": "2026-11-30T10:00:00Z"},
+                    {"type": "ObjectivesMet", "status": "True", "reason": "ObjectivesFeasible", "message": "",
+                     "lastTransitionTime": "2026-11-30T10:00:00Z"}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_services_progress_waits_a_minute_at_most_and_a_verdict_never_waits() {
+        let prev = creating(0, "False");
+        let next = creating(4, "True").status.unwrap();
+        let until = progress_can_wait(&prev, &next);
+        assert_eq!(until, Some("2026-11-30T10:01:00Z".parse().unwrap()), "counts and redundancy are progress");
+        let mut flipped = next.clone();
+        flipped.conditions[2].status = "False".into();
+        assert_eq!(progress_can_wait(&prev, &flipped), None, "a verdict that turns is written at once");
+        let mut ready = next.clone();
+        ready.conditions[0] =
+            Condition { status: "True".into(), reason: "AllZonesReady".into(), ..ready.conditions[0].clone() };
+        assert_eq!(progress_can_wait(&prev, &ready), None, "Ready is never stale");
+        let mut settled = prev.clone();
+        settled.status.as_mut().unwrap().conditions[0].reason = "RollingOut".into();
+        assert_eq!(progress_can_wait(&settled, &next), None, "a service that was Ready writes its progress");
+    }
+
+    #[test]
+    fn while_created_only_ready_is_news_and_after_that_recoveries_are() {
+        let mut next = creating(6, "True").status.unwrap();
+        next.conditions[0] =
+            Condition { status: "True".into(), reason: "AllZonesReady".into(), ..next.conditions[0].clone() };
+        let reasons: Vec<String> = transitions(&creating(3, "False"), &next).into_iter().map(|t| t.reason).collect();
+        assert_eq!(reasons, ["AllZonesReady"]);
+        let mut was_ready = creating(3, "False");
+        was_ready.status.as_mut().unwrap().conditions[0].reason = "RollingOut".into();
+        let reasons: Vec<String> = transitions(&was_ready, &next).into_iter().map(|t| t.reason).collect();
+        assert_eq!(reasons, ["AllZonesReady", "r"], "redundancy back after a loss is a recovery");
+    }
 }

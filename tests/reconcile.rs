@@ -132,7 +132,7 @@ async fn create_makes_a_deployment_per_zone_a_pdb_and_a_service() {
     assert_eq!(w.api.get(PDBS, "passhub").unwrap()["spec"]["minAvailable"], 6);
     assert_eq!(w.api.get(SVCS, "passhub").unwrap()["spec"]["selector"], json!({"continuo.dev/service": "passhub"}));
     // Before the pods are Ready, status says so: measured, not assumed.
-    assert_eq!(w.condition("Ready"), ("False".into(), "RollingOut".into()));
+    assert_eq!(w.condition("Ready"), ("False".into(), "Creating".into()));
     assert_eq!(w.condition("Reconciling").0, "True");
     assert_eq!(w.condition("ZoneRedundant").0, "False");
     assert_eq!(w.condition("Stalled").0, "False");
@@ -160,6 +160,41 @@ async fn creating_a_service_records_no_warning_while_it_rolls_out() {
     w.reconcile().await;
     let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
     assert!(events.iter().all(|e| e["type"] != "Warning"), "{events:?}");
+}
+
+/// A new service whose zones become Ready one by one, a reconcile after each (as each Deployment's status change
+/// triggers one): the status is written when first observed and when Ready, and one Normal Event says it is Ready.
+#[tokio::test]
+async fn a_new_service_converging_as_planned_costs_two_status_writes_and_one_event() {
+    let w = World::new();
+    w.reconcile().await;
+    for zone in ZONES {
+        w.api.roll_out_where(DEPLOYMENTS, |name| name.ends_with(zone));
+        w.reconcile().await;
+    }
+    assert_eq!(w.condition("Ready"), ("True".into(), "AllZonesReady".into()));
+    assert_eq!(w.condition("ZoneRedundant").0, "True");
+    let status_writes = w.api.writes().iter().filter(|(_, p)| p.ends_with("/status")).count();
+    assert_eq!(status_writes, 2, "first observation, then Ready: {:?}", w.api.writes());
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    let reasons: Vec<&str> = events.iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["AllZonesReady"], "one Normal Event, that it is Ready: {events:?}");
+    let svc = w.api.get(SERVICES, "passhub").unwrap();
+    assert_eq!(
+        svc["status"]["zoneSummary"], "eu-south-1a=3/3 eu-south-1b=3/3 eu-south-1c=3/3",
+        "nothing stale once Ready"
+    );
+
+    // Once it has been Ready, a zone lost and back is news both ways.
+    w.api.edit(DEPLOYMENTS, "passhub-eu-south-1b", |d| d["status"]["readyReplicas"] = json!(0));
+    w.api.edit(DEPLOYMENTS, "passhub-eu-south-1c", |d| d["status"]["readyReplicas"] = json!(0));
+    w.reconcile().await;
+    assert_eq!(w.condition("Ready"), ("False".into(), "RollingOut".into()), "no longer being created");
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    let events = w.api.list("/apis/events.k8s.io/v1/namespaces/invoicing/events");
+    let reasons: Vec<&str> = events.iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    assert!(reasons.contains(&"SingleZone") && reasons.contains(&"SurvivesZoneLoss"), "{reasons:?}");
 }
 
 #[tokio::test]

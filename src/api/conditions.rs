@@ -9,6 +9,10 @@ pub const OBJECTIVES_MET: &str = "ObjectivesMet";
 pub const FAILURE_DETECTION: &str = "FailureDetection";
 pub const AVAILABILITY_MET: &str = "AvailabilityMet";
 
+/// `Ready`'s reason while a service that has never been Ready rolls out for the first time: progress as planned,
+/// which is status, not news.
+pub const CREATING: &str = "Creating";
+
 /// The condition types, in the order they are written (`AvailabilityMet` only when the class declares a target).
 pub const TYPES: [&str; 7] =
     [READY, RECONCILING, STALLED, ZONE_REDUNDANT, OBJECTIVES_MET, FAILURE_DETECTION, AVAILABILITY_MET];

@@ -30,7 +30,7 @@ use crate::{
     api::DataSource,
     data::{
         Layer, Observed,
-        cnpg::{CLUSTER_LABEL, InstancePod, POD_ROLE_LABEL, PgCluster},
+        cnpg::{InstancePod, POD_ROLE_LABEL, PgCluster},
         volsync::ReplicationSource,
     },
 };
@@ -102,10 +102,7 @@ impl DataCaches {
         let named = |names: &[&str], meta: &kube::core::ObjectMeta| names.contains(&meta.name.as_deref().unwrap_or(""));
         DataSnapshot {
             clusters: self.clusters.in_namespace(ns, |c| named(&cluster_names, &c.metadata)),
-            pods: self.instance_pods.in_namespace(ns, |p| {
-                let cluster = p.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL));
-                cluster.is_some_and(|c| cluster_names.contains(&c.as_str()))
-            }),
+            pods: self.instance_pods.in_namespace(ns, |p| p.cluster().is_some_and(|c| cluster_names.contains(&c))),
             sources: self.replication_sources.in_namespace(ns, |r| named(&source_names, &r.metadata)),
             cluster_state: self.clusters.state().min(self.instance_pods.state()),
             source_state: self.replication_sources.state(),
@@ -142,13 +139,13 @@ pub(super) struct DataWatches {
 /// Starts the data layers' watches over `namespace` (or all).
 pub(super) fn start(client: &Client, namespace: &Option<String>, health: &Arc<ApiHealth>) -> DataWatches {
     let all = watcher::Config::default;
-    let (clusters, cluster_events) = layer(scoped::<PgCluster>(client, namespace), all(), None, health);
+    let (clusters, cluster_events) = layer(scoped::<PgCluster>(client, namespace), all(), |_| {}, health);
     // Only instance pods (not CloudNativePG's job pods): their node and readiness are what is judged.
     let instances = watcher::Config::default().labels(&format!("{POD_ROLE_LABEL}=instance"));
     let (instance_pods, pod_events) =
-        layer(scoped::<InstancePod>(client, namespace), instances, Some(CLUSTER_LABEL), health);
+        layer(scoped::<InstancePod>(client, namespace), instances, InstancePod::compact, health);
     let (replication_sources, source_events) =
-        layer(scoped::<ReplicationSource>(client, namespace), all(), None, health);
+        layer(scoped::<ReplicationSource>(client, namespace), all(), |_| {}, health);
     DataWatches {
         caches: DataCaches { clusters, instance_pods, replication_sources },
         clusters: cluster_events.boxed(),
@@ -158,12 +155,13 @@ pub(super) fn start(client: &Client, namespace: &Option<String>, health: &Arc<Ap
 }
 
 /// One layer's reflector, its state kept from what its watch meets: a full list (synced) or a 404 (not installed).
-/// Of each object's metadata only its name, namespace and the label `keep_label` are kept: these are other
-/// operators' objects (an instance pod carries a dozen labels and annotations), and nothing else is read.
+/// Of each object's metadata only its name and namespace are kept (`compact` may keep a little more, elsewhere):
+/// these are other operators' objects (an instance pod carries a dozen labels and annotations), and nothing else
+/// is read.
 fn layer<K>(
     api: Api<K>,
     config: watcher::Config,
-    keep_label: Option<&'static str>,
+    compact: impl Fn(&mut K) + Send + 'static,
     health: &Arc<ApiHealth>,
 ) -> (LayerCache<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
 where
@@ -181,12 +179,11 @@ where
         })
         .backoff(LayerBackoff { inner: WatchBackoff::new(), state: state.clone() })
         .modify(move |obj| {
+            compact(obj);
             let meta = obj.meta_mut();
-            let label = keep_label.and_then(|k| meta.labels.as_mut()?.remove_entry(k));
             *meta = kube::core::ObjectMeta {
                 name: meta.name.take(),
                 namespace: meta.namespace.take(),
-                labels: label.map(|(k, v)| std::iter::once((k, v)).collect()),
                 ..Default::default()
             };
         })

@@ -21,14 +21,15 @@ use crate::{
 };
 
 /// Writes the status `plan` leads to if it changed, then publishes the Events: the transitions of that status,
-/// the incidents it opens and closes, and `notes`.
+/// the incidents it opens and closes, and `notes`. A new service's progress may wait (see
+/// [`status::progress_can_wait`]): then it returns until when, to be looked at again by then.
 pub(super) async fn publish(
     ctx: &Context,
     svc: &ResilientService,
     plan: &Plan,
     clock: Timestamp,
     notes: Vec<Transition>,
-) -> Result<(), Error> {
+) -> Result<Option<Timestamp>, Error> {
     let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
     // metav1.Time has second precision; a finer timestamp would not survive the round trip.
     let stamp = Timestamp::from_second(clock.as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
@@ -39,8 +40,10 @@ pub(super) async fn publish(
         "kind": ResilientService::kind(&()),
         "status": next,
     });
-    // Unchanged, or written a moment ago and not yet seen by the cache: no write, and no Event twice.
-    let differs = status::changed(svc, &next);
+    // Unchanged, or written a moment ago and not yet seen by the cache: no write, and no Event twice. A new
+    // service's progress alone waits to be written with what comes next (Ready, most often).
+    let waits = status::progress_can_wait(svc, &next).filter(|until| clock < *until);
+    let differs = status::changed(svc, &next) && waits.is_none();
     let changed = differs && !ctx.writes.just_wrote(&status_key, &body["status"], Instant::now());
     let mut transitions = if changed { status::transitions(svc, &next) } else { Vec::new() };
     // Incidents: announced and measured once, when the status that records them is written.
@@ -63,7 +66,7 @@ pub(super) async fn publish(
         ctx.writes.forget(&status_key);
     }
     events(ctx, svc, transitions.into_iter().chain(notes)).await;
-    Ok(())
+    Ok(waits)
 }
 
 /// Publishes each transition as an Event about `svc`; one that cannot be recorded is logged, not retried.

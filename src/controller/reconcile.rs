@@ -125,16 +125,17 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     }
 
     // Status, only when it changed; Events on transitions.
-    publish(ctx, svc, &plan, clock, notes).await?;
+    let progress_waits = publish(ctx, svc, &plan, clock, notes).await?;
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
     let retry = side_step_failed.then_some(SIDE_STEP_RETRY);
-    Ok(next_look(ctx, &plan, class.as_ref(), clock, &written, retry))
+    Ok(next_look(ctx, &plan, class.as_ref(), clock, &written, retry, progress_waits))
 }
 
 /// When to look at the service again. While a write is not yet in the cache, when it stops being trusted;
 /// backups and data layers, when their verdicts change with the clock (a copy or a sync ages past the RPO, a run
 /// falls due); availability,
-/// at the month's end; a side step that failed, or a data layer not listed yet, soon. Otherwise only when something watched changes.
+/// at the month's end; a new service's progress held back, when it may wait no longer; a side step that failed, or a
+/// data layer not listed yet, soon. Otherwise only when something watched changes.
 fn next_look(
     ctx: &Context,
     plan: &plan::Plan,
@@ -142,6 +143,7 @@ fn next_look(
     clock: Timestamp,
     written: &[String],
     retry: Option<Duration>,
+    progress_waits: Option<Timestamp>,
 ) -> Action {
     let desired = plan.as_ref().ok();
     let backup_review = desired.and_then(|d| d.backup.as_ref()).and_then(|b| b.next_review(&class?.spec.objectives));
@@ -151,6 +153,7 @@ fn next_look(
         .into_iter()
         .chain(availability_review)
         .chain(data_review)
+        .chain(progress_waits)
         .min()
         .map(|at| Duration::from_secs(at.as_second().saturating_sub(clock.as_second()).max(1) as u64));
     let pending = ctx.writes.pending(written, Instant::now()).map(|left| left + Duration::from_millis(100));

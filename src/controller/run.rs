@@ -223,7 +223,7 @@ fn controller(
             })
         })
         .watches_stream(data.instance_pods, move |pod| {
-            let cluster = pod.labels().get(crate::data::cnpg::CLUSTER_LABEL).cloned().unwrap_or_default();
+            let cluster = pod.cluster().unwrap_or_default().to_string();
             naming(&by_pod, pod.namespace(), |d| d.cloud_native_pg.as_ref().is_some_and(|c| c.cluster == cluster))
         })
         .watches_stream(data.replication_sources, move |source| {

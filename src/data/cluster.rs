@@ -200,6 +200,24 @@ pub struct InstancePod {
     pub spec: Option<InstancePodSpec>,
     #[serde(default, deserialize_with = "pod_ready", rename = "status")]
     pub ready: bool,
+    /// The Cluster it belongs to, once [`InstancePod::compact`] moved it out of the labels.
+    #[serde(skip)]
+    pub cluster: Option<String>,
+}
+
+impl InstancePod {
+    /// The Cluster this pod is an instance of.
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref().or_else(|| self.metadata.labels.as_ref()?.get(CLUSTER_LABEL).map(String::as_str))
+    }
+
+    /// Keeps of the metadata only the name and namespace, with the Cluster's name in a field of its own: a label
+    /// map of one entry is a tree node of eleven, and there is a pod per instance.
+    pub fn compact(&mut self) {
+        self.cluster = self.cluster().map(str::to_string);
+        let meta = &mut self.metadata;
+        *meta = ObjectMeta { name: meta.name.take(), namespace: meta.namespace.take(), ..ObjectMeta::default() };
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -99,8 +99,7 @@ pub fn resolve(
                                         .iter()
                                         .filter(|p| {
                                             p.metadata.namespace.as_deref() == Some(ns)
-                                                && p.metadata.labels.as_ref().and_then(|l| l.get(cnpg::CLUSTER_LABEL))
-                                                    == Some(&pg.cluster)
+                                                && p.cluster() == Some(pg.cluster.as_str())
                                         })
                                         .collect();
                                     Members::observed(c, &mine, nodes)
