@@ -142,6 +142,7 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
             "ContinuoAPIUnreachable",
             "ContinuoNoLeader",
             "ContinuoRPOAtRisk",
+            "ContinuoDataRPOAtRisk",
             "ContinuoBackupFailing",
             "ContinuoIncidentExceedsRTO",
             "ContinuoRecoveryExceededRTO",
