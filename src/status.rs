@@ -337,7 +337,7 @@ pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) ->
         // Progress, and a verdict recorded for the first time, are status, not news: a Normal Event says that the
         // service is Ready (the one a new service gets), or that a condition recovered after it first was.
         let recovered = created && before.is_some_and(|p| p.status == "False");
-        if !bad && c.status != "True" || !bad && c.type_ != READY && !recovered {
+        if !bad && (c.status != "True" || (c.type_ != READY && !recovered)) {
             continue;
         }
         out.push(Transition { warning: bad, reason: c.reason.clone(), message: format!("{}: {}", c.type_, c.message) });

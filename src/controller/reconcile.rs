@@ -133,9 +133,8 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
 
 /// When to look at the service again. While a write is not yet in the cache, when it stops being trusted;
 /// backups and data layers, when their verdicts change with the clock (a copy or a sync ages past the RPO, a run
-/// falls due); availability,
-/// at the month's end; a new service's progress held back, when it may wait no longer; a side step that failed, or a
-/// data layer not listed yet, soon. Otherwise only when something watched changes.
+/// falls due); availability, at the month's end; a new service's progress held back, when it may wait no longer;
+/// a side step that failed, or a data layer not listed yet, soon. Otherwise only when something watched changes.
 fn next_look(
     ctx: &Context,
     plan: &plan::Plan,

@@ -86,38 +86,13 @@ pub fn resolve(
     eligible: &[String],
     zone_key: &str,
 ) -> DataPlan {
+    let lookup = Lookup { ns, observed, nodes, eligible, zone_key };
     let sources = declared
         .iter()
         .map(|d| {
             let source = match (&d.cloud_native_pg, &d.vol_sync) {
-                (Some(pg), _) => {
-                    match find(&observed.clusters, ns, &pg.cluster, "CloudNativePG", "clusters.postgresql.cnpg.io") {
-                        Ok(c) => {
-                            let members = match observed.pods {
-                                Some(pods) => {
-                                    let mine: Vec<&InstancePod> = pods
-                                        .iter()
-                                        .filter(|p| {
-                                            p.metadata.namespace.as_deref() == Some(ns)
-                                                && p.cluster() == Some(pg.cluster.as_str())
-                                        })
-                                        .collect();
-                                    Members::observed(c, &mine, nodes)
-                                }
-                                None => Members::planned(c, eligible, zone_key),
-                            };
-                            Source::Pg(Box::new(c.clone()), members)
-                        }
-                        Err(missing) => missing,
-                    }
-                }
-                (None, Some(vs)) => {
-                    let crd = "replicationsources.volsync.backube";
-                    match find(&observed.sources, ns, &vs.replication_source, "VolSync", crd) {
-                        Ok(r) => Source::Vol(Box::new(r.clone()), vs.destination_zone.clone()),
-                        Err(missing) => missing,
-                    }
-                }
+                (Some(pg), _) => lookup.cluster(&pg.cluster),
+                (None, Some(vs)) => lookup.replication(&vs.replication_source, vs.destination_zone.as_deref()),
                 (None, None) => Source::Missing {
                     kind: "",
                     object: String::new(),
@@ -129,6 +104,44 @@ pub fn resolve(
         })
         .collect();
     DataPlan { sources, zone_key: zone_key.to_string(), protected: protected.to_vec() }
+}
+
+/// What a declared source is looked up in.
+struct Lookup<'a, 'o> {
+    ns: &'a str,
+    observed: &'a Observed<'o>,
+    nodes: &'a [NodeFacts],
+    eligible: &'a [String],
+    zone_key: &'a str,
+}
+
+impl Lookup<'_, '_> {
+    /// A Cluster and where its instances are: its observed pods, or (offline) where its spec puts them.
+    fn cluster(&self, name: &str) -> Source {
+        let c = match find(&self.observed.clusters, self.ns, name, "CloudNativePG", "clusters.postgresql.cnpg.io") {
+            Ok(c) => c,
+            Err(missing) => return missing,
+        };
+        let members = match self.observed.pods {
+            Some(pods) => {
+                let mine: Vec<&InstancePod> = pods
+                    .iter()
+                    .filter(|p| p.metadata.namespace.as_deref() == Some(self.ns) && p.cluster() == Some(name))
+                    .collect();
+                Members::observed(c, &mine, self.nodes)
+            }
+            None => Members::planned(c, self.eligible, self.zone_key),
+        };
+        Source::Pg(Box::new(c.clone()), members)
+    }
+
+    fn replication(&self, name: &str, destination_zone: Option<&str>) -> Source {
+        let crd = "replicationsources.volsync.backube";
+        match find(&self.observed.sources, self.ns, name, "VolSync", crd) {
+            Ok(r) => Source::Vol(Box::new(r.clone()), destination_zone.map(str::to_string)),
+            Err(missing) => missing,
+        }
+    }
 }
 
 fn find<'a, K: kube::Resource>(

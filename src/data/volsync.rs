@@ -106,8 +106,9 @@ pub fn rpo(scope: Scope, rpo: Span, r: &ReplicationSource, at: &Where<'_>, now: 
             format!("{scope}: RPO {rpo} feasible ({budget} ≤ {rpo}), awaiting {name}'s first sync"),
         );
     };
-    let age = minutes(Span::from_secs(now.duration_since(last).as_secs().max(0) as u64));
-    if Span::from_secs(now.duration_since(last).as_secs().max(0) as u64) <= rpo {
+    let exact_age = Span::from_secs(now.duration_since(last).as_secs().max(0) as u64);
+    let age = minutes(exact_age);
+    if exact_age <= rpo {
         (
             Verdict::Feasible,
             "SyncedWithinRPO",
