@@ -20,10 +20,10 @@ use crate::api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientServic
 pub struct Caches {
     pub nodes: Store<Node>,
     pub classes: Store<ContinuityClass>,
-    /// Deployments, PDBs and Services carrying continuo's service label.
-    pub deployments: Store<CachedDeployment>,
-    pub disruption_budgets: Store<PodDisruptionBudget>,
-    pub services: Store<Service>,
+    /// Deployments, PDBs and Services carrying continuo's service label, packed (see [`Packed`]).
+    pub deployments: Store<Packed<CachedDeployment>>,
+    pub disruption_budgets: Store<Packed<PodDisruptionBudget>>,
+    pub services: Store<Packed<Service>>,
     /// Namespaces, to leave alone the services of one being deleted.
     pub namespaces: Store<Namespace>,
     /// Backup CronJobs carrying continuo's service label.
@@ -166,18 +166,19 @@ impl Caches {
             .state()
             .iter()
             .filter(|d| d.namespace() == ns && controlled_by(&***d, uid.as_deref()))
-            .map(|d| d.to_deployment())
+            .filter_map(|d| d.unpack().ok())
+            .map(CachedDeployment::into_deployment)
             .collect();
         children.sort_by_key(ResourceExt::name_any);
         children
     }
 
     pub fn disruption_budget(&self, ns: &str, name: &str) -> Option<PodDisruptionBudget> {
-        self.disruption_budgets.get(&ObjectRef::new(name).within(ns)).map(|p| (*p).clone())
+        self.disruption_budgets.get(&ObjectRef::new(name).within(ns)).and_then(|p| p.unpack().ok())
     }
 
     pub fn service(&self, ns: &str, name: &str) -> Option<Service> {
-        self.services.get(&ObjectRef::new(name).within(ns)).map(|s| (*s).clone())
+        self.services.get(&ObjectRef::new(name).within(ns)).and_then(|s| s.unpack().ok())
     }
 }
 
@@ -188,6 +189,7 @@ pub(super) fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
 
 pub use super::{
     cached::*,
+    packed::Packed,
     writes::{AppliedGenerations, RecentWrites, WRITE_GRACE},
 };
 pub use crate::workload::{TEMPLATE_DIGEST, template_digest};
@@ -303,6 +305,24 @@ mod tests {
     }
 
     #[test]
+    fn a_packed_deployment_reads_back_as_cached_with_its_deadline() {
+        let d: CachedDeployment = serde_json::from_value(json!({"metadata": {"name": "a", "namespace": "n",
+                "generation": 4, "labels": {"continuo.dev/zone": "a"}, "annotations": {TEMPLATE_DIGEST: "0123"},
+                "ownerReferences": [{"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+                    "name": "s", "uid": "u", "controller": true}]},
+            "spec": {"replicas": 3, "paused": false, "progressDeadlineSeconds": 600,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}},
+            "status": {"readyReplicas": 2, "observedGeneration": 4, "conditions": [
+                {"type": "Progressing", "status": "False", "reason": crate::plan::DEADLINE}]}}))
+        .unwrap();
+        let whole = serde_json::to_value(d.clone().into_deployment()).unwrap();
+        let packed = Packed::pack(d);
+        let back = serde_json::to_value(packed.unpack().unwrap().into_deployment()).unwrap();
+        assert_eq!(back, whole);
+        assert!(crate::plan::deadline_exceeded(&packed.unpack().unwrap().into_deployment()));
+    }
+
+    #[test]
     fn the_cached_deployment_holds_no_pod_template() {
         let mut d: CachedDeployment = serde_json::from_value(json!({"metadata": {"name": "a", "annotations": {
                 TEMPLATE_DIGEST: "0123", "deployment.kubernetes.io/revision": "4"}},
@@ -312,7 +332,7 @@ mod tests {
                 "conditions": [{"type": "Available", "status": "True"}]}}))
         .unwrap();
         d.keep_read_annotations();
-        let v = serde_json::to_value(d.to_deployment()).unwrap();
+        let v = serde_json::to_value(d.into_deployment()).unwrap();
         assert_eq!(v["metadata"]["annotations"], json!({TEMPLATE_DIGEST: "0123"}));
         assert!(v["spec"]["template"].as_object().is_none_or(|t| t.is_empty()), "{v}");
         assert_eq!((v["spec"]["replicas"].clone(), v["status"]["readyReplicas"].clone()), (json!(3), json!(3)));

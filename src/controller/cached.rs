@@ -9,43 +9,61 @@ use k8s_openapi::{
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::workload::{REVISION, TEMPLATE_DIGEST};
 
 /// What the Deployment cache keeps of a Deployment: its metadata, the spec fields continuo applies besides the pod
 /// template, and the rollout counts of its status. The pod template and the status conditions are never even
 /// decoded: they are most of a Deployment, and at a thousand services most of the operator's memory.
-#[derive(kube::Resource, Clone, Debug, Default, Deserialize)]
+///
+/// It is serialized only to be packed in the cache ([`super::packed::Packed`]), and reads back from that form.
+#[derive(kube::Resource, Clone, Debug, Default, Deserialize, Serialize)]
 #[resource(inherit = "Deployment")]
 pub struct CachedDeployment {
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     spec: Option<CachedSpec>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     status: Option<Rollout>,
 }
 
 /// The spec fields continuo applies and may need to put back: not the selector, which apps/v1 makes immutable.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct CachedSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
     replicas: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     strategy: Option<DeploymentStrategy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     paused: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     progress_deadline_seconds: Option<i32>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Rollout {
+    #[serde(skip_serializing_if = "Option::is_none")]
     observed_generation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     replicas: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     ready_replicas: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     updated_replicas: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     available_replicas: Option<i32>,
-    /// Of the conditions, only whether the rollout exceeded its progress deadline.
-    #[serde(default, rename = "conditions", deserialize_with = "deadline_exceeded")]
+    /// Of the conditions, only whether the rollout exceeded its progress deadline (written back as that one
+    /// condition).
+    #[serde(
+        default,
+        rename = "conditions",
+        deserialize_with = "deadline_exceeded",
+        serialize_with = "deadline_condition",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     deadline_exceeded: bool,
 }
 
@@ -66,6 +84,12 @@ fn deadline_exceeded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::
         .any(|c| c.type_ == "Progressing" && c.status == "False" && c.reason.as_deref() == Some(crate::plan::DEADLINE)))
 }
 
+/// The one condition a `deadline_exceeded` flag stands for.
+fn deadline_condition<S: serde::Serializer>(_: &bool, s: S) -> Result<S::Ok, S::Error> {
+    let condition = serde_json::json!({"type": "Progressing", "status": "False", "reason": crate::plan::DEADLINE});
+    [condition].serialize(s)
+}
+
 impl CachedDeployment {
     /// Drops, besides what every cache drops, the annotations continuo does not read (the Deployment controller's
     /// revision, say): only the template digest and the revision continuo records stay.
@@ -77,17 +101,17 @@ impl CachedDeployment {
 
     /// The Deployment as the planning core reads it: with an empty selector and pod template, and of the status
     /// conditions only a `ProgressDeadlineExceeded`.
-    pub fn to_deployment(&self) -> Deployment {
+    pub fn into_deployment(self) -> Deployment {
         Deployment {
-            metadata: self.metadata.clone(),
-            spec: self.spec.as_ref().map(|s| DeploymentSpec {
+            metadata: self.metadata,
+            spec: self.spec.map(|s| DeploymentSpec {
                 replicas: s.replicas,
-                strategy: s.strategy.clone(),
+                strategy: s.strategy,
                 paused: s.paused,
                 progress_deadline_seconds: s.progress_deadline_seconds,
                 ..DeploymentSpec::default()
             }),
-            status: self.status.as_ref().map(|s| DeploymentStatus {
+            status: self.status.map(|s| DeploymentStatus {
                 observed_generation: s.observed_generation,
                 replicas: s.replicas,
                 ready_replicas: s.ready_replicas,

@@ -13,6 +13,7 @@ mod detect;
 pub mod drift;
 mod events;
 mod leader;
+mod packed;
 mod publish;
 mod reconcile;
 mod reflect;
@@ -24,7 +25,10 @@ mod zone_watch;
 
 pub(crate) use apply::delete_exactly;
 pub use backups::mark_orphans;
-pub use cache::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, TEMPLATE_DIGEST, WRITE_GRACE};
+pub use cache::{
+    CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, Packed, TEMPLATE_DIGEST, WRITE_GRACE,
+    keep_applied_service_fields,
+};
 pub use context::{Context, Error};
 pub use data_layers::{DataCaches, LayerCache};
 pub use detect::{Detector, NODE_LEASE_NAMESPACE};

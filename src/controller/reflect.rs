@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt, future::ready, stream::BoxStream};
+use futures::{Stream, StreamExt, TryStreamExt, future::ready, stream::BoxStream};
 use kube::{
     Api, Client, Resource,
     runtime::{
@@ -13,9 +13,12 @@ use kube::{
         watcher,
     },
 };
-use serde::de::DeserializeOwned;
+use serde::{Serialize, de::DeserializeOwned};
 
-use super::api_health::{ApiHealth, api_away};
+use super::{
+    api_health::{ApiHealth, api_away},
+    packed::Packed,
+};
 
 /// The changes of one watched kind.
 pub(super) type Changes<K> = BoxStream<'static, Result<K, watcher::Error>>;
@@ -67,10 +70,13 @@ where
     }
 }
 
-/// What continuo never reads, dropped from every cached object to keep memory flat as caches grow.
+/// What continuo never reads, dropped from every cached object to keep memory flat as caches grow: the field
+/// managers, kubectl's copy of the last applied object, and the resource version (the watch keeps its own, taken
+/// before this; a cached object's would be held twice, in the object and in its key in the store).
 pub(super) fn slim<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
+    meta.resource_version = None;
     if let Some(a) = meta.annotations.as_mut() {
         a.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
@@ -88,15 +94,38 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
-    let events = watcher(api, config)
-        .backoff(WatchBackoff::new())
-        .modify(move |obj| {
-            slim(obj);
-            drop_unread(obj);
-        })
-        .reflect(writer)
-        .touched_objects();
+    let events = watch(api, config, drop_unread).reflect(writer).touched_objects();
     (reader, only_changes(events, health.clone()))
+}
+
+/// As [`cached`], with the objects kept [`Packed`]: for the kinds a cache holds one or more of per service.
+pub(super) fn packed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    drop_unread: impl Fn(&mut K) + Send + 'static,
+    health: &Arc<ApiHealth>,
+) -> (Store<Packed<K>>, impl Stream<Item = Result<Packed<K>, watcher::Error>> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store::<Packed<K>>();
+    let events = watch(api, config, drop_unread).map_ok(Packed::event).reflect(writer).touched_objects();
+    (reader, only_changes(events, health.clone()))
+}
+
+/// The watch of `api`, retried with [`WatchBackoff`], each object slimmed as it arrives.
+fn watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    drop_unread: impl Fn(&mut K) + Send + 'static,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    watcher(api, config).backoff(WatchBackoff::new()).modify(move |obj| {
+        slim(obj);
+        drop_unread(obj);
+    })
 }
 
 /// The changes of a watch, without its errors: they are logged here and retried by the watch's own backoff. An

@@ -23,7 +23,8 @@ use tracing::error;
 use super::{
     CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, Detector,
     api_health::ApiHealth,
-    reflect::{Changes, WatchBackoff, cached, only_changes, scoped, slim},
+    packed::Packed,
+    reflect::{Changes, WatchBackoff, cached, only_changes, packed, scoped, slim},
 };
 use crate::{
     api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest},
@@ -50,9 +51,9 @@ pub(super) struct Triggers {
     pub deleted: BoxStream<'static, ()>,
     /// Fires when the zone shape changes (nodes) or failure detection re-judges the zones.
     pub zones: BoxStream<'static, ()>,
-    pub deployments: Changes<CachedDeployment>,
-    pub disruption_budgets: Changes<PodDisruptionBudget>,
-    pub kube_services: Changes<Service>,
+    pub deployments: Changes<Packed<CachedDeployment>>,
+    pub disruption_budgets: Changes<Packed<PodDisruptionBudget>>,
+    pub kube_services: Changes<Packed<Service>>,
     pub classes: Changes<ContinuityClass>,
     pub cron_jobs: Changes<CachedCronJob>,
     pub locations: Changes<BackupLocation>,
@@ -77,13 +78,13 @@ pub(super) fn start(
     let agents = watcher::Config::default().labels(crate::backup::jobs::ACTION_LABEL);
     let all = watcher::Config::default;
     let (deployments, deployment_events) =
-        cached(scoped(client, namespace), children.clone(), CachedDeployment::keep_read_annotations, health);
+        packed(scoped(client, namespace), children.clone(), CachedDeployment::keep_read_annotations, health);
     let (cron_jobs, cron_job_events) =
         cached(scoped(client, namespace), children.clone(), CachedCronJob::keep_read_annotations, health);
     let (pdbs, pdb_events) =
-        cached(scoped(client, namespace), children.clone(), |p: &mut PodDisruptionBudget| p.status = None, health);
+        packed(scoped(client, namespace), children.clone(), |p: &mut PodDisruptionBudget| p.status = None, health);
     let (svcs, svc_events) =
-        cached(scoped(client, namespace), children, super::cache::keep_applied_service_fields, health);
+        packed(scoped(client, namespace), children, super::cache::keep_applied_service_fields, health);
     let (locations, location_events) = cached(Api::all(client.clone()), all(), |_: &mut BackupLocation| {}, health);
     let (classes, class_events) = cached(Api::all(client.clone()), all(), |_: &mut ContinuityClass| {}, health);
     let (restores, restore_events) = cached(scoped(client, namespace), all(), |_: &mut RestoreRequest| {}, health);

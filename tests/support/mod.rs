@@ -15,7 +15,10 @@ use std::{
 use bytes::Bytes;
 use continuo::{
     api::{BackupLocation, ContinuityClass, RecoveryPoint, RestoreRequest},
-    controller::{CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, DataCaches, LayerCache},
+    controller::{
+        CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, DataCaches, LayerCache, Packed,
+        keep_applied_service_fields,
+    },
     data::{
         cnpg::{InstancePod, POD_ROLE_LABEL, PgCluster},
         volsync::ReplicationSource,
@@ -729,9 +732,9 @@ pub struct Feed {
     data: DataCaches,
     nodes: Writer<Node>,
     classes: Writer<ContinuityClass>,
-    deployments: Writer<CachedDeployment>,
-    pdbs: Writer<PodDisruptionBudget>,
-    services: Writer<Service>,
+    deployments: Writer<Packed<CachedDeployment>>,
+    pdbs: Writer<Packed<PodDisruptionBudget>>,
+    services: Writer<Packed<Service>>,
     namespaces: Writer<Namespace>,
     cron_jobs: Writer<CachedCronJob>,
     locations: Writer<BackupLocation>,
@@ -755,10 +758,20 @@ impl Feed {
             relist(&mut self.nodes, nodes);
         }
         if wanted("deployments") {
-            // As the operator's cache keeps them: without the pod template.
+            // As the operator's cache keeps them: without the pod template, packed.
             let mut deployments: Vec<CachedDeployment> = api.typed("deployments");
             deployments.iter_mut().for_each(CachedDeployment::keep_read_annotations);
-            relist(&mut self.deployments, &deployments);
+            relist(&mut self.deployments, &packed(deployments));
+        }
+        if wanted("poddisruptionbudgets") {
+            let mut pdbs: Vec<PodDisruptionBudget> = api.typed("poddisruptionbudgets");
+            pdbs.iter_mut().for_each(|p| p.status = None);
+            relist(&mut self.pdbs, &packed(pdbs));
+        }
+        if wanted("services") {
+            let mut services: Vec<Service> = api.typed("services");
+            services.iter_mut().for_each(keep_applied_service_fields);
+            relist(&mut self.services, &packed(services));
         }
         if wanted("cronjobs") {
             let mut cron_jobs: Vec<CachedCronJob> = api.typed("cronjobs");
@@ -767,8 +780,6 @@ impl Feed {
         }
         // The kinds the caches keep as they are.
         relist_kind(&mut self.classes, api, "continuityclasses", &wanted);
-        relist_kind(&mut self.pdbs, api, "poddisruptionbudgets", &wanted);
-        relist_kind(&mut self.services, api, "services", &wanted);
         relist_kind(&mut self.namespaces, api, "namespaces", &wanted);
         relist_kind(&mut self.locations, api, "backuplocations", &wanted);
         relist_kind(&mut self.recovery_points, api, "recoverypoints", &wanted);
@@ -807,6 +818,10 @@ where
     if wanted(plural) {
         relist(writer, &api.typed::<K>(plural));
     }
+}
+
+fn packed<K: Resource + serde::Serialize + DeserializeOwned>(objects: Vec<K>) -> Vec<Packed<K>> {
+    objects.into_iter().map(Packed::pack).collect()
 }
 
 fn relist<K: Resource<DynamicType = ()> + Clone>(writer: &mut Writer<K>, objects: &[K]) {
