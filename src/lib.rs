@@ -2,7 +2,7 @@
 //! and reports, measured, whether each promise holds.
 //!
 //! The core is pure and computes desired objects and status from plain values. Its layers point down only:
-//! [`verdict`] and [`api`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`failover`],
+//! [`verdict`] and [`api`] → [`spread`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`failover`],
 //! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`]. The shell — [`controller`],
 //! [`cli`] and [`metrics`] — observes, applies and records. `tests/layers.rs` fails on an import circle.
 
@@ -18,6 +18,7 @@ pub mod objectives;
 pub mod placement;
 pub mod plan;
 pub mod rollout;
+pub mod spread;
 pub mod status;
 pub mod topology;
 pub mod verdict;

@@ -420,8 +420,37 @@ impl Collector for ServiceCollector {
                 }
             }
         }
-        Ok(())
+        encode_blast_radius(&mut encoder, &services)
     }
+}
+
+/// Per zone, over every service: what losing it now would cost (see [`crate::spread::blast_radius`]).
+pub const BLAST_RADIUS: [(&str, &str); 2] = [
+    (
+        "continuo_zone_blast_radius_services",
+        "Services that would drop below their declared replicas if the zone were lost now",
+    ),
+    (
+        "continuo_zone_blast_radius_replicas",
+        "Replicas that would have to start in other zones if the zone were lost now",
+    ),
+];
+
+fn encode_blast_radius(encoder: &mut DescriptorEncoder, services: &[Arc<ResilientService>]) -> Result<(), fmt::Error> {
+    let blast = crate::spread::blast_radius(
+        services.iter().filter_map(|s| Some((s.spec.replicas, s.status.as_ref()?.zones.as_slice()))),
+    );
+    if blast.is_empty() {
+        return Ok(());
+    }
+    for (i, (name, help)) in BLAST_RADIUS.iter().enumerate() {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (zone, e) in &blast {
+            let value = if i == 0 { i64::from(e.services) } else { e.replicas };
+            ConstGauge::new(value).encode(metric.encode_family(&[("zone", *zone)])?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Renders a registry in the OpenMetrics text format.
@@ -563,5 +592,12 @@ mod tests {
         assert!(!text.contains("continuo_objective_rpo_seconds{namespace=\"invoicing\",service=\"bookings\""));
         // A family no service has is left out.
         assert!(!text.contains("continuo_backup_points"), "{text}");
+        // Per zone, over both services (6 declared; 3 + 3 Ready in a and b, c withheld): losing a or b leaves 3.
+        assert!(text.contains("continuo_zone_blast_radius_services{zone=\"a\"} 2\n"), "{text}");
+        assert!(text.contains("continuo_zone_blast_radius_replicas{zone=\"b\"} 6\n"), "{text}");
+        assert!(
+            !text.contains("continuo_zone_blast_radius_services{zone=\"c\"}"),
+            "a withheld zone has nothing to lose"
+        );
     }
 }

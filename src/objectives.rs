@@ -345,7 +345,9 @@ mod tests {
 
     fn run(c: &ContinuityClassSpec, n: i32, zones: usize, nodes: i32, startup: u64) -> Vec<ObjectiveStatus> {
         let names: Vec<String> = (0..zones).map(|i| format!("z{}", i + 1)).collect();
-        let placement: Placement = place(c.mode, n, c.standby_replicas, &names, None);
+        // The uneven share (a primary, a remainder) in the first zones, so that messages read in zone order.
+        let spread = crate::spread::Spread { preferred: &names, ..Default::default() };
+        let placement: Placement = place(c.mode, n, c.standby_replicas, &names, &spread);
         let nodes_per_zone = names.iter().map(|z| (z.clone(), nodes)).collect();
         assess(&Situation {
             class: c,

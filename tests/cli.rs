@@ -91,14 +91,52 @@ fn a_data_entry_naming_a_cluster_not_in_the_files_is_unknown_not_met() {
 }
 
 #[test]
+fn plan_of_many_services_prints_the_spread_and_each_zones_blast_radius() {
+    let dir = std::env::temp_dir().join(format!("continuo-cli-spread-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hotels.yaml");
+    let mut docs = String::from(
+        "apiVersion: continuo.dev/v1alpha1\nkind: ContinuityClass\nmetadata: {name: warm}\n\
+         spec: {mode: WarmStandby, objectives: [{scope: Zone, rto: 15m}]}\n",
+    );
+    for i in 0..30 {
+        docs += &format!(
+            "---\napiVersion: continuo.dev/v1alpha1\nkind: ResilientService\nmetadata: {{name: hotel-{i:02}, namespace: hotels}}\n\
+             spec: {{className: warm, replicas: 4, template: {{spec: {{containers: [{{name: app, image: app:1}}]}}}}}}\n"
+        );
+    }
+    std::fs::write(&file, docs).unwrap();
+    let out = continuo(&["plan", "-f", file.to_str().unwrap(), "--zones", "z1,z2,z3"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stderr);
+    let table = report.split("spread of 30 service(s)").nth(1).unwrap_or_else(|| panic!("{report}"));
+    let rows: Vec<Vec<i64>> = table
+        .lines()
+        .filter(|l| l.trim_start().starts_with('z'))
+        .map(|l| l.split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for r in &rows {
+        let (primaries, replicas, short, to_move) = (r[0], r[1], r[2], r[3]);
+        assert!((5..=15).contains(&primaries), "about a third of the primaries in each zone: {table}");
+        assert_eq!(replicas, primaries * 4 + (30 - primaries), "{table}");
+        assert_eq!(short, primaries, "a zone's loss costs only the services whose primary it holds: {table}");
+        assert_eq!(to_move, primaries * 2, "4 declared, their 2 standbys left: {table}");
+    }
+    assert_eq!(rows.iter().map(|r| r[0]).sum::<i64>(), 30);
+}
+
+#[test]
 fn plan_yaml_is_a_stream_kubectl_can_apply() {
     let out = continuo(&["plan", "-f", "examples/booking-engine.yaml", "--zones", "z1,z2,z3"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text(&out.stdout)).unwrap();
     let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
-    let replicas: Vec<i64> =
+    let mut replicas: Vec<i64> =
         docs.iter().filter(|d| d["kind"] == "Deployment").map(|d| d["spec"]["replicas"].as_i64().unwrap()).collect();
-    assert_eq!(replicas, [4, 1, 1], "primary z1 runs the capacity, the others a warm standby");
+    replicas.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(replicas, [4, 1, 1], "the primary runs the capacity, the others a warm standby");
     let report = text(&out.stderr);
     assert!(report.contains("z1") && report.contains("Primary") && report.contains("Standby"), "{report}");
 }

@@ -114,6 +114,24 @@ fn service_rules_reject_bad_input_at_apply() {
 }
 
 #[test]
+fn preferred_zones_are_a_set_among_the_pinned_zones_or_are_rejected_at_apply() {
+    let with = |zones: Value, preferred: Value| {
+        let mut s = service();
+        s["spec"]["zones"] = zones;
+        s["spec"]["preferredZones"] = preferred;
+        s
+    };
+    assert_eq!(admit(&with(json!(["a", "b", "c"]), json!(["c", "a"]))), Ok(()));
+    let mut unpinned = service();
+    unpinned["spec"].as_object_mut().unwrap().remove("zones");
+    unpinned["spec"]["preferredZones"] = json!(["c"]);
+    assert_eq!(admit(&unpinned), Ok(()), "without a pin, any zone may be preferred (residency is checked by continuo)");
+    rejected(with(json!(["a", "b"]), json!(["c"])), "spec.preferredZones must be among spec.zones");
+    rejected(with(json!(["a", "b"]), json!(["a", "a"])), "spec.preferredZones[1]: Duplicate value: \"a\"");
+    rejected(with(json!(["a"]), json!(["z".repeat(64)])), "preferredZones/0");
+}
+
+#[test]
 fn data_entries_name_one_layer_each_under_a_unique_name_or_are_rejected_at_apply() {
     let with = |data: Value| {
         let mut s = service();

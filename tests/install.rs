@@ -109,6 +109,7 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
     let groups: Vec<Value> = serde_saphyr::from_str(&read("charts/continuo/files/alerts.yaml")).unwrap();
     let mut exported: BTreeSet<String> = SERVICE_GAUGES.iter().map(|(n, _)| n.to_string()).collect();
     exported.extend(continuo::metrics::SERVICE_COUNTERS.iter().map(|(n, _)| format!("{n}_total")));
+    exported.extend(continuo::metrics::BLAST_RADIUS.iter().map(|(n, _)| n.to_string()));
     // Every metric the operator registers, as the exposition names it (a counter gains `_total`).
     let metrics = std::sync::Arc::new(continuo::metrics::Metrics::default());
     // Families are exposed once they have a sample.

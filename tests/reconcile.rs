@@ -401,6 +401,7 @@ async fn warm_standby_fails_over_to_a_standby_zone_and_says_so() {
     w.api.edit(SERVICES, "passhub", |s| {
         s["spec"]["className"] = json!("warm-standby");
         s["spec"]["replicas"] = json!(4);
+        s["spec"]["preferredZones"] = json!(["eu-south-1a", "eu-south-1b"]);
     });
     w.reconcile().await;
     w.api.roll_out(DEPLOYMENTS);

@@ -41,6 +41,9 @@ use super::{Scope, Span};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.preferredZones) || !has(self.zones) || self.preferredZones.all(z, z in self.zones)").message("spec.preferredZones must be among spec.zones")
+)]
 pub struct ResilientServiceSpec {
     /// The ContinuityClass whose objectives this service must meet.
     #[x_kube(validation = Rule::new("self != ''").message("className must name a ContinuityClass"))]
@@ -57,6 +60,14 @@ pub struct ResilientServiceSpec {
     #[schemars(length(max = 16), inner(length(min = 1, max = 63)))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub zones: Vec<String>,
+    /// Zones to prefer, first first, for the share that does not divide evenly: the WarmStandby primary, the
+    /// Restart remainder (for example the zone of the service's database primary). A preferred zone is used while
+    /// it is eligible; otherwise the share stays where it is, or goes where the service's hash puts it. Each must
+    /// be one of `zones` when those are set, and inside the class's residency.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 63)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub preferred_zones: Vec<String>,
     /// The pods to run, as in a Deployment.
     #[schemars(schema_with = "super::formats::pod_template_schema")]
     #[x_kube(
@@ -92,7 +103,7 @@ pub struct ResilientServiceSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 pub struct ServiceExposure {
     /// Ports as in a Service.
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(schema_with = "super::formats::service_ports_schema")]
     pub ports: Vec<ServicePort>,
 }
 

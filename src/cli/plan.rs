@@ -195,6 +195,7 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
     let mut objects: Vec<Value> = Vec::new();
     let mut report = String::new();
     let mut stalled = false;
+    let mut placed: Vec<(i32, Option<String>, Vec<crate::api::ZoneStatus>)> = Vec::new();
     for svc in &services {
         let class = classes.get(&svc.spec.class_name);
         let nodes = nodes_for(topology, svc, class, config)?;
@@ -219,12 +220,14 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
                 objects.extend(d.service.iter().map(workload::manifest));
                 objects.extend(d.cron_jobs.iter().flatten().map(workload::manifest));
                 describe(&mut report, &id, svc, class, d, &status::compute(svc, &plan, &now()));
+                placed.push((svc.spec.replicas, d.placement.primary.clone(), d.zones.clone()));
                 if let Some(b) = &d.backup {
                     describe_backups(&mut report, svc, b, location.is_some(), clock);
                 }
             }
         }
     }
+    describe_spread(&mut report, &placed);
     let objects = match output {
         Output::Json => {
             serde_json::to_string_pretty(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects}))
@@ -277,6 +280,33 @@ fn describe(
     }
     for c in status.conditions.iter().filter(|c| c.type_ == status::OBJECTIVES_MET) {
         let _ = writeln!(out, "  ObjectivesMet={} ({})", c.status, c.reason);
+    }
+}
+
+/// Over every service planned, per zone: the primaries and replicas it runs, and what losing it now would cost —
+/// the services that would drop below their declared replicas, and the replicas to start in other zones.
+fn describe_spread(out: &mut String, placed: &[(i32, Option<String>, Vec<crate::api::ZoneStatus>)]) {
+    if placed.is_empty() {
+        return;
+    }
+    let blast = crate::spread::blast_radius(placed.iter().map(|(n, _, zones)| (*n, zones.as_slice())));
+    let mut zones: std::collections::BTreeMap<&str, (usize, i32)> = std::collections::BTreeMap::new();
+    for (_, primary, statuses) in placed {
+        for z in statuses.iter().filter(|z| z.eligible) {
+            let e = zones.entry(z.name.as_str()).or_default();
+            e.0 += usize::from(primary.as_deref() == Some(z.name.as_str()));
+            e.1 += z.desired_replicas;
+        }
+    }
+    let _ = writeln!(out, "spread of {} service(s), and each zone's blast radius if it were lost now:", placed.len());
+    let _ = writeln!(
+        out,
+        "  {:<24} {:>9} {:>8}  {:>14} {:>16}",
+        "ZONE", "PRIMARIES", "REPLICAS", "SERVICES SHORT", "REPLICAS TO MOVE"
+    );
+    for (zone, (primaries, replicas)) in &zones {
+        let e = blast.get(zone).copied().unwrap_or_default();
+        let _ = writeln!(out, "  {zone:<24} {primaries:>9} {replicas:>8}  {:>14} {:>16}", e.services, e.replicas);
     }
 }
 

@@ -16,6 +16,7 @@ use crate::{
     api::{ContinuityClass, ContinuityClassSpec, Scope},
     objectives::{self, Situation},
     placement::{self, Placement},
+    spread::Spread,
     verdict::problem,
     workload::Shape,
 };
@@ -112,10 +113,19 @@ fn data(i: &Inputs<'_>, zones: &Zones<'_>) -> crate::data::DataPlan {
     crate::data::resolve(&i.service.spec.data, ns, &i.data, i.nodes, &zones.in_scope, &zones.eligible, &keys.zone)
 }
 
-/// Place: the replicas of each eligible zone, for the class's mode.
+/// Place: the replicas of each eligible zone, for the class's mode; the uneven share (a primary, a remainder) in
+/// the zone the user prefers, else where it is now, else where the service's hash puts it.
 fn place(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones<'_>) -> Placement {
-    let primary = i.service.status.as_ref().and_then(|s| s.primary_zone.as_deref());
-    placement::place(class.mode, i.service.spec.replicas, class.standby_replicas, &zones.eligible, primary)
+    let svc = i.service;
+    let status = svc.status.as_ref();
+    let spread = Spread {
+        key: format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()),
+        preferred: &svc.spec.preferred_zones,
+        primary: status.and_then(|s| s.primary_zone.as_deref()),
+        recorded: status
+            .map_or_else(Vec::new, |s| s.zones.iter().map(|z| (z.name.as_str(), z.desired_replicas)).collect()),
+    };
+    placement::place(class.mode, svc.spec.replicas, class.standby_replicas, &zones.eligible, &spread)
 }
 
 #[cfg(test)]

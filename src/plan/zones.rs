@@ -38,36 +38,36 @@ pub(super) fn zones<'a>(i: &Inputs<'a>, class: &'a ContinuityClass) -> Result<Zo
     let spec = &i.service.spec;
     let regions = class.spec.residency.as_ref().map(|r| r.regions.as_slice());
     let known = topology::zones(i.nodes, regions);
+    // A zone the spec names must be the zone of a node, inside the residency: a pin, and a preference.
+    let named = |field: &str, name: &String| -> Result<&topology::Zone, Problem> {
+        let zone = known.get(name).ok_or_else(|| {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            problem(
+                "ZoneNotFound",
+                format!("{field}: zone {name:?} is not the zone of any node (known zones: {})", names.join(", ")),
+            )
+        })?;
+        if !zone.resident {
+            return Err(problem(
+                "ZoneOutsideResidency",
+                format!(
+                    "{field}: zone {name:?} is in region {} outside the residency of class {:?} ({})",
+                    zone.region.as_deref().unwrap_or("(unlabelled)"),
+                    class.name_any(),
+                    regions.unwrap_or_default().join(", ")
+                ),
+            ));
+        }
+        Ok(zone)
+    };
     let in_scope: Vec<&topology::Zone> = if spec.zones.is_empty() {
         known.values().filter(|z| z.resident).collect()
     } else {
-        let mut out = Vec::new();
-        for name in &spec.zones {
-            let zone = known.get(name).ok_or_else(|| {
-                let names: Vec<&str> = known.keys().map(String::as_str).collect();
-                problem(
-                    "ZoneNotFound",
-                    format!(
-                        "spec.zones: zone {name:?} is not the zone of any node (known zones: {})",
-                        names.join(", ")
-                    ),
-                )
-            })?;
-            if !zone.resident {
-                return Err(problem(
-                    "ZoneOutsideResidency",
-                    format!(
-                        "spec.zones: zone {name:?} is in region {} outside the residency of class {:?} ({})",
-                        zone.region.as_deref().unwrap_or("(unlabelled)"),
-                        class.name_any(),
-                        regions.unwrap_or_default().join(", ")
-                    ),
-                ));
-            }
-            out.push(zone);
-        }
-        out
+        spec.zones.iter().map(|name| named("spec.zones", name)).collect::<Result<_, _>>()?
     };
+    for name in &spec.preferred_zones {
+        named("spec.preferredZones", name)?;
+    }
     let held = |z: &topology::Zone| i.failover.detection.held(&z.name);
     let eligible: Vec<String> = in_scope.iter().filter(|z| z.eligible() && !held(z)).map(|z| z.name.clone()).collect();
     if eligible.is_empty() {
