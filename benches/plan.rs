@@ -5,7 +5,7 @@
 use std::{hint::black_box, sync::Arc, time::Instant};
 
 use continuo::{
-    api::{ContinuityClass, ResilientService},
+    api::{ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest},
     metrics::{Metrics, render},
     plan::{Config, Inputs, plan},
     status,
@@ -78,7 +78,68 @@ fn running(i: usize) -> ResilientService {
     svc
 }
 
+/// `running(i)` with two incidents this month, a month of daily copies and a restore: what a report of 1,000
+/// services reads.
+fn month_of(i: usize) -> (ResilientService, Vec<RecoveryPoint>, RestoreRequest) {
+    let mut svc = running(i);
+    let (name, ns) = (svc.metadata.name.clone().unwrap(), svc.metadata.namespace.clone().unwrap());
+    svc.spec.backup = serde_json::from_value(json!({"location": "offsite",
+        "agent": {"spec": {"containers": [{"name": "agent", "image": "agent:1"}]}}}))
+    .unwrap();
+    svc.status.as_mut().unwrap().incidents = serde_json::from_value(json!([
+        {"scope": "Node", "subject": "n1", "began": "2026-11-20T14:02:10Z", "detected": "2026-11-20T14:03:00Z",
+         "recovered": "2026-11-20T14:04:40Z", "rtoSeconds": 150, "lowestReady": 2, "replicas": 4, "targetRto": "2m", "withinRto": false},
+        {"scope": "Zone", "subject": "eu-south-1a", "began": "2026-11-12T03:10:00Z", "detected": "2026-11-12T03:10:21Z",
+         "recovered": "2026-11-12T03:10:41Z", "rtoSeconds": 41, "lowestReady": 2, "replicas": 4, "targetRto": "15m", "withinRto": true}]))
+    .unwrap();
+    let points = (1..=29)
+        .map(|d| {
+            serde_json::from_value(json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+                "metadata": {"name": format!("{name}-{d}"), "namespace": ns},
+                "spec": {"service": name, "location": "offsite", "tiers": ["daily"]},
+                "status": {"phase": "Completed", "capturedAt": format!("2026-11-{d:02}T01:00:00Z")}}))
+            .unwrap()
+        })
+        .collect();
+    let restore = serde_json::from_value(json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RestoreRequest",
+        "metadata": {"name": format!("{name}-restore"), "namespace": ns}, "spec": {"service": name},
+        "status": {"phase": "Succeeded", "startTime": "2026-11-26T10:00:00Z", "completionTime": "2026-11-26T10:04:30Z"}}))
+    .unwrap();
+    (svc, points, restore)
+}
+
+/// The monthly report of 1,000 services (two incidents each, 29 daily copies, a restore): built and rendered.
+fn report_of_a_thousand() {
+    let mut objects = continuo::report::document::Objects { classes: vec![class("WarmStandby")], ..Default::default() };
+    for i in 0..1000 {
+        let (svc, points, restore) = month_of(i);
+        objects.services.push(svc);
+        objects.points.extend(points);
+        objects.restores.push(restore);
+    }
+    for format in [
+        continuo::report::document::Format::Html,
+        continuo::report::document::Format::Markdown,
+        continuo::report::document::Format::Json,
+    ] {
+        let request = continuo::report::document::Request {
+            month: "2026-11".into(),
+            namespace: None,
+            format,
+            now: "2026-11-29T12:00:00Z".parse().unwrap(),
+        };
+        let start = Instant::now();
+        let text = continuo::report::document::render(&objects, &request).unwrap();
+        println!(
+            "report of 1,000 services, {format:?}: {:>8.1} ms, {:.2} MB",
+            start.elapsed().as_secs_f64() * 1e3,
+            text.len() as f64 / 1e6
+        );
+    }
+}
+
 fn main() {
+    report_of_a_thousand();
     let (reader, mut writer) = kube::runtime::reflector::store();
     for i in 0..1000 {
         writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(running(i)));

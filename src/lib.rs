@@ -3,7 +3,7 @@
 //!
 //! The core is pure and computes desired objects and status from plain values. Its layers point down only:
 //! [`verdict`] and [`api`] → [`spread`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`failover`],
-//! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`]. The shell — [`controller`],
+//! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`] → [`report`]. The shell — [`controller`],
 //! [`cli`] and [`metrics`] — observes, applies and records. `tests/layers.rs` fails on an import circle.
 
 pub mod api;
@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod objectives;
 pub mod placement;
 pub mod plan;
+pub mod report;
 pub mod rollout;
 pub mod spread;
 pub mod status;

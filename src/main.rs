@@ -68,6 +68,13 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Html,
+    Md,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator (in cluster, or with KUBECONFIG).
@@ -131,6 +138,50 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Write the monthly continuity report: per service the promise, the verdicts, the month's availability,
+    /// incidents against their RTO, copies against the RPO, restores. Reads the cluster, or files with -f.
+    Report {
+        /// The month, YYYY-MM (default: the current month, UTC).
+        #[arg(long)]
+        month: Option<String>,
+        /// Only the services of this namespace.
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(short, long, value_enum, default_value = "html")]
+        output: ReportFormat,
+        /// Read these files (services with their status, classes, recovery points, restore requests) instead of
+        /// the cluster.
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Make the report as of this instant (RFC 3339; default: now).
+        #[arg(long)]
+        at: Option<jiff::Timestamp>,
+    },
+}
+
+fn report(
+    month: Option<String>,
+    namespace: Option<String>,
+    output: ReportFormat,
+    files: Vec<PathBuf>,
+    at: Option<jiff::Timestamp>,
+) -> Result<String, String> {
+    use continuo::report::document::{Format as F, Request};
+    let now = at.unwrap_or_else(jiff::Timestamp::now);
+    let format = match output {
+        ReportFormat::Html => F::Html,
+        ReportFormat::Md => F::Markdown,
+        ReportFormat::Json => F::Json,
+    };
+    let req =
+        Request { month: month.unwrap_or_else(|| continuo::report::document::this_month(now)), namespace, format, now };
+    let objects = if files.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        runtime.block_on(cli::report::from_cluster(req.namespace.as_deref()))?
+    } else {
+        cli::report::from_files(&files)?
+    };
+    continuo::report::document::render(&objects, &req)
 }
 
 fn main() -> ExitCode {
@@ -139,6 +190,16 @@ fn main() -> ExitCode {
             print!("{}", cli::crds_yaml());
             ExitCode::SUCCESS
         }
+        Command::Report { month, namespace, output, files, at } => match report(month, namespace, output, files, at) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Plan { files, zones, region, nodes, output, model } => {
             let topology = match (zones, nodes) {
                 (Some(zones), _) => Topology::Zones { zones, region },

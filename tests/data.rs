@@ -313,3 +313,43 @@ async fn the_running_operator_without_the_data_layers_is_ready_and_serves_its_se
     assert!(asked <= 2, "the absent CRD was asked for {asked} times in a few seconds");
     operator.abort();
 }
+
+/// GET `path` from the admin port at `addr`: the status line and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+    let response = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_operator_serves_this_months_report_from_its_caches() {
+    let api = world_api();
+    for n in nodes(&["a", "b", "c"], 2) {
+        api.put("/api/v1/nodes", serde_json::to_value(n).unwrap());
+    }
+    let admin = free_port();
+    let operator = tokio::spawn(run(api.client(), support::operator_settings(admin)));
+    let met = || zone_rpo(&api).as_deref() == Some("SynchronousReplication");
+    assert!(eventually(Duration::from_secs(20), met).await, "never judged: {:?}", zone_rpo(&api));
+    api.clear_log();
+    let (status, body) = http_get(admin, "/report").await;
+    assert!(status.contains("200"), "{status}");
+    assert!(body.starts_with("<!DOCTYPE html>"), "{body}");
+    assert!(body.contains("invoicing/passhub") && body.contains("RPO 0s met"), "the service and its verdicts: {body}");
+    let read = |p: &str| {
+        ["resilientservices", "continuityclasses", "recoverypoints", "restorerequests"].iter().any(|k| p.contains(k))
+    };
+    let reads: Vec<_> = api.requests().into_iter().filter(|(m, p, _)| m == "GET" && read(p)).collect();
+    assert!(reads.is_empty(), "rendered from the caches, not the API: {reads:?}");
+    operator.abort();
+}

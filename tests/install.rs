@@ -104,9 +104,8 @@ fn the_operator_pod_is_restricted_and_highly_available() {
     assert_eq!(find(&objs, "PodDisruptionBudget")[0]["spec"]["minAvailable"], 1);
 }
 
-#[test]
-fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
-    let groups: Vec<Value> = serde_saphyr::from_str(&read("charts/continuo/files/alerts.yaml")).unwrap();
+/// Every metric name continuo exports, as a query names it: a counter with `_total`, a histogram's series.
+fn exported_metrics() -> BTreeSet<String> {
     let mut exported: BTreeSet<String> = SERVICE_GAUGES.iter().map(|(n, _)| n.to_string()).collect();
     exported.extend(continuo::metrics::SERVICE_COUNTERS.iter().map(|(n, _)| format!("{n}_total")));
     exported.extend(continuo::metrics::BLAST_RADIUS.iter().map(|(n, _)| n.to_string()));
@@ -126,12 +125,55 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
     for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
         let mut parts = line.split(' ');
         let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
-        exported.insert(if kind == "counter" { format!("{name}_total") } else { name.to_string() });
+        match kind {
+            "counter" => exported.extend([format!("{name}_total")]),
+            "histogram" => exported.extend(["_bucket", "_sum", "_count"].map(|s| format!("{name}{s}"))),
+            _ => exported.extend([name.to_string()]),
+        }
     }
     assert!(
         exported.contains("controller_runtime_reconcile_total") && exported.contains("continuo_backup_failures_total"),
         "{text}"
     );
+    exported
+}
+
+/// The metrics a PromQL expression reads, once Prometheus's parser accepts it.
+fn metrics_used(expr: &str) -> Result<Vec<&str>, String> {
+    promql_parser::parser::parse(expr).map_err(|e| format!("Prometheus would refuse it: {e}\n{expr}"))?;
+    Ok(expr
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("continuo_") || w.starts_with("controller_runtime_"))
+        .collect())
+}
+
+#[test]
+fn every_dashboard_query_uses_metrics_continuo_exports() {
+    let dashboard: Value = serde_json::from_str(&read("charts/continuo/files/dashboard.json")).unwrap();
+    let exported = exported_metrics();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let used = metrics_used(expr).unwrap_or_else(|e| panic!("{}: {e}", panel["title"]));
+            assert!(!used.is_empty(), "{}: {expr}", panel["title"]);
+            for metric in used {
+                assert!(exported.contains(metric), "{} uses {metric}, which continuo does not export", panel["title"]);
+            }
+            queries += 1;
+        }
+    }
+    assert!(queries >= 10, "objectives, zones, blast radius, incidents and RTO, copies and RPO, error budget");
+    let template = read("charts/continuo/templates/dashboard.yaml");
+    assert!(template.contains("files/dashboard.json") && template.contains(".Values.dashboards.enabled"));
+    let values = read("charts/continuo/values.yaml");
+    assert!(values.contains("grafana_dashboard: \"1\""), "the label Grafana's sidecar looks for");
+}
+
+#[test]
+fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
+    let groups: Vec<Value> = serde_saphyr::from_str(&read("charts/continuo/files/alerts.yaml")).unwrap();
+    let exported = exported_metrics();
     let names: Vec<&str> =
         groups[0]["rules"].as_array().unwrap().iter().map(|r| r["alert"].as_str().unwrap()).collect();
     assert_eq!(
@@ -157,13 +199,7 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
             assert!(rule["annotations"][key].is_string(), "{} lacks {key}", rule["alert"]);
         }
         let expr = rule["expr"].as_str().unwrap();
-        if let Err(e) = promql_parser::parser::parse(expr) {
-            panic!("{}: Prometheus would refuse its expression: {e}\n{expr}", rule["alert"]);
-        }
-        let used: Vec<&str> = expr
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| w.starts_with("continuo_") || w.starts_with("controller_runtime_"))
-            .collect();
+        let used = metrics_used(expr).unwrap_or_else(|e| panic!("{}: {e}", rule["alert"]));
         assert!(!used.is_empty(), "{expr}");
         for metric in used {
             assert!(exported.contains(metric), "{} uses {metric}, which continuo does not export", rule["alert"]);

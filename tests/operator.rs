@@ -80,7 +80,7 @@ async fn admin_port_answers_liveness_readiness_and_metrics() {
     metrics.leader.set(1);
     let registry = Arc::new(metrics.registry(None));
     let ready = admin::Readiness::default();
-    let router = admin::router(registry, ready.clone());
+    let router = admin::router(registry, ready.clone(), None);
 
     assert_eq!(get(router.clone(), "/livez").await.0, StatusCode::OK);
     assert_eq!(get(router.clone(), "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE, "not ready before caches sync");

@@ -1,6 +1,7 @@
-//! The `continuo` command line: `run` (the operator), `crds`, and `plan` (offline).
+//! The `continuo` command line: `run` (the operator), `crds`, `plan` (offline) and `report`.
 
 pub mod plan;
+pub mod report;
 
 use crate::api;
 

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{
-    api::{BackupLocation, ContinuityClass, ResilientService},
+    api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest},
     backup,
     data::{Layer, Observed, cnpg::PgCluster, volsync::ReplicationSource},
     plan::{self, Backups, Config, Inputs},
@@ -103,6 +103,9 @@ pub struct Loaded {
     /// CloudNativePG Clusters and VolSync ReplicationSources, judged as the operator judges them.
     pub clusters: Vec<PgCluster>,
     pub replication_sources: Vec<ReplicationSource>,
+    /// Recovery points and restore requests (read by `report`, not by `plan`).
+    pub points: Vec<RecoveryPoint>,
+    pub restores: Vec<RestoreRequest>,
 }
 
 /// Loads services, classes and backup locations from `files` (built-in classes first, so a file's class of the
@@ -115,6 +118,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
     }
     let mut services = Vec::new();
     let (mut clusters, mut replication_sources) = (Vec::new(), Vec::new());
+    let (mut points, mut restores) = (Vec::new(), Vec::new());
     for file in files {
         for doc in documents(file)? {
             match doc.get("kind").and_then(Value::as_str) {
@@ -134,6 +138,8 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
                     }
                     services.push(s);
                 }
+                Some("RecoveryPoint") => points.push(typed(file, &doc, |_: &RecoveryPoint| Ok(()))?),
+                Some("RestoreRequest") => restores.push(typed(file, &doc, |_: &RestoreRequest| Ok(()))?),
                 Some("Cluster") if api_group(&doc) == "postgresql.cnpg.io" => {
                     clusters.push(typed(file, &doc, |_: &PgCluster| Ok(()))?);
                 }
@@ -148,7 +154,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         return Err(format!("{}: no ResilientService found", names.join(", ")));
     }
-    Ok(Loaded { services, classes, locations, clusters, replication_sources })
+    Ok(Loaded { services, classes, locations, clusters, replication_sources, points, restores })
 }
 
 fn api_group(doc: &Value) -> &str {
@@ -188,7 +194,7 @@ fn nodes_for(
 
 /// Plans every service in `files` against `topology`.
 pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Config) -> Result<Rendered, String> {
-    let Loaded { services, classes, locations, clusters, replication_sources } = load(files)?;
+    let Loaded { services, classes, locations, clusters, replication_sources, .. } = load(files)?;
     // Offline, a data layer's objects are those in the files, and their instances are placed as their spec says.
     let data = Observed { clusters: Layer::Seen(&clusters), sources: Layer::Seen(&replication_sources), pods: None };
     let clock = jiff::Timestamp::now();

@@ -1,4 +1,4 @@
-//! The admin port: `/livez`, `/readyz` and `/metrics`.
+//! The admin port: `/livez`, `/readyz`, `/metrics` and `/report`.
 
 use std::{
     net::SocketAddr,
@@ -25,19 +25,34 @@ impl Readiness {
     }
 }
 
+/// Renders the continuity report of the current month, from the caches (no API request).
+pub type ReportPage = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
 #[derive(Clone)]
 struct AdminState {
     registry: Arc<Registry>,
     ready: Readiness,
+    report: Option<ReportPage>,
 }
 
-/// The admin routes.
-pub fn router(registry: Arc<Registry>, ready: Readiness) -> Router {
+/// The admin routes: `/livez`, `/readyz`, `/metrics`, and `/report` when a report page is given.
+pub fn router(registry: Arc<Registry>, ready: Readiness, report: Option<ReportPage>) -> Router {
     Router::new()
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(AdminState { registry, ready })
+        .route("/report", get(report_page))
+        .with_state(AdminState { registry, ready, report })
+}
+
+/// The report of the current month, rendered on request only (never on the reconcile path), off the async workers.
+async fn report_page(State(s): State<AdminState>) -> axum::response::Response {
+    let Some(render) = s.report else { return StatusCode::NOT_FOUND.into_response() };
+    match tokio::task::spawn_blocking(move || render()).await {
+        Ok(Ok(page)) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {

@@ -82,7 +82,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
             .with_detector(detector)
             .with_api_health(health),
     );
-    tasks.push(serve_admin(admin_listener, &metrics, &watched.services, readiness.clone()));
+    tasks.push(serve_admin(admin_listener, &metrics, &watched.services, &watched.caches, readiness.clone()));
     let synced = ready_when_synced(watched.caches, watched.services.clone(), readiness.clone());
     let (triggers, services) = (watched.triggers, watched.services);
     let (running, deleted) = controller(triggers, services.clone(), ctx.clone(), &settings, leadership.rx.clone());
@@ -129,13 +129,36 @@ fn serve_admin(
     listener: tokio::net::TcpListener,
     metrics: &Arc<Metrics>,
     services: &Store<ResilientService>,
+    caches: &Caches,
     readiness: Readiness,
 ) -> JoinHandle<()> {
     let registry = Arc::new(metrics.registry(Some(services.clone())));
+    let report = report_page(services.clone(), caches.clone());
     tokio::spawn(async move {
-        if let Err(e) = admin::serve(listener, admin::router(registry, readiness)).await {
+        if let Err(e) = admin::serve(listener, admin::router(registry, readiness, Some(report))).await {
             error!(error = %e, "admin port stopped");
         }
+    })
+}
+
+/// `/report`: this month's continuity report, from what the caches hold (what the operator's RBAC already reads).
+fn report_page(services: Store<ResilientService>, caches: Caches) -> admin::ReportPage {
+    Arc::new(move || {
+        let objects = crate::report::document::Objects {
+            services: services.state().iter().map(|s| (**s).clone()).collect(),
+            classes: caches.classes.state().iter().map(|c| (**c).clone()).collect(),
+            points: caches.recovery_points.state().iter().map(|p| (**p).clone()).collect(),
+            restores: caches.restores.state().iter().map(|r| (**r).clone()).collect(),
+        };
+        let now = jiff::Timestamp::now();
+        let month = crate::report::document::this_month(now);
+        let request = crate::report::document::Request {
+            month,
+            namespace: None,
+            format: crate::report::document::Format::Html,
+            now,
+        };
+        crate::report::document::render(&objects, &request)
     })
 }
 

@@ -29,7 +29,7 @@ matrix=(
   "defaults|"
   "no-leader-election|--set leaderElection.enabled=false --set replicaCount=1"
   "no-metrics|--set metrics.service.enabled=false --set metrics.serviceMonitor.enabled=false"
-  "network-policy|--set networkPolicy.enabled=true --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true"
+  "network-policy|--set networkPolicy.enabled=true --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true --set dashboards.enabled=true"
   "one-namespace|--set watchNamespace=shop --set crds.install=false --set classes.install=false"
 )
 failed=0

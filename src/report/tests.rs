@@ -1,0 +1,94 @@
+use jiff::{Timestamp, tz::TimeZone};
+
+use super::*;
+use crate::{cli::report::from_files, report::document::Objects};
+
+fn fixture() -> Objects {
+    from_files(&[std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/report-month.yaml"))])
+        .unwrap()
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn report(month: &str, now: &str) -> Report {
+    let o = fixture();
+    build(&Inputs {
+        month,
+        now: at(now),
+        services: &o.services,
+        classes: &o.classes,
+        points: &o.points,
+        restores: &o.restores,
+    })
+    .unwrap()
+}
+
+fn of<'a>(r: &'a Report, name: &str) -> &'a ServiceReport {
+    r.services.iter().find(|s| s.name == name).unwrap()
+}
+
+#[test]
+fn a_month_is_counted_in_its_time_zone() {
+    let (start, end) = month_window("2026-11", &TimeZone::UTC).unwrap();
+    assert_eq!((start, end), (at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z")));
+    let rome = TimeZone::get("Europe/Rome").unwrap();
+    assert_eq!(month_window("2026-11", &rome).unwrap().0, at("2026-10-31T23:00:00Z"));
+    for bad in ["2026-13", "2026", "november", "2026-1x"] {
+        assert!(month_window(bad, &TimeZone::UTC).unwrap_err().contains("YYYY-MM"), "{bad}");
+    }
+}
+
+#[test]
+fn incidents_are_those_of_the_month_with_their_rto_and_data_lost() {
+    let r = report("2026-11", "2026-11-29T12:00:00Z");
+    let passhub = of(&r, "passhub");
+    assert_eq!(passhub.incidents.len(), 1, "October's incident is not November's");
+    assert_eq!(passhub.incidents[0].data_lost, [DataLost { source: "invoices".into(), rpo_seconds: Some(0) }]);
+    let booking = of(&r, "booking-engine");
+    let missed: Vec<(&str, Option<bool>)> =
+        booking.incidents.iter().map(|i| (i.scope.as_str(), i.within_rto)).collect();
+    assert_eq!(missed, [("Node", Some(false)), ("Zone", Some(true))]);
+    let october = report("2026-10", "2026-11-29T12:00:00Z");
+    assert_eq!(of(&october, "passhub").incidents.len(), 1);
+    assert!(of(&october, "booking-engine").incidents.is_empty());
+}
+
+#[test]
+fn the_newest_copys_worst_age_counts_a_failed_copy_as_none() {
+    let r = report("2026-11", "2026-11-29T12:00:00Z");
+    let b = of(&r, "booking-engine").backups.as_ref().unwrap();
+    // Daily copies at 01:00 from the 21st, the 24th's failed: 48 h without a new copy, past the 24 h RPO.
+    assert_eq!((b.worst_age_seconds, b.rpo_seconds), (Some(48 * 3600), Some(24 * 3600)));
+    assert_eq!(b.covered_from.as_deref(), Some("2026-11-21T01:00:00Z"), "older copies were not kept: no claim");
+    assert_eq!(b.points_by_tier.get("daily"), Some(&8));
+    assert!(of(&r, "passhub").backups.is_none(), "no backups declared: no section");
+}
+
+#[test]
+fn the_month_s_availability_is_judged_against_its_target() {
+    let november = report("2026-11", "2026-11-29T12:00:00Z");
+    let a = of(&november, "booking-engine").availability.clone().unwrap();
+    assert_eq!((a.availability.as_deref(), a.met), (Some("100.000"), Some(true)));
+    let october = report("2026-10", "2026-11-29T12:00:00Z");
+    let a = of(&october, "booking-engine").availability.clone().unwrap();
+    assert_eq!((a.availability.as_deref(), a.met), (Some("99.865"), Some(false)));
+    assert!(report("2026-09", "2026-11-29T12:00:00Z").services.iter().all(|s| s.availability.is_none()));
+}
+
+#[test]
+fn the_html_is_one_page_with_its_charts_and_nothing_from_elsewhere() {
+    let html = html::render(&report("2026-11", "2026-11-29T12:00:00Z"));
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    assert_eq!(html.matches("<svg").count(), 2 + 1 + 1 + 1, "two timelines, one incident chart each, one copy chart");
+    for external in ["src=", "href=", "<script", "@import", "url("] {
+        assert!(!html.contains(external), "no external asset or script: {external}");
+    }
+    assert!(html.contains("restored 1,204,332 rows"));
+}
+
+#[test]
+fn human_durations() {
+    assert_eq!([human(45), human(725), human(12_000), human(180_000)], ["45s", "12m 5s", "3h 20m", "2d 2h"]);
+}

@@ -1,0 +1,64 @@
+//! The report's sentences and table cells as plain text, shared by the HTML and Markdown renderings (which add
+//! their own markup around them).
+
+use super::{BackupReport, IncidentReport, MonthAvailability, human};
+
+/// `99.950 % against 99.9 %`.
+pub fn availability_lead(a: &MonthAvailability) -> String {
+    format!(
+        "{} % against {}",
+        a.availability.as_deref().unwrap_or("—"),
+        a.target.as_deref().map_or("no target".into(), |t| format!("{t} %"))
+    )
+}
+
+/// `Observed …, degraded …, down …, not observed …; error budget left ….`
+pub fn availability_figures(a: &MonthAvailability) -> String {
+    format!(
+        "Observed {}, degraded {}, down {}, not observed {}; error budget left {}.",
+        human(a.observed_seconds),
+        human(a.degraded_seconds),
+        human(a.down_seconds),
+        human(a.unobserved_seconds),
+        a.error_budget_remaining_seconds.map_or("—".into(), human)
+    )
+}
+
+/// An incident's cells: what was lost, when, recovered in, the RTO, the lowest Ready, the data lost. Whether the
+/// RTO was kept is the caller's to mark.
+pub fn incident_cells(i: &IncidentReport) -> [String; 6] {
+    let data: Vec<String> = i
+        .data_lost
+        .iter()
+        .map(|d| format!("{}: {}", d.source, d.rpo_seconds.map_or("unknown".into(), human)))
+        .collect();
+    [
+        format!("{} {}", i.scope, i.subject),
+        i.began.clone(),
+        i.rto_seconds.map_or("not yet".into(), human),
+        i.target_rto_seconds.map_or("—".into(), human),
+        format!("{} of {}", i.lowest_ready, i.replicas),
+        if data.is_empty() { "—".into() } else { data.join("; ") },
+    ]
+}
+
+/// `Held now: 7 daily.`
+pub fn copies_held(b: &BackupReport) -> String {
+    let tiers: Vec<String> = b.points_by_tier.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    format!("Held now: {}.", if tiers.is_empty() { "none".into() } else { tiers.join(", ") })
+}
+
+/// The newest copy's worst age over the month, as the report words it.
+pub struct WorstCopy {
+    pub age: String,
+    /// From when the copies held cover the month.
+    pub from: String,
+    /// The RPO, and whether the worst age kept it.
+    pub rpo: Option<(String, bool)>,
+}
+
+/// Nothing when no good copy bears on the month.
+pub fn worst_copy(b: &BackupReport) -> Option<WorstCopy> {
+    let (worst, from) = (b.worst_age_seconds?, b.covered_from.clone()?);
+    Some(WorstCopy { age: human(worst), from, rpo: b.rpo_seconds.map(|r| (human(r), worst <= r)) })
+}
