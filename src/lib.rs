@@ -2,7 +2,7 @@
 //! and reports, measured, whether each promise holds.
 //!
 //! The core is pure and computes desired objects and status from plain values. Its layers point down only:
-//! [`verdict`] and [`api`] → [`spread`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`failover`],
+//! [`verdict`] and [`api`] → [`spread`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`drill`], [`failover`],
 //! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`] → [`report`]. The shell — [`controller`],
 //! [`cli`] and [`metrics`] — observes, applies and records. `tests/layers.rs` fails on an import circle.
 
@@ -12,6 +12,7 @@ pub mod backup;
 pub mod cli;
 pub mod controller;
 pub mod data;
+pub mod drill;
 pub mod failover;
 pub mod metrics;
 pub mod objectives;
