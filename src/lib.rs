@@ -2,7 +2,7 @@
 //! and reports, measured, whether each promise holds.
 //!
 //! The core is pure and computes desired objects and status from plain values. Its layers point down only:
-//! [`verdict`] and [`api`] → [`spread`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`drill`], [`failover`],
+//! [`verdict`] and [`api`] → [`spread`], [`stateful`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`drill`], [`failover`],
 //! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`] → [`report`]. The shell — [`controller`],
 //! [`cli`] and [`metrics`] — observes, applies and records. `tests/layers.rs` fails on an import circle.
 
@@ -21,6 +21,7 @@ pub mod plan;
 pub mod report;
 pub mod rollout;
 pub mod spread;
+pub mod stateful;
 pub mod status;
 pub mod topology;
 pub mod verdict;
