@@ -4,7 +4,8 @@
 pub const TIME_ZONE_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$";
 
 /// A Service's ports, validated by the Service API when continuo applies them; the CRD keeps their structure with
-/// every string bounded (as the Service API bounds them), since a rule on the spec reads the whole spec.
+/// every string bounded (as the Service API bounds them), since a rule on the spec reads the whole spec. These are
+/// all of a ServicePort's fields: anything else (a misspelt field) is pruned at admission, as before.
 pub fn service_ports_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "array",
@@ -14,7 +15,6 @@ pub fn service_ports_schema(_: &mut schemars::SchemaGenerator) -> schemars::Sche
         "items": {
             "type": "object",
             "required": ["port"],
-            "x-kubernetes-preserve-unknown-fields": true,
             "properties": {
                 "name": {"type": "string", "maxLength": 63},
                 "port": {"type": "integer", "format": "int32"},
