@@ -138,8 +138,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
                     locations.insert(l.name_any(), l);
                 }
                 Some("ResilientService") => {
-                    let mut s: ResilientService =
-                        typed(file, &doc, cel::<ResilientService>)?;
+                    let mut s: ResilientService = typed(file, &doc, cel::<ResilientService>)?;
                     if s.metadata.namespace.is_none() {
                         s.metadata.namespace = Some("default".into());
                     }

@@ -113,17 +113,31 @@ fn data(i: &Inputs<'_>, zones: &Zones<'_>) -> crate::data::DataPlan {
     crate::data::resolve(&i.service.spec.data, ns, &i.data, i.nodes, &zones.in_scope, &zones.eligible, &keys.zone)
 }
 
+/// A live Deployment's zone and replicas, when it runs any.
+fn running(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<(&str, i32)> {
+    Some((desired::zone_of(d)?, d.spec.as_ref()?.replicas.filter(|r| *r > 0)?))
+}
+
 /// Place: the replicas of each eligible zone, for the class's mode; the uneven share (a primary, a remainder) in
-/// the zone the user prefers, else where it is now, else where the service's hash puts it.
+/// the zone the user prefers, else where it is now, else where the service's hash puts it. Where it is now is what
+/// status records or, when status is gone (an object restored from a backup without its status), what the live
+/// Deployments run: either way a running primary is not moved.
 fn place(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones<'_>) -> Placement {
     let svc = i.service;
     let status = svc.status.as_ref();
+    let role = |d: &k8s_openapi::api::apps::v1::Deployment| d.labels().get(crate::workload::ROLE_LABEL).cloned();
+    let primary = status.and_then(|s| s.primary_zone.as_deref()).or_else(|| {
+        i.children.iter().find(|d| role(d).as_deref() == Some("Primary")).and_then(running).map(|(z, _)| z)
+    });
+    let recorded = match status.filter(|s| !s.zones.is_empty()) {
+        Some(s) => s.zones.iter().map(|z| (z.name.as_str(), z.desired_replicas)).collect(),
+        None => i.children.iter().filter_map(running).collect(),
+    };
     let spread = Spread {
         key: format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any()),
         preferred: &svc.spec.preferred_zones,
-        primary: status.and_then(|s| s.primary_zone.as_deref()),
-        recorded: status
-            .map_or_else(Vec::new, |s| s.zones.iter().map(|z| (z.name.as_str(), z.desired_replicas)).collect()),
+        primary,
+        recorded,
     };
     placement::place(class.mode, svc.spec.replicas, class.standby_replicas, &zones.eligible, &spread)
 }
