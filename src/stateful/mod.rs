@@ -10,7 +10,8 @@
 //!   (`NoCopyToRestore`): an empty installation that looks healthy is worse than one that is down.
 //! - **Data lost** = the loss time − the restored copy's capture time: the RPO actually achieved.
 //! - **Server loss.** A volume outlives its server only on network-attached storage; a local or host-path volume
-//!   dies with it, and Node RPO 0 is then not feasible.
+//!   dies with it, and Node RPO 0 is then not feasible. And the replica comes back on another server only once its
+//!   old pod is fenced off: see [`node_recovery`].
 
 use jiff::Timestamp;
 
@@ -118,6 +119,48 @@ pub enum Survival {
     Survives,
     /// Local to the server: lost with it. The sentence says why.
     LostWithTheServer(String),
+}
+
+/// How a stateful replica comes back after the loss of its server, by Kubernetes' own mechanics.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeLoss {
+    /// `--fence-lost-nodes`: the node is tainted `node.kubernetes.io/out-of-service` this long after its lease went
+    /// silent; `None` when fencing is off (the default).
+    pub fence_after_seconds: Option<i64>,
+    /// Attaching the volume to the new server and mounting it.
+    pub attach_seconds: i64,
+    /// The pod's own start-up, probes included.
+    pub startup_seconds: i64,
+}
+
+/// The recovery time of a stateful replica whose server is lost, or why it has none without a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeRecovery {
+    Bounded { seconds: i64, how: String },
+    NeedsAPerson(String),
+}
+
+/// A StatefulSet pod on a server that stops answering is evicted, but stays Terminating until its kubelet confirms
+/// (never, for a dead server) or someone force-deletes it; the StatefulSet creates no replacement meanwhile, and a
+/// ReadWriteOnce volume cannot attach elsewhere. Only the out-of-service taint (Kubernetes' non-graceful node
+/// shutdown) force-deletes the pod and detaches the volume at once. So: bounded with fencing, not without.
+pub fn node_recovery(m: &NodeLoss) -> NodeRecovery {
+    let Some(fence) = m.fence_after_seconds else {
+        return NodeRecovery::NeedsAPerson(
+            "a StatefulSet pod on a lost server stays Terminating until its kubelet answers or someone force-deletes it, \
+             and its ReadWriteOnce volume cannot attach elsewhere meanwhile; --fence-lost-nodes taints such a server \
+             out-of-service so that both happen at once"
+                .into(),
+        );
+    };
+    let seconds = fence + m.attach_seconds + m.startup_seconds;
+    NodeRecovery::Bounded {
+        seconds,
+        how: format!(
+            "fenced {fence}s after its lease went silent + {}s to attach the volume elsewhere + {}s start-up = {seconds}s",
+            m.attach_seconds, m.startup_seconds
+        ),
+    }
 }
 
 /// Provisioners whose volumes live on the server's own disks.

@@ -86,6 +86,26 @@ fn only_network_attached_volumes_survive_a_server() {
     }
 }
 
+#[test]
+fn a_lost_server_s_stateful_replica_comes_back_only_when_fenced() {
+    let model = NodeLoss { fence_after_seconds: None, attach_seconds: 20, startup_seconds: 30 };
+    match node_recovery(&model) {
+        NodeRecovery::NeedsAPerson(why) => {
+            assert!(why.contains("stays Terminating") && why.contains("--fence-lost-nodes"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let fenced = NodeLoss { fence_after_seconds: Some(60), ..model };
+    assert_eq!(
+        node_recovery(&fenced),
+        NodeRecovery::Bounded {
+            seconds: 110,
+            how: "fenced 60s after its lease went silent + 20s to attach the volume elsewhere + 30s start-up = 110s"
+                .into()
+        }
+    );
+}
+
 proptest! {
     /// Every replica gets a seat in an eligible zone; a replica whose zone stays eligible never moves; only a
     /// replica that had a zone and lost it is restored.
