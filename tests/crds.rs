@@ -62,6 +62,7 @@ fn shipped_examples_and_classes_are_accepted() {
         "examples/backups/daily-7.yaml",
         "examples/backups/gfs-7-4-6.yaml",
         "examples/backups/three-a-day.yaml",
+        "examples/drills/zone-loss.yaml",
         "deploy/classes.yaml",
     ] {
         // Other operators' kinds beside continuo's (a CloudNativePG Cluster) are theirs to admit.
@@ -129,6 +130,18 @@ fn preferred_zones_are_a_set_among_the_pinned_zones_or_are_rejected_at_apply() {
     rejected(with(json!(["a", "b"]), json!(["c"])), "spec.preferredZones must be among spec.zones");
     rejected(with(json!(["a", "b"]), json!(["a", "a"])), "spec.preferredZones[1]: Duplicate value: \"a\"");
     rejected(with(json!(["a"]), json!(["z".repeat(64)])), "preferredZones/0");
+}
+
+#[test]
+fn a_drill_names_its_service_and_a_known_scenario_or_is_rejected_at_apply() {
+    let drill = |spec: Value| {
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityDrill",
+            "metadata": {"name": "d", "namespace": "n"}, "spec": spec})
+    };
+    assert_eq!(admit(&drill(json!({"service": "s", "scenario": "ZoneLoss", "zone": "a"}))), Ok(()));
+    rejected(drill(json!({"service": "s", "scenario": "Meteor"})), "scenario");
+    rejected(drill(json!({"service": "", "scenario": "ZoneLoss"})), "service");
+    rejected(drill(json!({"scenario": "ZoneLoss"})), "service");
 }
 
 #[test]

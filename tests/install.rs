@@ -309,6 +309,12 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
                 json!({"apiVersion": "continuo.dev/v1alpha1",
                 "kind": "RestoreRequest", "metadata": {"name": "r2", "namespace": "n"}, "spec": {"service": "s"}}),
             );
+            // A drill, which the service's reconcile steps and records in the drill's status.
+            api.put(
+                "/apis/continuo.dev/v1alpha1/namespaces/n/continuitydrills",
+                json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityDrill",
+                "metadata": {"name": "d", "namespace": "n"}, "spec": {"service": "s", "scenario": "ZoneLoss"}}),
+            );
         }
         let svc: ResilientService = serde_json::from_value(api.get(SVCS, "s").unwrap()).unwrap();
         let ctx =

@@ -1,10 +1,11 @@
-//! The continuo API: the `ContinuityClass` and `ResilientService` custom resources.
+//! The continuo API: the `ContinuityClass`, `ResilientService`, backup and drill custom resources.
 
 pub mod admission;
 mod backup;
 mod class;
 pub mod conditions;
 mod data;
+mod drill;
 mod duration;
 mod failover;
 mod formats;
@@ -13,6 +14,7 @@ mod service;
 pub use backup::*;
 pub use class::*;
 pub use data::*;
+pub use drill::*;
 pub use duration::{PATTERN as DURATION_PATTERN, Span};
 pub use failover::*;
 pub use formats::TIME_ZONE_PATTERN;
@@ -30,6 +32,7 @@ pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensi
         BackupLocation::crd(),
         RecoveryPoint::crd(),
         RestoreRequest::crd(),
+        ContinuityDrill::crd(),
     ]
 }
 

@@ -13,7 +13,7 @@ use kube::{
     runtime::reflector::{ObjectRef, Store},
 };
 
-use crate::api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest};
+use crate::api::{BackupLocation, ContinuityClass, ContinuityDrill, RecoveryPoint, ResilientService, RestoreRequest};
 
 /// Reflector stores fed by the controller's watches.
 #[derive(Clone)]
@@ -34,6 +34,8 @@ pub struct Caches {
     pub agent_jobs: Store<CachedJob>,
     pub agent_pods: Store<CachedPod>,
     pub restores: Store<RestoreRequest>,
+    /// Continuity drills, of every service.
+    pub drills: Store<ContinuityDrill>,
     /// The data layers services name (CloudNativePG, VolSync). Not awaited for readiness: a layer whose CRD is
     /// not installed never syncs, and says so.
     pub data: super::data_layers::DataCaches,
@@ -65,6 +67,7 @@ impl Caches {
         self.agent_jobs.wait_until_ready().await.map_err(closed)?;
         self.agent_pods.wait_until_ready().await.map_err(closed)?;
         self.restores.wait_until_ready().await.map_err(closed)?;
+        self.drills.wait_until_ready().await.map_err(closed)?;
         self.namespaces.wait_until_ready().await.map_err(closed)
     }
 
@@ -100,6 +103,19 @@ impl Caches {
             .iter()
             .filter(|r| r.namespace().as_deref() == Some(ns) && r.spec.service == name)
             .map(|r| (**r).clone())
+            .collect();
+        out.sort_by_key(ResourceExt::name_any);
+        out
+    }
+
+    /// The drills of the service `name` in `ns`, by name.
+    pub fn drills_of(&self, ns: &str, name: &str) -> Vec<ContinuityDrill> {
+        let mut out: Vec<ContinuityDrill> = self
+            .drills
+            .state()
+            .iter()
+            .filter(|d| d.namespace().as_deref() == Some(ns) && d.spec.service == name)
+            .map(|d| (**d).clone())
             .collect();
         out.sort_by_key(ResourceExt::name_any);
         out
@@ -228,6 +244,7 @@ mod tests {
         let (agent_pods, w10) = store();
         let (restores, w11) = store();
         let (namespaces, w12) = store();
+        let (drills, w13) = store();
         let caches = Caches {
             nodes,
             classes,
@@ -241,6 +258,7 @@ mod tests {
             agent_pods,
             restores,
             namespaces,
+            drills,
             data: super::super::data_layers::DataCaches {
                 clusters: super::super::LayerCache::synced(store().0),
                 instance_pods: super::super::LayerCache::synced(store().0),
@@ -268,6 +286,7 @@ mod tests {
         sync(w10);
         sync(w11);
         sync(w12);
+        sync(w13);
         for w in waiters {
             let woke = tokio::time::timeout(Duration::from_secs(2), w).await;
             assert!(matches!(woke, Ok(Ok(Ok(())))), "a waiter never woke: {woke:?}");

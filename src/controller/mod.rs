@@ -11,6 +11,7 @@ mod context;
 mod data_layers;
 mod detect;
 pub mod drift;
+mod drills;
 mod events;
 mod leader;
 mod packed;

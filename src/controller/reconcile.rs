@@ -91,6 +91,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let cron_jobs = ctx.caches.cron_jobs_of(svc);
     let detection = ctx.detector.current();
     let data = ctx.caches.data.snapshot(&ns, &svc.spec.data);
+    let drilled = super::drills::drilled_zone(ctx, &ns, &name);
 
     // Plan.
     let clock = ctx.now();
@@ -103,6 +104,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         backups: Backups { location: location.as_ref(), points: &points },
         failover: Failover { detection: &detection, observer: ctx.detector.observer() },
         data: data.observed(),
+        drill: drilled.as_deref(),
         now: clock,
     });
 
@@ -124,10 +126,16 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         side_step_failed = super::backups::keep_catalog(ctx, svc, b, &points, &mut notes).await;
     }
 
+    // Drills: each one's next step, from this plan; a drill running is measured again soon.
+    let mut drill_tick = None;
+    if let Ok(desired) = &plan {
+        drill_tick = super::drills::step(ctx, svc, class.as_ref(), desired, clock, &mut notes).await;
+    }
+
     // Status, only when it changed; Events on transitions.
     let progress_waits = publish(ctx, svc, &plan, clock, notes).await?;
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
-    let retry = side_step_failed.then_some(SIDE_STEP_RETRY);
+    let retry = side_step_failed.then_some(SIDE_STEP_RETRY).into_iter().chain(drill_tick).min();
     Ok(next_look(ctx, &plan, class.as_ref(), clock, &written, retry, progress_waits))
 }
 

@@ -237,6 +237,8 @@ fn controller(
         })
         // A restore request is carried out by its service's reconcile.
         .watches_stream(t.restores, |req| req.namespace().map(|ns| ObjectRef::new(&req.spec.service).within(&ns)))
+        // A drill is run, step by step, by its service's reconcile.
+        .watches_stream(t.drills, |d| d.namespace().map(|ns| ObjectRef::new(&d.spec.service).within(&ns)))
         // A new, finished or deleted copy changes its service's RPO verdict and retention.
         .watches_stream(t.points, |point| point.namespace().map(|ns| ObjectRef::new(&point.spec.service).within(&ns)))
         // A data layer's change (a standby lost, durability changed, a sync done) turns its services' verdicts.

@@ -27,7 +27,7 @@ use super::{
     reflect::{Changes, WatchBackoff, cached, only_changes, packed, scoped, slim},
 };
 use crate::{
-    api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest},
+    api::{BackupLocation, ContinuityClass, ContinuityDrill, RecoveryPoint, ResilientService, RestoreRequest},
     topology,
     workload::SERVICE_LABEL,
 };
@@ -59,6 +59,7 @@ pub(super) struct Triggers {
     pub locations: Changes<BackupLocation>,
     pub agent_jobs: Changes<CachedJob>,
     pub restores: Changes<RestoreRequest>,
+    pub drills: Changes<ContinuityDrill>,
     pub points: Changes<RecoveryPoint>,
     /// The data layers services name in `spec.data`.
     pub data: super::data_layers::DataWatches,
@@ -88,6 +89,7 @@ pub(super) fn start(
     let (locations, location_events) = cached(Api::all(client.clone()), all(), |_: &mut BackupLocation| {}, health);
     let (classes, class_events) = cached(Api::all(client.clone()), all(), |_: &mut ContinuityClass| {}, health);
     let (restores, restore_events) = cached(scoped(client, namespace), all(), |_: &mut RestoreRequest| {}, health);
+    let (drills, drill_events) = cached(scoped(client, namespace), all(), |_: &mut ContinuityDrill| {}, health);
     let (recovery_points, point_events) = cached(scoped(client, namespace), all(), |_: &mut RecoveryPoint| {}, health);
     // The agent's Jobs and pods: a finished Job is catalogued from its pod's termination message.
     let (agent_jobs, agent_job_events) =
@@ -114,6 +116,7 @@ pub(super) fn start(
         agent_jobs,
         agent_pods,
         restores,
+        drills,
         data: data.caches.clone(),
         synced: Default::default(),
     };
@@ -129,6 +132,7 @@ pub(super) fn start(
         locations: location_events.boxed(),
         agent_jobs: agent_job_events.boxed(),
         restores: restore_events.boxed(),
+        drills: drill_events.boxed(),
         points: point_events.boxed(),
         data,
     };

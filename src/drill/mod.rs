@@ -11,7 +11,7 @@
 
 use jiff::Timestamp;
 
-use crate::api::{Span, ZoneStatus};
+use crate::api::{ContinuityDrillStatus, DrillEvent, Span, ZoneStatus};
 
 /// Seconds as the verdicts write durations (`41s`, `2m30s`, `15m`).
 fn span(seconds: i64) -> String {
@@ -82,6 +82,54 @@ impl Record {
         self.reason = reason.into();
         self.note(at, format!("{phase:?}: {message}"));
         self.message = message;
+    }
+}
+
+impl Record {
+    /// A drill's record from its status (nothing yet: pending).
+    pub fn from_status(s: Option<&ContinuityDrillStatus>) -> Record {
+        let Some(s) = s else { return Record::default() };
+        let phase = match s.phase.as_deref() {
+            Some("Running") => Phase::Running,
+            Some("Passed") => Phase::Passed,
+            Some("Failed") => Phase::Failed,
+            Some("Aborted") => Phase::Aborted,
+            _ => Phase::Pending,
+        };
+        Record {
+            phase,
+            zone: s.zone.clone(),
+            started: s.started_at.as_ref().map(|t| t.0),
+            ended: s.ended_at.as_ref().map(|t| t.0),
+            lowest_ready: s.lowest_ready,
+            below_since: s.below_since.as_ref().map(|t| t.0),
+            rto_seconds: s.rto_seconds,
+            timeline: s.timeline.iter().map(|e| (e.at.0, e.event.clone())).collect(),
+            reason: s.reason.clone().unwrap_or_default(),
+            message: s.message.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The status that records this drill.
+    pub fn to_status(&self) -> ContinuityDrillStatus {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        ContinuityDrillStatus {
+            phase: (self.phase != Phase::Pending).then(|| format!("{:?}", self.phase)),
+            zone: self.zone.clone(),
+            started_at: self.started.map(Time),
+            ended_at: self.ended.map(Time),
+            rto_seconds: self.rto_seconds,
+            lowest_ready: self.lowest_ready,
+            below_since: self.below_since.map(Time),
+            reason: text(&self.reason),
+            message: text(&self.message),
+            timeline: self
+                .timeline
+                .iter()
+                .map(|(at, event)| DrillEvent { at: Time(*at), event: event.clone() })
+                .collect(),
+        }
     }
 }
 

@@ -56,12 +56,14 @@ pub(super) fn build(i: &Inputs<'_>, shape: &Shape<'_>, zones: &Zones<'_>, placem
             revision: None,
         });
     }
-    // A zone in scope that is withheld keeps its Deployment as it is, until it returns.
+    // A zone in scope that is withheld keeps its Deployment as it is, until it returns; one a drill takes out is
+    // scaled to 0 by the drain stage, the effect a real loss has on the service.
     for name in zones.in_scope.iter().filter(|z| !zones.eligible(z)) {
         let existing = child(name);
         let role = match i.failover.detection.zones.get(name).map(|l| l.state) {
             Some(ZoneState::Lost) => "Lost",
             Some(ZoneState::Recovering { .. }) => "Recovering",
+            None if i.drill == Some(name.as_str()) => "Drilled",
             None => "Unavailable",
         };
         built.zones.push(ZoneStatus {
@@ -69,7 +71,11 @@ pub(super) fn build(i: &Inputs<'_>, shape: &Shape<'_>, zones: &Zones<'_>, placem
             eligible: false,
             nodes: 0,
             role: role.into(),
-            desired_replicas: existing.and_then(|d| d.spec.as_ref()?.replicas).unwrap_or(0),
+            desired_replicas: if i.drill == Some(name.as_str()) {
+                0
+            } else {
+                existing.and_then(|d| d.spec.as_ref()?.replicas).unwrap_or(0)
+            },
             ready_replicas: existing.map_or(0, ready_replicas),
             revision: existing.and_then(revision_of).map(|r| rollout::short(&r)),
         });
@@ -124,9 +130,13 @@ pub(super) fn roll_out(i: &Inputs<'_>, placement: &Placement, built: &mut Built)
     planned.progress
 }
 
-/// Drain: a zone no longer used is scaled to 0 only once the zones that replace it are Ready, then deleted.
+/// Drain: a zone no longer used is scaled to 0 only once the zones that replace it are Ready, then deleted. A zone
+/// a drill takes out is scaled to 0 at once, as its loss would leave it, and kept.
 pub(super) fn drain(i: &Inputs<'_>, shape: &Shape<'_>, zones: &Zones<'_>, placement: &Placement, built: &mut Built) {
     let child = |zone: &str| i.children.iter().find(|d| zone_of(d) == Some(zone));
+    if let Some(zone) = i.drill.filter(|z| child(z).is_some() && zones.in_scope.iter().any(|s| s == z)) {
+        built.deployments.push(shape.deployment(zone, 0, "Drilled"));
+    }
     let placed_ready = placement.targets.iter().all(|t| child(&t.zone).is_some_and(|d| rolled_out(d, t.replicas)));
     let withheld: BTreeSet<&str> = zones.in_scope.iter().filter(|z| !zones.eligible(z)).map(String::as_str).collect();
     let mut drained: Vec<&Deployment> = i

@@ -34,6 +34,8 @@ pub struct Inputs<'a> {
     pub failover: Failover<'a>,
     /// The data layers the service names in `spec.data`, as observed.
     pub data: crate::data::Observed<'a>,
+    /// The zone a running ZoneLoss drill takes out for this service: withheld as a lost zone is, and scaled to 0.
+    pub drill: Option<&'a str>,
     pub now: Timestamp,
 }
 
@@ -56,6 +58,7 @@ impl<'a> Inputs<'a> {
             backups: Backups::none(),
             failover: Failover::none(),
             data: crate::data::Observed::none(),
+            drill: None,
             now,
         }
     }

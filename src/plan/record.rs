@@ -46,9 +46,12 @@ pub(super) fn record_incidents(
         .map(|(z, l)| LostZone { zone: z.clone(), began: l.began, detected: l.detected })
         .collect();
     let lagging = lagging(statuses);
-    let was_whole = previous.is_some_and(|p| {
-        p.observed_generation == svc.metadata.generation && healthy_ready(&p.zones) >= svc.spec.replicas
-    });
+    // A drop while a drill runs is the drill's, measured and scored by the drill: not a failure of a server. A zone
+    // really lost meanwhile is still an incident (it comes from detection).
+    let was_whole = i.drill.is_none()
+        && previous.is_some_and(|p| {
+            p.observed_generation == svc.metadata.generation && healthy_ready(&p.zones) >= svc.spec.replicas
+        });
     let node_began = silent_node_evidence(i, &lagging);
     let rto: Vec<(Scope, crate::api::Span)> = class.objectives.iter().map(|o| (o.scope, o.rto)).collect();
     let (mut history, changes) = incidents::step(

@@ -1,5 +1,5 @@
 //! The zones stage: which zones a service may use now — known from nodes, judged against residency, narrowed by
-//! the pin, and withheld while failure detection finds them lost or recovering.
+//! the pin, and withheld while failure detection finds them lost or recovering, or a drill takes one out.
 
 use std::collections::BTreeMap;
 
@@ -68,7 +68,8 @@ pub(super) fn zones<'a>(i: &Inputs<'a>, class: &'a ContinuityClass) -> Result<Zo
     for name in &spec.preferred_zones {
         named("spec.preferredZones", name)?;
     }
-    let held = |z: &topology::Zone| i.failover.detection.held(&z.name);
+    // A zone a drill takes out is withheld for this service exactly as a lost one.
+    let held = |z: &topology::Zone| i.failover.detection.held(&z.name) || i.drill == Some(z.name.as_str());
     let eligible: Vec<String> = in_scope.iter().filter(|z| z.eligible() && !held(z)).map(|z| z.name.clone()).collect();
     if eligible.is_empty() {
         let why = if in_scope.is_empty() {

@@ -14,7 +14,7 @@ use std::{
 
 use bytes::Bytes;
 use continuo::{
-    api::{BackupLocation, ContinuityClass, RecoveryPoint, RestoreRequest},
+    api::{BackupLocation, ContinuityClass, ContinuityDrill, RecoveryPoint, RestoreRequest},
     controller::{
         CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, DataCaches, LayerCache, Packed,
         keep_applied_service_fields,
@@ -677,6 +677,7 @@ impl FakeApi {
         let (aj, agent_jobs) = reflector::store();
         let (ap, agent_pods) = reflector::store();
         let (rr, restores) = reflector::store();
+        let (dr, drills) = reflector::store();
         let (pg, clusters) = reflector::store();
         let (ip, instance_pods) = reflector::store();
         let (rs, replication_sources) = reflector::store();
@@ -702,6 +703,7 @@ impl FakeApi {
             agent_jobs,
             agent_pods,
             restores,
+            drills,
         };
         feed.sync(self, nodes);
         let caches = Caches {
@@ -717,6 +719,7 @@ impl FakeApi {
             agent_jobs: aj,
             agent_pods: ap,
             restores: rr,
+            drills: dr,
             data,
             synced: Default::default(),
         };
@@ -742,6 +745,7 @@ pub struct Feed {
     agent_jobs: Writer<CachedJob>,
     agent_pods: Writer<CachedPod>,
     restores: Writer<RestoreRequest>,
+    drills: Writer<ContinuityDrill>,
 }
 
 impl Feed {
@@ -786,6 +790,7 @@ impl Feed {
         relist_kind(&mut self.agent_jobs, api, "jobs", &wanted);
         relist_kind(&mut self.agent_pods, api, "pods", &wanted);
         relist_kind(&mut self.restores, api, "restorerequests", &wanted);
+        relist_kind(&mut self.drills, api, "continuitydrills", &wanted);
         self.sync_data_layers(api, &wanted);
     }
 

@@ -1,0 +1,108 @@
+//! `ContinuityDrill`: a continuity test on request, run by continuo and scored against the service's promise.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Span;
+
+/// A drill of one service: continuo takes a zone out for it (treated as lost, its workload scaled to 0), measures
+/// the recovery against the class's Zone RTO, and gives the zone back. It starts once created and never again.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "continuo.dev",
+    version = "v1alpha1",
+    kind = "ContinuityDrill",
+    namespaced,
+    shortname = "cdrill",
+    category = "continuo",
+    status = "ContinuityDrillStatus",
+    cel,
+    annotation("helm.sh/resource-policy", "keep"),
+    label("app.kubernetes.io/name", "continuo"),
+    label("app.kubernetes.io/part-of", "continuo"),
+    label("app.kubernetes.io/component", "crd"),
+    printcolumn(name = "Service", type_ = "string", json_path = ".spec.service"),
+    printcolumn(name = "Scenario", type_ = "string", json_path = ".spec.scenario"),
+    printcolumn(name = "Zone", type_ = "string", json_path = ".status.zone"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "RTO", type_ = "integer", json_path = ".status.rtoSeconds"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("self == oldSelf").message("a drill does not change once created: create another"))]
+#[serde(rename_all = "camelCase")]
+pub struct ContinuityDrillSpec {
+    /// The ResilientService drilled, in the drill's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub service: String,
+    /// What is exercised.
+    pub scenario: DrillScenario,
+    /// The zone taken out. Default: the zone whose loss costs the service most (the WarmStandby primary, else the
+    /// zone running the most replicas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub zone: Option<String>,
+    /// The drill is aborted, and the zone given back, if it has not ended by then. Default 30m.
+    #[serde(default = "thirty_minutes")]
+    pub timeout: Span,
+}
+
+fn thirty_minutes() -> Span {
+    Span::from_secs(1800)
+}
+
+/// What a drill exercises.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum DrillScenario {
+    /// One zone lost, for this service only.
+    ZoneLoss,
+}
+
+/// Where a drill is, what happened when, and its measured figures.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContinuityDrillStatus {
+    /// `Running`, `Passed`, `Failed` or `Aborted`; absent while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub phase: Option<String>,
+    /// The zone taken out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Time>,
+    /// Seconds from the start until the declared capacity was Ready outside the zone: the RTO the drill achieved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_seconds: Option<i64>,
+    /// The lowest Ready capacity outside the zone while the drill ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowest_ready: Option<i32>,
+    /// Since when capacity outside the zone has been below the declared replicas (for the abort rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below_since: Option<Time>,
+    /// CamelCase: why it ended as it did (`WithinRTO`, `RTOExceeded`, `BelowCapacityPastRTO`, `Timeout`,
+    /// `IncidentOpen`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub reason: Option<String>,
+    /// The verdict, with its numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+    /// What happened when, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub timeline: Vec<DrillEvent>,
+}
+
+/// One moment of a drill.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+pub struct DrillEvent {
+    pub at: Time,
+    #[schemars(length(max = 1024))]
+    pub event: String,
+}

@@ -1,0 +1,108 @@
+//! The drills of a service, stepped at each of its reconciles: the pure state machine ([`crate::drill`]) decides
+//! from the plan (the zones' Ready replicas, the open incident) and the clock; this writes the drill's status when
+//! it changed and notes an Event at its start and its end. A drill's whole state is its status, so an operator
+//! restarting mid-drill carries it on.
+
+use std::time::Duration;
+
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
+use tracing::warn;
+
+use super::Context;
+use crate::{
+    api::{ContinuityClass, ContinuityDrill, ResilientService, Scope},
+    drill::{self, Cluster, Phase, Record, Service},
+    plan::Desired,
+    status::Transition,
+};
+
+/// How often a running drill is measured again, besides the changes of its service.
+pub(super) const DRILL_TICK: Duration = Duration::from_secs(5);
+
+/// The zone a running drill of `svc` takes out, as the cache holds it.
+pub(super) fn drilled_zone(ctx: &Context, ns: &str, svc: &str) -> Option<String> {
+    ctx.caches
+        .drills_of(ns, svc)
+        .iter()
+        .find_map(|d| Record::from_status(d.status.as_ref()).drilled_zone().map(String::from))
+}
+
+/// Steps every drill of `svc` that has not ended. Returns when to look again: soon while a drill runs, or when
+/// writing a drill's status failed (the service's status is written all the same).
+pub(super) async fn step(
+    ctx: &Context,
+    svc: &ResilientService,
+    class: Option<&ContinuityClass>,
+    desired: &Desired,
+    now: jiff::Timestamp,
+    notes: &mut Vec<Transition>,
+) -> Option<Duration> {
+    let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+    let drills = ctx.caches.drills_of(&ns, &name);
+    let detection = ctx.detector.current();
+    let withheld: Vec<String> = detection.zones.keys().cloned().collect();
+    let service = Service {
+        name: &name,
+        declared: svc.spec.replicas,
+        zones: &desired.zones,
+        primary: desired.placement.primary.as_deref(),
+        incident_open: desired.incidents.first().is_some_and(|i| i.recovered.is_none()),
+        zone_rto: class.and_then(|c| c.spec.objective(Scope::Zone)).map(|o| o.rto.as_secs() as i64),
+    };
+    let (mut running, mut failed) = (false, false);
+    for d in &drills {
+        let before = Record::from_status(d.status.as_ref());
+        if before.phase.ended() {
+            continue;
+        }
+        let others = drills.iter().filter(|o| o.name_any() != d.name_any());
+        let cluster = Cluster {
+            withheld: &withheld,
+            other_drill_running: others
+                .map(|o| Record::from_status(o.status.as_ref()))
+                .any(|r| r.phase == Phase::Running),
+        };
+        let timeout = d.spec.timeout.as_secs() as i64;
+        let after = drill::zone_loss(&before, d.spec.zone.as_deref(), timeout, Some(&service), &cluster, now);
+        running |= after.phase == Phase::Running;
+        if after == before {
+            continue;
+        }
+        let mut status = serde_json::to_value(after.to_status()).unwrap_or_default();
+        // Cleared fields are written as null, so that a merge patch removes them.
+        if after.below_since.is_none() {
+            status["belowSince"] = serde_json::Value::Null;
+        }
+        let api: Api<ContinuityDrill> = Api::namespaced(ctx.client.clone(), &ns);
+        match api.patch_status(&d.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
+            Ok(_) => notes.extend(note(&d.name_any(), &before, &after)),
+            Err(e) => {
+                warn!(drill = %d.name_any(), error = %e, "writing the drill's status failed; tried again shortly");
+                failed = true;
+            }
+        }
+    }
+    (running || failed).then_some(DRILL_TICK)
+}
+
+/// The Event of a drill's start or end.
+fn note(drill: &str, before: &Record, after: &Record) -> Option<Transition> {
+    let zone = after.zone.as_deref().unwrap_or("?");
+    match (before.phase, after.phase) {
+        (Phase::Pending, Phase::Running) => Some(Transition {
+            warning: false,
+            reason: "DrillStarted".into(),
+            message: format!("drill {drill}: zone {zone} taken out for this service"),
+        }),
+        (_, end) if end.ended() => Some(Transition {
+            warning: end != Phase::Passed,
+            reason: format!("Drill{end:?}"),
+            message: format!("drill {drill}: {}", after.message),
+        }),
+        _ => None,
+    }
+}

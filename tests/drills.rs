@@ -1,0 +1,205 @@
+//! ZoneLoss drills against the in-memory API, on a fake clock: the zone is taken out for the drilled service only
+//! (its Deployment scaled to 0, the plan re-placing capacity as for a real loss), the recovery is measured and
+//! scored against the class's Zone RTO, the zone is given back, and a drill aborts when capacity stays short.
+
+mod support;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
+
+use continuo::{
+    api::ResilientService,
+    controller::{Context, reconcile},
+    plan::Config,
+};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::events::Reporter;
+use serde_json::{Value, json};
+use support::{FakeApi, Feed, nodes};
+
+const NS: &str = "hotels";
+const SERVICES: &str = "/apis/continuo.dev/v1alpha1/namespaces/hotels/resilientservices";
+const DRILLS: &str = "/apis/continuo.dev/v1alpha1/namespaces/hotels/continuitydrills";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/hotels/deployments";
+const T0: i64 = 1_796_000_000;
+
+struct World {
+    api: FakeApi,
+    nodes: Vec<Node>,
+    ctx: Arc<Context>,
+    feed: Feed,
+    clock: Arc<AtomicI64>,
+}
+
+impl World {
+    fn new(mode: &str, rto: &str, replicas: i32) -> World {
+        let api = FakeApi::default();
+        api.put("/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+        api.put(
+            "/apis/continuo.dev/v1alpha1/continuityclasses",
+            json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass", "metadata": {"name": "c"},
+                "spec": {"mode": mode, "objectives": [{"scope": "Zone", "rto": rto}]}}),
+        );
+        api.put(
+            SERVICES,
+            json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+            "metadata": {"name": "booking", "namespace": NS},
+            "spec": {"className": "c", "replicas": replicas, "preferredZones": ["a", "b"],
+                     "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}}),
+        );
+        let nodes = nodes(&["a", "b", "c"], 2);
+        let (caches, feed) = api.watched(&nodes);
+        let clock = Arc::new(AtomicI64::new(T0));
+        let now = clock.clone();
+        let reporter = Reporter { controller: "continuo".into(), instance: None };
+        let ctx = Arc::new(
+            Context::new(api.client(), caches, Config::default(), reporter)
+                .with_clock(move || Timestamp::from_second(now.load(Ordering::SeqCst)).unwrap()),
+        );
+        World { api, nodes, ctx, feed, clock }
+    }
+
+    async fn reconcile(&mut self) {
+        self.feed.sync(&self.api, &self.nodes);
+        let svc: ResilientService = serde_json::from_value(self.api.get(SERVICES, "booking").unwrap()).unwrap();
+        reconcile(Arc::new(svc), self.ctx.clone()).await.expect("reconcile succeeds");
+    }
+
+    async fn settle(&mut self) {
+        self.reconcile().await;
+        self.api.roll_out(DEPLOYMENTS);
+        self.reconcile().await;
+    }
+
+    fn at(&self, seconds: i64) {
+        self.clock.store(T0 + seconds, Ordering::SeqCst);
+    }
+
+    fn drill(&self, name: &str) -> Value {
+        self.api.get(DRILLS, name).unwrap()["status"].clone()
+    }
+
+    fn replicas(&self, zone: &str) -> i64 {
+        self.api.get(DEPLOYMENTS, &format!("booking-{zone}")).unwrap()["spec"]["replicas"].as_i64().unwrap()
+    }
+
+    fn events(&self) -> Vec<String> {
+        let events = self.api.list(&format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"));
+        events.iter().map(|e| e["reason"].as_str().unwrap_or_default().to_string()).collect()
+    }
+}
+
+fn drill(name: &str, zone: Option<&str>) -> Value {
+    let mut d = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityDrill",
+        "metadata": {"name": name, "namespace": NS}, "spec": {"service": "booking", "scenario": "ZoneLoss"}});
+    if let Some(z) = zone {
+        d["spec"]["zone"] = json!(z);
+    }
+    d
+}
+
+#[tokio::test]
+async fn a_warm_standby_drill_takes_out_the_primary_times_the_promotion_and_gives_the_zone_back() {
+    let mut w = World::new("WarmStandby", "15m", 4);
+    w.settle().await;
+    assert_eq!((w.replicas("a"), w.replicas("b")), (4, 1));
+    w.api.put(DRILLS, drill("quarterly", None));
+    w.at(10);
+    w.reconcile().await;
+    assert_eq!(
+        (w.drill("quarterly")["phase"].as_str(), w.drill("quarterly")["zone"].as_str()),
+        (Some("Running"), Some("a"))
+    );
+    assert!(w.events().contains(&"DrillStarted".to_string()));
+
+    // The plan takes a out for this service: scaled to 0, b promoted.
+    w.at(12);
+    w.reconcile().await;
+    assert_eq!((w.replicas("a"), w.replicas("b")), (0, 4), "the primary's zone taken out, a standby promoted");
+    let svc = w.api.get(SERVICES, "booking").unwrap();
+    let a = svc["status"]["zones"].as_array().unwrap().iter().find(|z| z["name"] == "a").unwrap().clone();
+    assert_eq!(a["role"], "Drilled");
+    assert_eq!(w.drill("quarterly")["phase"], "Running", "b is not Ready yet");
+
+    // b's new replicas become Ready 34 s after the start.
+    w.api.roll_out(DEPLOYMENTS);
+    w.at(44);
+    w.reconcile().await;
+    let d = w.drill("quarterly");
+    assert_eq!(
+        (d["phase"].as_str(), d["rtoSeconds"].as_i64(), d["reason"].as_str()),
+        (Some("Passed"), Some(34), Some("WithinRTO"))
+    );
+    assert!(
+        d["message"].as_str().unwrap().starts_with("back to 5 Ready outside a 34s after a was taken out, RTO 15m"),
+        "{d}"
+    );
+    assert!(w.events().contains(&"DrillPassed".to_string()));
+    let svc = w.api.get(SERVICES, "booking").unwrap();
+    assert!(svc["status"]["incidents"].as_array().is_none_or(|i| i.is_empty()), "a drill is not an incident: {svc}");
+
+    // Given back: a is used again, and being the preferred zone it is the primary again, with no dip on the way:
+    // b keeps its 4 until a's are Ready.
+    w.at(50);
+    w.reconcile().await;
+    assert_eq!((w.replicas("a"), w.replicas("b")), (4, 4));
+    w.api.roll_out(DEPLOYMENTS);
+    w.reconcile().await;
+    w.reconcile().await;
+    assert_eq!((w.replicas("a"), w.replicas("b")), (4, 1));
+    assert_eq!(w.api.get(SERVICES, "booking").unwrap()["status"]["primaryZone"], "a");
+}
+
+#[tokio::test]
+async fn an_active_active_drill_never_drops_below_the_declared_capacity() {
+    let mut w = World::new("ActiveActive", "0s", 4);
+    w.settle().await;
+    w.api.put(DRILLS, drill("now", Some("c")));
+    w.reconcile().await;
+    w.reconcile().await;
+    let d = w.drill("now");
+    assert_eq!((d["phase"].as_str(), d["lowestReady"].as_i64()), (Some("Passed"), Some(4)), "{d}");
+    assert_eq!(d["rtoSeconds"], 0);
+}
+
+#[tokio::test]
+async fn a_drill_whose_capacity_stays_short_past_the_rto_aborts_and_gives_the_zone_back() {
+    let mut w = World::new("WarmStandby", "1m", 4);
+    w.settle().await;
+    w.api.put(DRILLS, drill("stuck", None));
+    w.reconcile().await;
+    w.at(5);
+    w.reconcile().await;
+    assert_eq!(w.replicas("a"), 0);
+    // b's new replicas never become Ready.
+    for s in [30, 60, 66] {
+        w.at(s);
+        w.reconcile().await;
+    }
+    let d = w.drill("stuck");
+    assert_eq!((d["phase"].as_str(), d["reason"].as_str()), (Some("Aborted"), Some("BelowCapacityPastRTO")), "{d}");
+    assert!(w.events().contains(&"DrillAborted".to_string()));
+    w.reconcile().await;
+    assert!(w.replicas("a") > 0, "the zone is used again once the drill is aborted");
+}
+
+#[tokio::test]
+async fn a_second_drill_and_a_drill_of_a_zone_the_service_does_not_use_are_refused_before_anything_is_touched() {
+    let mut w = World::new("WarmStandby", "15m", 4);
+    w.settle().await;
+    w.api.put(DRILLS, drill("elsewhere", Some("z")));
+    w.reconcile().await;
+    let d = w.drill("elsewhere");
+    assert_eq!((d["phase"].as_str(), d["reason"].as_str()), (Some("Failed"), Some("ZoneNotUsed")), "{d}");
+    assert_eq!((w.replicas("a"), w.replicas("b")), (4, 1), "nothing touched");
+
+    w.api.put(DRILLS, drill("first", None));
+    w.reconcile().await;
+    w.api.put(DRILLS, drill("second", None));
+    w.reconcile().await;
+    assert_eq!(w.drill("first")["phase"], "Running");
+    assert_eq!(w.drill("second")["reason"], "DrillRunning");
+}
