@@ -300,6 +300,8 @@ async fn the_running_operator_without_the_data_layers_is_ready_and_serves_its_se
     let api = world_api();
     api.uninstall("/apis/postgresql.cnpg.io/");
     api.uninstall("/apis/volsync.backube/");
+    // Nor without the drills' CRD (an operator upgraded before its CRDs).
+    api.uninstall("/apis/continuo.dev/v1alpha1/continuitydrills");
     for n in nodes(&["a", "b", "c"], 2) {
         api.put("/api/v1/nodes", serde_json::to_value(n).unwrap());
     }

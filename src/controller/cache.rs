@@ -34,8 +34,9 @@ pub struct Caches {
     pub agent_jobs: Store<CachedJob>,
     pub agent_pods: Store<CachedPod>,
     pub restores: Store<RestoreRequest>,
-    /// Continuity drills, of every service.
-    pub drills: Store<ContinuityDrill>,
+    /// Continuity drills, of every service. Not awaited for readiness, like the data layers: an operator upgraded
+    /// before its CRDs keeps working without drills.
+    pub drills: super::data_layers::LayerCache<ContinuityDrill>,
     /// The data layers services name (CloudNativePG, VolSync). Not awaited for readiness: a layer whose CRD is
     /// not installed never syncs, and says so.
     pub data: super::data_layers::DataCaches,
@@ -67,7 +68,6 @@ impl Caches {
         self.agent_jobs.wait_until_ready().await.map_err(closed)?;
         self.agent_pods.wait_until_ready().await.map_err(closed)?;
         self.restores.wait_until_ready().await.map_err(closed)?;
-        self.drills.wait_until_ready().await.map_err(closed)?;
         self.namespaces.wait_until_ready().await.map_err(closed)
     }
 
@@ -112,6 +112,7 @@ impl Caches {
     pub fn drills_of(&self, ns: &str, name: &str) -> Vec<ContinuityDrill> {
         let mut out: Vec<ContinuityDrill> = self
             .drills
+            .store
             .state()
             .iter()
             .filter(|d| d.namespace().as_deref() == Some(ns) && d.spec.service == name)
@@ -244,7 +245,7 @@ mod tests {
         let (agent_pods, w10) = store();
         let (restores, w11) = store();
         let (namespaces, w12) = store();
-        let (drills, w13) = store();
+        let (drills, w13) = store::<ContinuityDrill>();
         let caches = Caches {
             nodes,
             classes,
@@ -258,7 +259,7 @@ mod tests {
             agent_pods,
             restores,
             namespaces,
-            drills,
+            drills: super::super::LayerCache::synced(drills),
             data: super::super::data_layers::DataCaches {
                 clusters: super::super::LayerCache::synced(store().0),
                 instance_pods: super::super::LayerCache::synced(store().0),

@@ -158,7 +158,7 @@ pub(super) fn start(client: &Client, namespace: &Option<String>, health: &Arc<Ap
 /// Of each object's metadata only its name and namespace are kept (`compact` may keep a little more, elsewhere):
 /// these are other operators' objects (an instance pod carries a dozen labels and annotations), and nothing else
 /// is read.
-fn layer<K>(
+pub(super) fn layer<K>(
     api: Api<K>,
     config: watcher::Config,
     compact: impl Fn(&mut K) + Send + 'static,

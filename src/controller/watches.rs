@@ -89,7 +89,10 @@ pub(super) fn start(
     let (locations, location_events) = cached(Api::all(client.clone()), all(), |_: &mut BackupLocation| {}, health);
     let (classes, class_events) = cached(Api::all(client.clone()), all(), |_: &mut ContinuityClass| {}, health);
     let (restores, restore_events) = cached(scoped(client, namespace), all(), |_: &mut RestoreRequest| {}, health);
-    let (drills, drill_events) = cached(scoped(client, namespace), all(), |_: &mut ContinuityDrill| {}, health);
+    // Drills are watched as the data layers are: a kind whose CRD is not installed yet (the operator upgraded
+    // before its CRDs) is looked for again once a minute, and never holds the operator back.
+    let (drills, drill_events) =
+        super::data_layers::layer(scoped::<ContinuityDrill>(client, namespace), all(), |_| {}, health);
     let (recovery_points, point_events) = cached(scoped(client, namespace), all(), |_: &mut RecoveryPoint| {}, health);
     // The agent's Jobs and pods: a finished Job is catalogued from its pod's termination message.
     let (agent_jobs, agent_job_events) =

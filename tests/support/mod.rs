@@ -719,7 +719,7 @@ impl FakeApi {
             agent_jobs: aj,
             agent_pods: ap,
             restores: rr,
-            drills: dr,
+            drills: LayerCache::synced(dr),
             data,
             synced: Default::default(),
         };
