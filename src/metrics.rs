@@ -79,6 +79,20 @@ pub struct Metrics {
     pub suspect_nodes: Gauge,
     pub zones_withheld: Gauge,
     detection_guard: Family<GuardLabels, Gauge>,
+    /// Drills ended, by scenario and result; and how long they ran.
+    drills: Family<DrillLabels, Counter>,
+    drill_durations: Family<ScenarioLabels, Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DrillLabels {
+    scenario: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScenarioLabels {
+    scenario: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -124,6 +138,10 @@ impl Default for Metrics {
             suspect_nodes: Gauge::default(),
             zones_withheld: Gauge::default(),
             detection_guard: Family::default(),
+            drills: Family::default(),
+            drill_durations: Family::new_with_constructor(|| {
+                Histogram::new([0.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0])
+            }),
         }
     }
 }
@@ -172,6 +190,12 @@ impl Metrics {
             "Zones lost or recovering (within their hold-down)",
             self.zones_withheld.clone(),
         );
+        r.register("continuo_drills", "Drills ended, by scenario and result", self.drills.clone());
+        r.register(
+            "continuo_drill_duration_seconds",
+            "How long each drill ran, from its start to its verdict",
+            self.drill_durations.clone(),
+        );
         r.register(
             "continuo_failure_detection_guard",
             "1 while lease suspicions are set aside (LeaseWatchStale, AllZonesSilent)",
@@ -209,6 +233,12 @@ impl Metrics {
             let on = d.guard.as_ref().is_some_and(|g| g.reason() == reason);
             self.detection_guard.get_or_create(&GuardLabels { reason }).set(i64::from(on));
         }
+    }
+
+    /// A drill ended: `result` is its phase (`Passed`, `Failed`, `Aborted`), `seconds` how long it ran.
+    pub fn drill_ended(&self, scenario: &'static str, result: &'static str, seconds: f64) {
+        self.drills.get_or_create(&DrillLabels { scenario, result }).inc();
+        self.drill_durations.get_or_create(&ScenarioLabels { scenario }).observe(seconds);
     }
 
     pub fn restore_took(&self, seconds: f64, succeeded: bool) {

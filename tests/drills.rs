@@ -140,6 +140,9 @@ async fn a_warm_standby_drill_takes_out_the_primary_times_the_promotion_and_give
     assert!(w.events().contains(&"DrillPassed".to_string()));
     let svc = w.api.get(SERVICES, "booking").unwrap();
     assert!(svc["status"]["incidents"].as_array().is_none_or(|i| i.is_empty()), "a drill is not an incident: {svc}");
+    let metrics = continuo::metrics::render(&w.ctx.metrics.registry(None)).unwrap();
+    assert!(metrics.contains("continuo_drills_total{scenario=\"ZoneLoss\",result=\"Passed\"} 1"), "{metrics}");
+    assert!(metrics.contains("continuo_drill_duration_seconds_sum{scenario=\"ZoneLoss\"} 34.0"), "{metrics}");
 
     // Given back: a is used again, and being the preferred zone it is the primary again, with no dip on the way:
     // b keeps its 4 until a's are Ready.

@@ -116,6 +116,7 @@ fn exported_metrics() -> BTreeSet<String> {
     metrics.copy_catalogued(&["daily".into()]);
     metrics.copy_failed(&["daily".into()]);
     metrics.detected(&continuo::failover::Detection::default());
+    metrics.drill_ended("ZoneLoss", "Passed", 34.0);
     metrics.incident_ended(
         &serde_json::from_value(json!({"scope": "Zone", "subject": "a", "began": "2026-11-25T00:00:00Z",
         "detected": "2026-11-25T00:00:21Z", "lowestReady": 2, "replicas": 4, "rtoSeconds": 35, "withinRto": false}))

@@ -79,7 +79,13 @@ pub(super) async fn step(
         }
         let api: Api<ContinuityDrill> = Api::namespaced(ctx.client.clone(), &ns);
         match api.patch_status(&d.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
-            Ok(_) => notes.extend(note(&d.name_any(), &before, &after)),
+            Ok(_) => {
+                notes.extend(note(&d.name_any(), &before, &after));
+                if after.phase.ended() {
+                    let ran = after.started.zip(after.ended).map_or(0, |(s, e)| e.as_second() - s.as_second());
+                    ctx.metrics.drill_ended("ZoneLoss", phase_name(after.phase), ran as f64);
+                }
+            }
             Err(e) => {
                 warn!(drill = %d.name_any(), error = %e, "writing the drill's status failed; tried again shortly");
                 failed = true;
@@ -87,6 +93,16 @@ pub(super) async fn step(
         }
     }
     (running || failed).then_some(DRILL_TICK)
+}
+
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Pending => "Pending",
+        Phase::Running => "Running",
+        Phase::Passed => "Passed",
+        Phase::Failed => "Failed",
+        Phase::Aborted => "Aborted",
+    }
 }
 
 /// The Event of a drill's start or end.

@@ -14,17 +14,5 @@ local cases = {
     "Degraded", "delete run failed" },
   { "failed copy", point({ phase = "Failed", message = "agent exited 1" }), "Degraded", "agent exited 1" },
 }
-local failed, passed = 0, 0
-for _, case in ipairs(cases) do
-  local name, object, want_status, want_message = table.unpack(case)
-  obj = object
-  local hs = check()
-  if hs.status == want_status and string.find(hs.message or "", want_message, 1, true) then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    print(string.format("FAIL %s: got %s (%q), want %s containing %q", name, tostring(hs.status), tostring(hs.message), want_status, want_message))
-  end
-end
-print(string.format("argocd-health (RecoveryPoint): %d passed, %d failed", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+local run = dofile((arg[0]:match("(.*/)") or "./") .. "cases.lua")
+run("argocd-health (RecoveryPoint)", check, cases)
