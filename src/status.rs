@@ -69,6 +69,8 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                 backup: d.backup.as_ref().map(crate::backup::status),
                 data: d.data.statuses(),
                 incidents: d.incidents.clone(),
+                // The shell records the drills that ended (they are objects of their own, not part of the plan).
+                drills: previous.drills.clone(),
                 availability: match &d.availability {
                     Some(Availability::Counted(a)) => Some((**a).clone()),
                     // An unusable target keeps what was counted, untouched, until it is fixed.

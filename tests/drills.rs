@@ -144,6 +144,20 @@ async fn a_warm_standby_drill_takes_out_the_primary_times_the_promotion_and_give
     assert!(metrics.contains("continuo_drills_total{scenario=\"ZoneLoss\",result=\"Passed\"} 1"), "{metrics}");
     assert!(metrics.contains("continuo_drill_duration_seconds_sum{scenario=\"ZoneLoss\"} 34.0"), "{metrics}");
 
+    // The service's status keeps the last drill of the scenario, and the metrics its time.
+    w.reconcile().await;
+    let svc = w.api.get(SERVICES, "booking").unwrap();
+    let last = &svc["status"]["drills"][0];
+    assert_eq!(
+        (last["scenario"].as_str(), last["name"].as_str(), last["phase"].as_str()),
+        (Some("ZoneLoss"), Some("quarterly"), Some("Passed"))
+    );
+    assert_eq!(last["rtoSeconds"], 34);
+    let svc: ResilientService = serde_json::from_value(svc).unwrap();
+    let samples = continuo::metrics::samples(&svc);
+    let at = samples.iter().find(|s| s.metric == "continuo_service_last_drill_timestamp_seconds").unwrap();
+    assert_eq!((at.labels()[2], at.value as i64), (("scenario", "ZoneLoss"), T0 + 44));
+
     // Given back: a is used again, and being the preferred zone it is the primary again, with no dip on the way:
     // b keeps its 4 until a's are Ready.
     w.at(50);

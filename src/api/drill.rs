@@ -106,3 +106,24 @@ pub struct DrillEvent {
     #[schemars(length(max = 1024))]
     pub event: String,
 }
+
+/// The last drill of one scenario that ended, as the service's status records it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastDrill {
+    /// `ZoneLoss`.
+    #[schemars(length(max = 32))]
+    pub scenario: String,
+    /// The ContinuityDrill.
+    #[schemars(length(max = 253))]
+    pub name: String,
+    /// `Passed`, `Failed` or `Aborted`.
+    #[schemars(length(max = 16))]
+    pub phase: String,
+    pub ended_at: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+}

@@ -147,6 +147,11 @@ pub struct ResilientServiceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub incidents: Vec<super::Incident>,
+    /// The last drill of each scenario that ended, with its verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["scenario".into()]))]
+    pub drills: Vec<super::LastDrill>,
     /// Availability this month and last, when the class declares a target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<super::AvailabilityStatus>,

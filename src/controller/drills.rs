@@ -14,7 +14,7 @@ use tracing::warn;
 
 use super::Context;
 use crate::{
-    api::{ContinuityClass, ContinuityDrill, ResilientService, Scope},
+    api::{ContinuityClass, ContinuityDrill, LastDrill, ResilientService, Scope},
     drill::{self, Cluster, Phase, Record, Service},
     plan::Desired,
     status::Transition,
@@ -29,6 +29,32 @@ pub(super) fn drilled_zone(ctx: &Context, ns: &str, svc: &str) -> Option<String>
         .drills_of(ns, svc)
         .iter()
         .find_map(|d| Record::from_status(d.status.as_ref()).drilled_zone().map(String::from))
+}
+
+/// The last drill of each scenario of `svc` that ended, as the cache holds them.
+pub(super) fn last_drills(ctx: &Context, ns: &str, svc: &str) -> Vec<LastDrill> {
+    let ended = ctx.caches.drills_of(ns, svc).into_iter().filter_map(|d| {
+        let s = d.status.as_ref()?;
+        let ended_at = s.ended_at.clone().filter(|_| Record::from_status(Some(s)).phase.ended())?;
+        Some(LastDrill {
+            scenario: format!("{:?}", d.spec.scenario),
+            name: d.name_any(),
+            phase: s.phase.clone().unwrap_or_default(),
+            ended_at,
+            rto_seconds: s.rto_seconds,
+            message: s.message.clone(),
+        })
+    });
+    let mut last: Vec<LastDrill> = Vec::new();
+    for d in ended {
+        match last.iter_mut().find(|l| l.scenario == d.scenario) {
+            Some(l) if (l.ended_at.0, &l.name) < (d.ended_at.0, &d.name) => *l = d,
+            Some(_) => {}
+            None => last.push(d),
+        }
+    }
+    last.sort_by(|a, b| a.scenario.cmp(&b.scenario));
+    last
 }
 
 /// Steps every drill of `svc` that has not ended. Returns when to look again: soon while a drill runs, or when

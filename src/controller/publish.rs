@@ -29,11 +29,13 @@ pub(super) async fn publish(
     plan: &Plan,
     clock: Timestamp,
     notes: Vec<Transition>,
+    drills: Vec<crate::api::LastDrill>,
 ) -> Result<Option<Timestamp>, Error> {
     let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
     // metav1.Time has second precision; a finer timestamp would not survive the round trip.
     let stamp = Timestamp::from_second(clock.as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
-    let next = status::compute(svc, plan, &Time(stamp));
+    let mut next = status::compute(svc, plan, &Time(stamp));
+    next.drills = drills;
     let status_key = RecentWrites::key("ResilientService/status", &ns, &name);
     let body = serde_json::json!({
         "apiVersion": ResilientService::api_version(&()),

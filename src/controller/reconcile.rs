@@ -133,7 +133,8 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     }
 
     // Status, only when it changed; Events on transitions.
-    let progress_waits = publish(ctx, svc, &plan, clock, notes).await?;
+    let drills = super::drills::last_drills(ctx, &ns, &name);
+    let progress_waits = publish(ctx, svc, &plan, clock, notes, drills).await?;
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
     let retry = side_step_failed.then_some(SIDE_STEP_RETRY).into_iter().chain(drill_tick).min();
     Ok(next_look(ctx, &plan, class.as_ref(), clock, &written, retry, progress_waits))
