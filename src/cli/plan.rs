@@ -113,6 +113,7 @@ pub struct Loaded {
     /// Recovery points and restore requests (read by `report`, not by `plan`).
     pub points: Vec<RecoveryPoint>,
     pub restores: Vec<RestoreRequest>,
+    pub drills: Vec<crate::api::ContinuityDrill>,
 }
 
 /// Loads services, classes and backup locations from `files` (built-in classes first, so a file's class of the
@@ -125,7 +126,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
     }
     let mut services = Vec::new();
     let (mut clusters, mut replication_sources) = (Vec::new(), Vec::new());
-    let (mut points, mut restores) = (Vec::new(), Vec::new());
+    let (mut points, mut restores, mut drills) = (Vec::new(), Vec::new(), Vec::new());
     for file in files {
         for doc in documents(file)? {
             match doc.get("kind").and_then(Value::as_str) {
@@ -146,6 +147,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
                 }
                 Some("RecoveryPoint") => points.push(typed(file, &doc, |_: &RecoveryPoint| Ok(()))?),
                 Some("RestoreRequest") => restores.push(typed(file, &doc, |_: &RestoreRequest| Ok(()))?),
+                Some("ContinuityDrill") => drills.push(typed(file, &doc, cel::<crate::api::ContinuityDrill>)?),
                 Some("Cluster") if api_group(&doc) == "postgresql.cnpg.io" => {
                     clusters.push(typed(file, &doc, |_: &PgCluster| Ok(()))?);
                 }
@@ -160,7 +162,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         return Err(format!("{}: no ResilientService found", names.join(", ")));
     }
-    Ok(Loaded { services, classes, locations, clusters, replication_sources, points, restores })
+    Ok(Loaded { services, classes, locations, clusters, replication_sources, points, restores, drills })
 }
 
 fn api_group(doc: &Value) -> &str {

@@ -15,6 +15,7 @@ pub fn from_files(files: &[PathBuf]) -> Result<Objects, String> {
         classes: loaded.classes.into_values().collect(),
         points: loaded.points,
         restores: loaded.restores,
+        drills: loaded.drills,
     })
 }
 
@@ -32,10 +33,16 @@ pub async fn from_cluster(namespace: Option<&str>) -> Result<Objects, String> {
         None => (Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone())),
     };
     let (services, points, restores) = scoped(&client);
+    let drills: Api<crate::api::ContinuityDrill> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     Ok(Objects {
         services: list(services).await?,
         classes: list(Api::all(client.clone())).await?,
         points: list(points).await?,
         restores: list(restores).await?,
+        // A cluster whose CRDs predate drills has none to report.
+        drills: list(drills).await.or_else(|e| if e.contains("404") { Ok(Vec::new()) } else { Err(e) })?,
     })
 }

@@ -149,6 +149,7 @@ fn report_page(services: Store<ResilientService>, caches: Caches) -> admin::Repo
             classes: caches.classes.state().iter().map(|c| (**c).clone()).collect(),
             points: caches.recovery_points.state().iter().map(|p| (**p).clone()).collect(),
             restores: caches.restores.state().iter().map(|r| (**r).clone()).collect(),
+            drills: caches.drills.store.state().iter().map(|d| (**d).clone()).collect(),
         };
         let now = jiff::Timestamp::now();
         let month = crate::report::document::this_month(now);

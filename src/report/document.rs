@@ -30,6 +30,7 @@ pub struct Objects {
     pub classes: Vec<ContinuityClass>,
     pub points: Vec<RecoveryPoint>,
     pub restores: Vec<RestoreRequest>,
+    pub drills: Vec<crate::api::ContinuityDrill>,
 }
 
 /// The current month, `YYYY-MM`, in UTC.
@@ -52,6 +53,7 @@ pub fn render(objects: &Objects, req: &Request) -> Result<String, String> {
         classes: &objects.classes,
         points: &objects.points,
         restores: &objects.restores,
+        drills: &objects.drills,
     })?;
     format(&report, req.format)
 }

@@ -85,6 +85,7 @@ fn service(out: &mut String, s: &ServiceReport) {
     incidents(out, s);
     backups(out, s);
     restores(out, s);
+    drills(out, s);
     out.push_str("</section>");
 }
 
@@ -174,6 +175,26 @@ fn backups(out: &mut String, s: &ServiceReport) {
         }
         None => out.push_str(" No good copy on record for this month.</p>"),
     }
+}
+
+fn drills(out: &mut String, s: &ServiceReport) {
+    if s.drills.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Drills</h3><table><tr><th>Drill</th><th>Exercised</th><th>Result</th><th>RTO achieved</th><th>Lowest Ready</th><th>Verdict</th></tr>");
+    for d in &s.drills {
+        let [name, what, phase, rto, lowest, verdict] = words::drill_cells(d).map(|c| esc(&c));
+        let class = match d.phase.as_str() {
+            "Passed" => "met",
+            "Failed" | "Aborted" => "missed",
+            _ => "muted",
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{name}</td><td>{what}</td><td class=\"{class}\">{phase}</td><td>{rto}</td><td>{lowest}</td><td>{verdict}</td></tr>"
+        );
+    }
+    out.push_str("</table>");
 }
 
 fn restores(out: &mut String, s: &ServiceReport) {

@@ -59,6 +59,14 @@ fn service(out: &mut String, s: &ServiceReport) {
     availability(out, s);
     incidents(out, s);
     copies_and_restores(out, s);
+    if !s.drills.is_empty() {
+        out.push_str("### Drills\n\n| Drill | Exercised | Result | RTO achieved | Lowest Ready | Verdict |\n|---|---|---|---|---|---|\n");
+        for d in &s.drills {
+            let [name, what, phase, rto, lowest, verdict] = words::drill_cells(d).map(|c| cell(&c));
+            let _ = writeln!(out, "| {name} | {what} | {phase} | {rto} | {lowest} | {verdict} |");
+        }
+        out.push('\n');
+    }
 }
 
 fn availability(out: &mut String, s: &ServiceReport) {

@@ -28,6 +28,7 @@ pub struct Inputs<'a> {
     pub classes: &'a [ContinuityClass],
     pub points: &'a [RecoveryPoint],
     pub restores: &'a [RestoreRequest],
+    pub drills: &'a [crate::api::ContinuityDrill],
 }
 
 /// The month `YYYY-MM` in `tz`: its first instant and the first instant of the next month.
@@ -69,7 +70,14 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, String> {
         let key = (svc.namespace().unwrap_or_default(), svc.metadata.name.as_deref().unwrap_or_default());
         let (mine, asked) =
             (points.get(&key).map_or(&[][..], Vec::as_slice), restores.get(&key).map_or(&[][..], Vec::as_slice));
-        services.push(model::service(svc, class, mine, asked, &window));
+        let mut report = model::service(svc, class, mine, asked, &window);
+        report.drills = inputs
+            .drills
+            .iter()
+            .filter(|d| d.namespace() == svc.namespace() && d.spec.service == key.1)
+            .filter_map(|d| model::drill(d, &window))
+            .collect();
+        services.push(report);
     }
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(Report { month: inputs.month.to_string(), generated_at: inputs.now.to_string(), services })

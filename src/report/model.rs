@@ -28,6 +28,8 @@ pub struct ServiceReport {
     pub incidents: Vec<IncidentReport>,
     pub backups: Option<BackupReport>,
     pub restores: Vec<RestoreReport>,
+    /// Continuity drills of the month, with their verdicts.
+    pub drills: Vec<DrillReport>,
     /// Window of the month covered (to now in the current month), RFC 3339.
     pub from: String,
     pub to: String,
@@ -122,6 +124,39 @@ pub struct BackupReport {
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
+pub struct DrillReport {
+    pub name: String,
+    pub scenario: String,
+    pub zone: Option<String>,
+    /// `Running`, `Passed`, `Failed`, `Aborted`; `Pending` before it starts.
+    pub phase: String,
+    pub started: Option<String>,
+    pub rto_seconds: Option<i64>,
+    pub lowest_ready: Option<i32>,
+    pub message: Option<String>,
+}
+
+/// A drill as the report states it, when it ran in the month `w` covers.
+pub(super) fn drill(d: &crate::api::ContinuityDrill, w: &Window<'_>) -> Option<DrillReport> {
+    let s = d.status.as_ref();
+    let started = s.and_then(|s| s.started_at.as_ref()).map(secs);
+    if started.is_some_and(|t| !w.contains(t)) {
+        return None;
+    }
+    Some(DrillReport {
+        name: d.name_any(),
+        scenario: format!("{:?}", d.spec.scenario),
+        zone: s.and_then(|s| s.zone.clone()),
+        phase: s.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into()),
+        started: started.map(|t| t.to_string()),
+        rto_seconds: s.and_then(|s| s.rto_seconds),
+        lowest_ready: s.and_then(|s| s.lowest_ready),
+        message: s.and_then(|s| s.message.clone()),
+    })
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct RestoreReport {
     pub name: String,
     pub phase: Option<String>,
@@ -196,6 +231,7 @@ pub(super) fn service(
             .filter(|r| r.status.as_ref().and_then(|s| s.start_time.as_ref()).is_none_or(|t| w.contains(secs(t))))
             .map(|r| restore(r))
             .collect(),
+        drills: Vec::new(),
         from: w.start.to_string(),
         to: w.end.to_string(),
         namespace: ns,

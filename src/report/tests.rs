@@ -21,6 +21,7 @@ fn report(month: &str, now: &str) -> Report {
         classes: &o.classes,
         points: &o.points,
         restores: &o.restores,
+        drills: &o.drills,
     })
     .unwrap()
 }
@@ -91,4 +92,17 @@ fn the_html_is_one_page_with_its_charts_and_nothing_from_elsewhere() {
 #[test]
 fn human_durations() {
     assert_eq!([human(45), human(725), human(12_000), human(180_000)], ["45s", "12m 5s", "3h 20m", "2d 2h"]);
+}
+
+#[test]
+fn the_month_s_drills_are_reported_with_their_verdict() {
+    let r = report("2026-11", "2026-11-29T12:00:00Z");
+    let d = &of(&r, "booking-engine").drills;
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        (d[0].phase.as_str(), d[0].rto_seconds, d[0].zone.as_deref()),
+        ("Passed", Some(41), Some("eu-south-1b"))
+    );
+    assert!(report("2026-10", "2026-11-29T12:00:00Z").services.iter().all(|s| s.drills.is_empty()), "not October's");
+    assert!(markdown::render(&r).contains("| booking-engine-q4 | ZoneLoss of eu-south-1b | Passed | 41s | 2 |"));
 }

@@ -1,7 +1,7 @@
 //! The report's sentences and table cells as plain text, shared by the HTML and Markdown renderings (which add
 //! their own markup around them).
 
-use super::{BackupReport, IncidentReport, MonthAvailability, human};
+use super::{BackupReport, DrillReport, IncidentReport, MonthAvailability, human};
 
 /// `99.950 % against 99.9 %`.
 pub fn availability_lead(a: &MonthAvailability) -> String {
@@ -61,4 +61,16 @@ pub struct WorstCopy {
 pub fn worst_copy(b: &BackupReport) -> Option<WorstCopy> {
     let (worst, from) = (b.worst_age_seconds?, b.covered_from.clone()?);
     Some(WorstCopy { age: human(worst), from, rpo: b.rpo_seconds.map(|r| (human(r), worst <= r)) })
+}
+
+/// A drill's cells: the drill, what it exercised, its result, the RTO it achieved, the lowest Ready, its verdict.
+pub fn drill_cells(d: &DrillReport) -> [String; 6] {
+    [
+        d.name.clone(),
+        format!("{}{}", d.scenario, d.zone.as_deref().map_or(String::new(), |z| format!(" of {z}"))),
+        d.phase.clone(),
+        d.rto_seconds.map_or("—".into(), human),
+        d.lowest_ready.map_or("—".into(), |l| l.to_string()),
+        d.message.clone().unwrap_or_default(),
+    ]
 }
