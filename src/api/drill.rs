@@ -59,6 +59,15 @@ pub enum DrillScenario {
     ZoneLoss,
 }
 
+impl DrillScenario {
+    /// Its name as the API spells it (also a metric label value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillScenario::ZoneLoss => "ZoneLoss",
+        }
+    }
+}
+
 /// Where a drill is, what happened when, and its measured figures.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]

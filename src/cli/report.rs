@@ -22,27 +22,37 @@ pub fn from_files(files: &[PathBuf]) -> Result<Objects, String> {
 /// The objects in the cluster of the current kubeconfig (in `namespace`, or all).
 pub async fn from_cluster(namespace: Option<&str>) -> Result<Objects, String> {
     let client = Client::try_default().await.map_err(|e| format!("cannot reach the cluster: {e}"))?;
-    async fn list<K>(api: Api<K>) -> Result<Vec<K>, String>
-    where
-        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    {
-        api.list(&ListParams::default()).await.map(|l| l.items).map_err(|e| e.to_string())
-    }
-    let scoped = |c: &Client| match namespace {
-        Some(ns) => (Api::namespaced(c.clone(), ns), Api::namespaced(c.clone(), ns), Api::namespaced(c.clone(), ns)),
-        None => (Api::all(c.clone()), Api::all(c.clone()), Api::all(c.clone())),
-    };
-    let (services, points, restores) = scoped(&client);
-    let drills: Api<crate::api::ContinuityDrill> = match namespace {
+    read(&client, namespace).await.map_err(|e| e.to_string())
+}
+
+async fn read(client: &Client, namespace: Option<&str>) -> Result<Objects, kube::Error> {
+    Ok(Objects {
+        services: list(scoped_api(client, namespace)).await?,
+        classes: list(Api::all(client.clone())).await?,
+        points: list(scoped_api(client, namespace)).await?,
+        restores: list(scoped_api(client, namespace)).await?,
+        // A cluster whose CRDs predate drills has none to report.
+        drills: match list(scoped_api(client, namespace)).await {
+            Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+            other => other?,
+        },
+    })
+}
+
+/// An `Api` over `namespace`, or all of them.
+fn scoped_api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
-    };
-    Ok(Objects {
-        services: list(services).await?,
-        classes: list(Api::all(client.clone())).await?,
-        points: list(points).await?,
-        restores: list(restores).await?,
-        // A cluster whose CRDs predate drills has none to report.
-        drills: list(drills).await.or_else(|e| if e.contains("404") { Ok(Vec::new()) } else { Err(e) })?,
-    })
+    }
+}
+
+async fn list<K>(api: Api<K>) -> Result<Vec<K>, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.list(&ListParams::default()).await.map(|l| l.items)
 }

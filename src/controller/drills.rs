@@ -23,21 +23,18 @@ use crate::{
 /// How often a running drill is measured again, besides the changes of its service.
 pub(super) const DRILL_TICK: Duration = Duration::from_secs(5);
 
-/// The zone a running drill of `svc` takes out, as the cache holds it.
-pub(super) fn drilled_zone(ctx: &Context, ns: &str, svc: &str) -> Option<String> {
-    ctx.caches
-        .drills_of(ns, svc)
-        .iter()
-        .find_map(|d| Record::from_status(d.status.as_ref()).drilled_zone().map(String::from))
+/// The zone a running drill among a service's `drills` takes out.
+pub(super) fn drilled_zone(drills: &[ContinuityDrill]) -> Option<String> {
+    drills.iter().find_map(|d| Record::from_status(d.status.as_ref()).drilled_zone().map(String::from))
 }
 
-/// The last drill of each scenario of `svc` that ended, as the cache holds them.
-pub(super) fn last_drills(ctx: &Context, ns: &str, svc: &str) -> Vec<LastDrill> {
-    let ended = ctx.caches.drills_of(ns, svc).into_iter().filter_map(|d| {
+/// The last drill of each scenario among a service's `drills` that ended.
+pub(super) fn last_drills(drills: &[ContinuityDrill]) -> Vec<LastDrill> {
+    let ended = drills.iter().filter_map(|d| {
         let s = d.status.as_ref()?;
         let ended_at = s.ended_at.clone().filter(|_| Record::from_status(Some(s)).phase.ended())?;
         Some(LastDrill {
-            scenario: format!("{:?}", d.spec.scenario),
+            scenario: d.spec.scenario.as_str().into(),
             name: d.name_any(),
             phase: s.phase.clone().unwrap_or_default(),
             ended_at,
@@ -57,18 +54,18 @@ pub(super) fn last_drills(ctx: &Context, ns: &str, svc: &str) -> Vec<LastDrill> 
     last
 }
 
-/// Steps every drill of `svc` that has not ended. Returns when to look again: soon while a drill runs, or when
+/// Steps every drill of `svc` (its `drills`, as the cache holds them) that has not ended. Returns when to look again: soon while a drill runs, or when
 /// writing a drill's status failed (the service's status is written all the same).
 pub(super) async fn step(
     ctx: &Context,
     svc: &ResilientService,
     class: Option<&ContinuityClass>,
     desired: &Desired,
+    drills: &[ContinuityDrill],
     now: jiff::Timestamp,
     notes: &mut Vec<Transition>,
 ) -> Option<Duration> {
     let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
-    let drills = ctx.caches.drills_of(&ns, &name);
     let detection = ctx.detector.current();
     let withheld: Vec<String> = detection.zones.keys().cloned().collect();
     let service = Service {
@@ -80,7 +77,7 @@ pub(super) async fn step(
         zone_rto: class.and_then(|c| c.spec.objective(Scope::Zone)).map(|o| o.rto.as_secs() as i64),
     };
     let (mut running, mut failed) = (false, false);
-    for d in &drills {
+    for d in drills {
         let before = Record::from_status(d.status.as_ref());
         if before.phase.ended() {
             continue;
@@ -109,7 +106,7 @@ pub(super) async fn step(
                 notes.extend(note(&d.name_any(), &before, &after));
                 if after.phase.ended() {
                     let ran = after.started.zip(after.ended).map_or(0, |(s, e)| e.as_second() - s.as_second());
-                    ctx.metrics.drill_ended("ZoneLoss", phase_name(after.phase), ran as f64);
+                    ctx.metrics.drill_ended(d.spec.scenario.as_str(), after.phase.as_str(), ran as f64);
                 }
             }
             Err(e) => {
@@ -119,16 +116,6 @@ pub(super) async fn step(
         }
     }
     (running || failed).then_some(DRILL_TICK)
-}
-
-fn phase_name(p: Phase) -> &'static str {
-    match p {
-        Phase::Pending => "Pending",
-        Phase::Running => "Running",
-        Phase::Passed => "Passed",
-        Phase::Failed => "Failed",
-        Phase::Aborted => "Aborted",
-    }
 }
 
 /// The Event of a drill's start or end.
@@ -142,7 +129,7 @@ fn note(drill: &str, before: &Record, after: &Record) -> Option<Transition> {
         }),
         (_, end) if end.ended() => Some(Transition {
             warning: end != Phase::Passed,
-            reason: format!("Drill{end:?}"),
+            reason: format!("Drill{}", end.as_str()),
             message: format!("drill {drill}: {}", after.message),
         }),
         _ => None,

@@ -91,7 +91,8 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let cron_jobs = ctx.caches.cron_jobs_of(svc);
     let detection = ctx.detector.current();
     let data = ctx.caches.data.snapshot(&ns, &svc.spec.data);
-    let drilled = super::drills::drilled_zone(ctx, &ns, &name);
+    let drills = ctx.caches.drills_of(&ns, &name);
+    let drilled = super::drills::drilled_zone(&drills);
 
     // Plan.
     let clock = ctx.now();
@@ -129,12 +130,11 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     // Drills: each one's next step, from this plan; a drill running is measured again soon.
     let mut drill_tick = None;
     if let Ok(desired) = &plan {
-        drill_tick = super::drills::step(ctx, svc, class.as_ref(), desired, clock, &mut notes).await;
+        drill_tick = super::drills::step(ctx, svc, class.as_ref(), desired, &drills, clock, &mut notes).await;
     }
 
     // Status, only when it changed; Events on transitions.
-    let drills = super::drills::last_drills(ctx, &ns, &name);
-    let progress_waits = publish(ctx, svc, &plan, clock, notes, drills).await?;
+    let progress_waits = publish(ctx, svc, &plan, clock, notes, super::drills::last_drills(&drills)).await?;
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
     let retry = side_step_failed.then_some(SIDE_STEP_RETRY).into_iter().chain(drill_tick).min();
     Ok(next_look(ctx, &plan, class.as_ref(), clock, &written, retry, progress_waits))

@@ -40,6 +40,17 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Its name as a drill's status spells it (also a metric label value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Running => "Running",
+            Phase::Passed => "Passed",
+            Phase::Failed => "Failed",
+            Phase::Aborted => "Aborted",
+        }
+    }
+
     pub fn ended(self) -> bool {
         matches!(self, Phase::Passed | Phase::Failed | Phase::Aborted)
     }
@@ -80,7 +91,7 @@ impl Record {
         self.phase = phase;
         self.ended = Some(at);
         self.reason = reason.into();
-        self.note(at, format!("{phase:?}: {message}"));
+        self.note(at, format!("{}: {message}", phase.as_str()));
         self.message = message;
     }
 }
@@ -115,7 +126,7 @@ impl Record {
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
         let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
         ContinuityDrillStatus {
-            phase: (self.phase != Phase::Pending).then(|| format!("{:?}", self.phase)),
+            phase: (self.phase != Phase::Pending).then(|| self.phase.as_str().to_string()),
             zone: self.zone.clone(),
             started_at: self.started.map(Time),
             ended_at: self.ended.map(Time),

@@ -125,10 +125,12 @@ fn running(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<(&str, i32)> {
 fn place(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones<'_>) -> Placement {
     let svc = i.service;
     let status = svc.status.as_ref();
-    let role = |d: &k8s_openapi::api::apps::v1::Deployment| d.labels().get(crate::workload::ROLE_LABEL).cloned();
-    let primary = status.and_then(|s| s.primary_zone.as_deref()).or_else(|| {
-        i.children.iter().find(|d| role(d).as_deref() == Some("Primary")).and_then(running).map(|(z, _)| z)
-    });
+    let is_primary = |d: &&k8s_openapi::api::apps::v1::Deployment| {
+        d.labels().get(crate::workload::ROLE_LABEL).is_some_and(|r| r == "Primary")
+    };
+    let primary = status
+        .and_then(|s| s.primary_zone.as_deref())
+        .or_else(|| i.children.iter().find(is_primary).and_then(running).map(|(z, _)| z));
     let recorded = match status.filter(|s| !s.zones.is_empty()) {
         Some(s) => s.zones.iter().map(|z| (z.name.as_str(), z.desired_replicas)).collect(),
         None => i.children.iter().filter_map(running).collect(),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Report, ServiceReport, charts, charts::esc, human, words};
+use super::{Report, ServiceReport, charts, charts::esc, words};
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;color:#222;max-width:780px;margin:24px auto;padding:0 16px}\
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}\
@@ -91,21 +91,12 @@ fn service(out: &mut String, s: &ServiceReport) {
 
 fn promise(out: &mut String, s: &ServiceReport) {
     let p = &s.promise;
-    let mode = s.mode.as_deref().unwrap_or("class not found");
-    let _ =
-        write!(out, "<h3>The promise</h3><p>Class <b>{}</b> ({mode}), {} replicas declared", esc(&s.class), p.replicas);
-    if let Some(t) = &p.availability_target {
-        let _ = write!(out, "; availability {}", esc(t));
-    }
-    if !p.residency.is_empty() {
-        let _ = write!(out, "; data stays in {}", esc(&p.residency.join(", ")));
-    }
-    out.push_str(".</p>");
+    let _ = write!(out, "<h3>The promise</h3><p>Class <b>{}</b> {}.</p>", esc(&s.class), esc(&words::promise_terms(s)));
     if !p.objectives.is_empty() {
         out.push_str("<table><tr><th>Failure</th><th>RTO</th><th>RPO</th></tr>");
         for o in &p.objectives {
-            let rpo = o.rpo_seconds.map_or("—".into(), human);
-            let _ = write!(out, "<tr><td>{} lost</td><td>{}</td><td>{rpo}</td></tr>", o.scope, human(o.rto_seconds));
+            let [failure, rto, rpo] = words::objective_cells(o);
+            let _ = write!(out, "<tr><td>{failure}</td><td>{rto}</td><td>{rpo}</td></tr>");
         }
         out.push_str("</table>");
     }
@@ -205,15 +196,8 @@ fn restores(out: &mut String, s: &ServiceReport) {
         "<h3>Restores</h3><table><tr><th>Request</th><th>Result</th><th>Copy of</th><th>Took</th><th>Detail</th></tr>",
     );
     for r in &s.restores {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.name),
-            esc(r.phase.as_deref().unwrap_or("Pending")),
-            esc(r.captured_at.as_deref().unwrap_or("—")),
-            r.duration_seconds.map_or("—".into(), human),
-            esc(r.message.as_deref().unwrap_or(""))
-        );
+        let [name, phase, copy, took, detail] = words::restore_cells(r).map(|c| esc(&c));
+        let _ = write!(out, "<tr><td>{name}</td><td>{phase}</td><td>{copy}</td><td>{took}</td><td>{detail}</td></tr>");
     }
     out.push_str("</table>");
 }

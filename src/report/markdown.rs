@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Report, ServiceReport, human, words};
+use super::{Report, ServiceReport, words};
 
 /// The whole document.
 pub fn render(r: &Report) -> String {
@@ -26,25 +26,12 @@ fn cell(s: &str) -> String {
 fn service(out: &mut String, s: &ServiceReport) {
     let p = &s.promise;
     let _ = writeln!(out, "## {}/{}\n", s.namespace, s.name);
-    let mode = s.mode.as_deref().unwrap_or("class not found");
-    let _ = write!(out, "Class **{}** ({mode}), {} replicas declared", s.class, p.replicas);
-    if let Some(t) = &p.availability_target {
-        let _ = write!(out, "; availability {t}");
-    }
-    if !p.residency.is_empty() {
-        let _ = write!(out, "; data stays in {}", p.residency.join(", "));
-    }
-    out.push_str(".\n\n");
+    let _ = writeln!(out, "Class **{}** {}.\n", s.class, words::promise_terms(s));
     if !p.objectives.is_empty() {
         out.push_str("| Failure | RTO | RPO |\n|---|---|---|\n");
         for o in &p.objectives {
-            let _ = writeln!(
-                out,
-                "| {} lost | {} | {} |",
-                o.scope,
-                human(o.rto_seconds),
-                o.rpo_seconds.map_or("—".into(), human)
-            );
+            let [failure, rto, rpo] = words::objective_cells(o);
+            let _ = writeln!(out, "| {failure} | {rto} | {rpo} |");
         }
         out.push('\n');
     }
@@ -120,15 +107,8 @@ fn copies_and_restores(out: &mut String, s: &ServiceReport) {
     if !s.restores.is_empty() {
         out.push_str("### Restores\n\n| Request | Result | Copy of | Took | Detail |\n|---|---|---|---|---|\n");
         for r in &s.restores {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                r.name,
-                r.phase.as_deref().unwrap_or("Pending"),
-                r.captured_at.as_deref().unwrap_or("—"),
-                r.duration_seconds.map_or("—".into(), human),
-                cell(r.message.as_deref().unwrap_or(""))
-            );
+            let [name, phase, copy, took, detail] = words::restore_cells(r).map(|c| cell(&c));
+            let _ = writeln!(out, "| {name} | {phase} | {copy} | {took} | {detail} |");
         }
         out.push('\n');
     }

@@ -145,7 +145,7 @@ pub(super) fn drill(d: &crate::api::ContinuityDrill, w: &Window<'_>) -> Option<D
     }
     Some(DrillReport {
         name: d.name_any(),
-        scenario: format!("{:?}", d.spec.scenario),
+        scenario: d.spec.scenario.as_str().into(),
         zone: s.and_then(|s| s.zone.clone()),
         phase: s.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into()),
         started: started.map(|t| t.to_string()),

@@ -1,7 +1,40 @@
 //! The report's sentences and table cells as plain text, shared by the HTML and Markdown renderings (which add
 //! their own markup around them).
 
-use super::{BackupReport, DrillReport, IncidentReport, MonthAvailability, human};
+use super::{
+    BackupReport, DrillReport, IncidentReport, MonthAvailability, PromisedObjective, RestoreReport, ServiceReport,
+    human,
+};
+
+/// What follows the class's name in the promise: `(WarmStandby), 4 replicas declared; availability 99.9 %; data
+/// stays in eu-south-1`.
+pub fn promise_terms(s: &ServiceReport) -> String {
+    let p = &s.promise;
+    let mut out = format!("({}), {} replicas declared", s.mode.as_deref().unwrap_or("class not found"), p.replicas);
+    if let Some(t) = &p.availability_target {
+        out += &format!("; availability {t}");
+    }
+    if !p.residency.is_empty() {
+        out += &format!("; data stays in {}", p.residency.join(", "));
+    }
+    out
+}
+
+/// An objective's cells: the failure, its RTO, its RPO.
+pub fn objective_cells(o: &PromisedObjective) -> [String; 3] {
+    [format!("{} lost", o.scope), human(o.rto_seconds), o.rpo_seconds.map_or("—".into(), human)]
+}
+
+/// A restore's cells: the request, its result, the copy's capture time, how long it took, what the agent said.
+pub fn restore_cells(r: &RestoreReport) -> [String; 5] {
+    [
+        r.name.clone(),
+        r.phase.clone().unwrap_or_else(|| "Pending".into()),
+        r.captured_at.clone().unwrap_or_else(|| "—".into()),
+        r.duration_seconds.map_or("—".into(), human),
+        r.message.clone().unwrap_or_default(),
+    ]
+}
 
 /// `99.950 % against 99.9 %`.
 pub fn availability_lead(a: &MonthAvailability) -> String {
