@@ -41,6 +41,12 @@ struct ModelArgs {
     /// other zones were seen after it).
     #[arg(long, env = "CONTINUO_NODE_LEASE_TIMEOUT", default_value = "20s", value_parser = lease_timeout)]
     node_lease_timeout: Span,
+    /// Off by default. When set, a node whose lease has been silent this long, in a zone judged lost, is tainted
+    /// `node.kubernetes.io/out-of-service` (Kubernetes' non-graceful node shutdown): its stateful pods are deleted
+    /// and their volumes detached at once, so that they start elsewhere in the zone. Only safe when a silent node
+    /// is really down: a node that is only cut off keeps writing to a volume now attached elsewhere (30s to 1h).
+    #[arg(long, env = "CONTINUO_FENCE_LOST_NODES", value_parser = fence_after)]
+    fence_lost_nodes: Option<Span>,
 }
 
 impl ModelArgs {
@@ -51,6 +57,7 @@ impl ModelArgs {
                 node_monitor_grace: self.node_monitor_grace,
                 startup_overhead: self.startup_overhead,
                 lease_timeout: Some(self.node_lease_timeout),
+                fence_after: self.fence_lost_nodes,
             },
         }
     }
@@ -319,6 +326,10 @@ fn lease_timeout(text: &str) -> Result<Span, String> {
 }
 
 /// `--zone-hold-down`: 0s to 1h.
+fn fence_after(text: &str) -> Result<Span, String> {
+    bounded(text, 30, 3600, "from 30s (a silence shorter than that is not proof a node is down) to 1h")
+}
+
 fn hold_down(text: &str) -> Result<Span, String> {
     bounded(text, 0, 3600, "from 0s to 1h (longer leaves a recovered zone unused)")
 }

@@ -38,6 +38,9 @@ pub struct Timing {
     /// continuo's `--node-lease-timeout`: a zone whose node leases are silent this long is lost. `None`: zone loss
     /// is seen only when the node controller marks nodes NotReady.
     pub lease_timeout: Option<Span>,
+    /// `--fence-lost-nodes`: a node whose lease has been silent this long, in a zone judged lost, is tainted
+    /// out-of-service so that its stateful pods are replaced and their volumes detached. `None`: off.
+    pub fence_after: Option<Span>,
 }
 
 impl Default for Timing {
@@ -46,6 +49,7 @@ impl Default for Timing {
             node_monitor_grace: Span::from_secs(50),
             startup_overhead: Span::from_secs(10),
             lease_timeout: Some(Span::from_secs(20)),
+            fence_after: None,
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct Situation<'a> {
     pub backup: Option<&'a BackupPlan>,
     /// The data layers `spec.data` names: what the RPO verdicts are judged on, with the backups.
     pub data: &'a DataPlan,
+    /// A stateful service's volumes: what its Node objectives are judged on.
+    pub storage: Option<&'a crate::stateful::Storage>,
     pub now: jiff::Timestamp,
 }
 
@@ -132,6 +138,12 @@ pub fn assess(s: &Situation<'_>) -> Vec<ObjectiveStatus> {
 /// A scope's RPO: the worst over the service's data sources and its backups. RPO 0 is the data layer's alone
 /// (backups never lose nothing); a service with no `spec.data` is judged on its backups.
 fn rpo_verdict(s: &Situation<'_>, scope: Scope, rpo: Span) -> (Verdict, &'static str, String) {
+    if let Some((ok, reason, why)) =
+        s.storage.filter(|_| scope == Scope::Node).and_then(|st| st.node_rpo(rpo.as_secs()))
+    {
+        let verdict = if ok { Verdict::Feasible } else { Verdict::NotFeasible };
+        return (verdict, reason, format!("Node: RPO {rpo} {} — {why}", verdict.word()));
+    }
     let backups = || backup::rpo_verdict(scope, rpo, s.backup, s.now);
     let mut all = s.data.rpo(scope, rpo, s.now);
     if all.is_empty() {
@@ -209,6 +221,18 @@ fn node_rto(s: &Situation<'_>, o: &Objective) -> (Verdict, &'static str, String)
                 "Node: RTO {rto} feasible — the busiest node holds {lost} replica(s) ({} on {nodes} node(s) in {}); \
                  losing it leaves {left} ≥ {n}",
                 t.replicas, t.zone
+            ),
+        );
+    }
+    if let Some(st) = s.storage.filter(|_| nodes >= 2) {
+        let (ok, reason, how) = st.node_rto(rto.as_secs());
+        let verdict = if ok { Verdict::Feasible } else { Verdict::NotFeasible };
+        return (
+            verdict,
+            reason,
+            format!(
+                "Node: RTO {rto} {} — losing a node leaves {left} < {n} until its stateful replica is back: {how}",
+                verdict.word()
             ),
         );
     }
@@ -340,6 +364,7 @@ mod tests {
             residency: None,
             backup: None,
             availability: None,
+            recovery: None,
         }
     }
 
@@ -357,6 +382,7 @@ mod tests {
             startup,
             timing: &Timing::default(),
             backup: None,
+            storage: None,
             data: &DataPlan::default(),
             now: jiff::Timestamp::UNIX_EPOCH,
         })

@@ -58,6 +58,9 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
             objectives_met(&mut b, d);
             b.set(FAILURE_DETECTION, d.detection.status, d.detection.reason, d.detection.message.clone());
             availability_met(&mut b, d);
+            for (type_, status, reason, message) in d.volumes.as_ref().map(|v| v.conditions()).unwrap_or_default() {
+                b.set(type_, status, reason, message);
+            }
             ResilientServiceStatus {
                 observed_generation: None,
                 replicas: d.zones.iter().map(|z| z.desired_replicas).sum(),
@@ -68,6 +71,7 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                 objectives: d.objectives.clone(),
                 backup: d.backup.as_ref().map(crate::backup::status),
                 data: d.data.statuses(),
+                recoveries: d.recoveries.clone(),
                 incidents: d.incidents.clone(),
                 // The shell records the drills that ended (they are objects of their own, not part of the plan).
                 drills: previous.drills.clone(),
@@ -326,7 +330,7 @@ pub fn transitions(service: &ResilientService, next: &ResilientServiceStatus) ->
             continue;
         }
         let bad = match c.type_.as_str() {
-            STALLED => c.status == "True",
+            STALLED | DATA_DIVERGED => c.status == "True",
             // Rolling out or draining is progress, not a fault.
             READY => c.status == "False" && !matches!(c.reason.as_str(), "RollingOut" | "Draining"),
             _ => c.status == "False",

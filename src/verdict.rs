@@ -29,4 +29,13 @@ impl Verdict {
             Verdict::Unknown => "Unknown",
         }
     }
+
+    /// As verdict messages say it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Feasible => "feasible",
+            Verdict::NotFeasible => "not feasible",
+            Verdict::Unknown => "not verified",
+        }
+    }
 }

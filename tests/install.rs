@@ -254,12 +254,42 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
         "spec": {"className": "c", "replicas": 2, "service": {"ports": [{"port": 80}]},
                  "template": {"spec": {"containers": [{"name": "a", "image": "a"}]}},
                  "backup": {"location": "offsite", "agent": {"spec": {"containers": [{"name": "agent", "image": "agent"}]}}}}}));
+    // A stateful service in zone c: its zone lost (recreated elsewhere from an off-zone copy), back (its claim
+    // labelled diverged), then no longer used (its StatefulSet deleted, its claims kept).
+    api.put(SVCS, json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService", "metadata": {"name": "st", "namespace": "n"},
+        "spec": {"className": "r", "replicas": 1, "preferredZones": ["c"],
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+                 "template": {"spec": {"containers": [{"name": "a", "image": "a", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}]}},
+                 "backup": {"location": "offsite", "agent": {"spec": {"containers": [{"name": "agent", "image": "agent"}]}}}}}));
+    api.put("/apis/continuo.dev/v1alpha1/continuityclasses", json!({"apiVersion": "continuo.dev/v1alpha1",
+        "kind": "ContinuityClass", "metadata": {"name": "r"}, "spec": {"mode": "Restart", "objectives": [{"scope": "Zone", "rto": "1h"}]}}));
+    api.put("/apis/continuo.dev/v1alpha1/namespaces/n/recoverypoints", json!({"apiVersion": "continuo.dev/v1alpha1",
+        "kind": "RecoveryPoint", "metadata": {"name": "st-p1", "namespace": "n"}, "spec": {"service": "st", "location": "offsite"},
+        "status": {"phase": "Available", "capturedAt": "2020-01-01T00:00:00Z", "completedAt": "2020-01-01T00:00:00Z", "region": "eu-south-2"}}));
+    api.put(
+        "/apis/storage.k8s.io/v1/storageclasses",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "ebs.csi.aws.com"}),
+    );
     let reporter = Reporter { controller: "continuo".into(), instance: None };
     let mut zones = vec!["a", "b", "c"];
     // Create, roll out, lose a zone (drain, then delete), drop the Service: every kind of write.
-    for step in 0..6 {
+    for step in 0..8 {
         if step == 2 {
             zones.pop();
+            // The stateful service is moved off c by a person: restored elsewhere from its off-zone copy.
+            api.edit(SVCS, "st", |s| {
+                s["spec"]["zones"] = json!(["a", "b"]);
+                s["spec"].as_object_mut().unwrap().remove("preferredZones");
+            });
+        }
+        if step == 6 {
+            zones.push("c");
+            api.edit(SVCS, "st", |s| s["spec"]["zones"] = json!(["a", "b", "c"]));
+        }
+        if step == 7 {
+            api.edit(SVCS, "st", |s| s["spec"]["zones"] = json!(["a", "b"]));
         }
         if step == 1 {
             // A finished backup run to catalogue, and an old copy retention expires.
@@ -329,8 +359,11 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
                     "labels": {"continuo.dev/service": "s", "continuo.dev/action": "restore"}}}),
             );
         }
-        reconcile(Arc::new(svc), ctx).await.unwrap();
+        reconcile(Arc::new(svc), ctx.clone()).await.unwrap();
+        let stateful: ResilientService = serde_json::from_value(api.get(SVCS, "st").unwrap()).unwrap();
+        reconcile(Arc::new(stateful), ctx).await.unwrap();
         api.roll_out("/apis/apps/v1/namespaces/n/deployments");
+        api.run_stateful_sets("n", |_| true);
     }
     install_builtin_classes(&api.client()).await.unwrap();
     assert!(
@@ -338,6 +371,11 @@ async fn the_cluster_role_grants_every_request_the_operator_makes_and_no_more() 
         "the scenario deletes a drained zone"
     );
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/services/")), "and the Service");
+    assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/statefulsets/")), "and a StatefulSet");
+    assert!(
+        api.writes().iter().any(|(m, p)| m == "PATCH" && p.contains("/persistentvolumeclaims/")),
+        "and labels a diverged claim"
+    );
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/cronjobs/")), "and a CronJob");
     assert!(api.writes().iter().any(|(m, p)| m == "DELETE" && p.contains("/recoverypoints/")), "and an expired point");
     assert_eq!(

@@ -114,6 +114,9 @@ pub struct ContinuityClassSpec {
     /// An availability target per calendar month, as the contract states it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<AvailabilityTarget>,
+    /// Stateful services: what a replica moved out of a lost zone starts from when no off-zone copy exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<super::RecoveryPolicy>,
 }
 
 fn one() -> i32 {

@@ -8,11 +8,25 @@ pub const ZONE_REDUNDANT: &str = "ZoneRedundant";
 pub const OBJECTIVES_MET: &str = "ObjectivesMet";
 pub const FAILURE_DETECTION: &str = "FailureDetection";
 pub const AVAILABILITY_MET: &str = "AvailabilityMet";
+/// Stateful services: whether every replica runs on its data (restored from a copy where a zone was lost).
+pub const DATA_RESTORED: &str = "DataRestored";
+/// Stateful services: whether a zone that came back holds volumes whose data diverged from the service's.
+pub const DATA_DIVERGED: &str = "DataDiverged";
 
 /// `Ready`'s reason while a service that has never been Ready rolls out for the first time: progress as planned,
 /// which is status, not news.
 pub const CREATING: &str = "Creating";
 
-/// The condition types, in the order they are written (`AvailabilityMet` only when the class declares a target).
-pub const TYPES: [&str; 7] =
-    [READY, RECONCILING, STALLED, ZONE_REDUNDANT, OBJECTIVES_MET, FAILURE_DETECTION, AVAILABILITY_MET];
+/// The condition types, in the order they are written (`AvailabilityMet` only when the class declares a target,
+/// `DataRestored` and `DataDiverged` only for stateful services).
+pub const TYPES: [&str; 9] = [
+    READY,
+    RECONCILING,
+    STALLED,
+    ZONE_REDUNDANT,
+    OBJECTIVES_MET,
+    FAILURE_DETECTION,
+    AVAILABILITY_MET,
+    DATA_RESTORED,
+    DATA_DIVERGED,
+];

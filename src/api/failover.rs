@@ -40,6 +40,18 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub data: Vec<DataIncident>,
+    /// A stateful service recovered from a copy: the point restored and when its data was captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub restored_point: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_captured_at: Option<Time>,
+    /// The data lost: the loss's beginning − the restored copy's capture time (the RPO achieved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_seconds: Option<i64>,
+    /// Whether that was within the class's RPO for this scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_rpo: Option<bool>,
 }
 
 /// What one data source did through a zone loss.

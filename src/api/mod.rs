@@ -10,6 +10,7 @@ mod duration;
 mod failover;
 mod formats;
 mod service;
+mod stateful;
 
 pub use backup::*;
 pub use class::*;
@@ -19,6 +20,7 @@ pub use duration::{PATTERN as DURATION_PATTERN, Span};
 pub use failover::*;
 pub use formats::TIME_ZONE_PATTERN;
 pub use service::*;
+pub use stateful::*;
 
 /// The API group of every continuo resource.
 pub const GROUP: &str = "continuo.dev";

@@ -42,7 +42,8 @@ use super::{Scope, Span};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("!has(self.preferredZones) || !has(self.zones) || self.preferredZones.all(z, z in self.zones)").message("spec.preferredZones must be among spec.zones")
+    validation = Rule::new("!has(self.preferredZones) || !has(self.zones) || self.preferredZones.all(z, z in self.zones)").message("spec.preferredZones must be among spec.zones"),
+    validation = Rule::new("has(self.volumeClaimTemplates) == has(oldSelf.volumeClaimTemplates) && (!has(self.volumeClaimTemplates) || self.volumeClaimTemplates == oldSelf.volumeClaimTemplates)").message("spec.volumeClaimTemplates cannot change once the service exists (a StatefulSet's cannot): create a new service to change its volumes"),
 )]
 pub struct ResilientServiceSpec {
     /// The ContinuityClass whose objectives this service must meet.
@@ -97,6 +98,15 @@ pub struct ResilientServiceSpec {
     #[schemars(length(max = 16))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub data: Vec<super::DataSource>,
+    /// Volumes, as in a StatefulSet: each replica gets its own claim of each, in its own zone, and continuo runs
+    /// one StatefulSet per zone instead of a Deployment. A replica stays with its volume; when its zone is lost it
+    /// is recreated elsewhere and its volume restored from the newest off-zone copy before the application starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[x_kube(
+        validation = Rule::new("self.all(c, self.exists_one(d, d.metadata.name == c.metadata.name))").message("volumeClaimTemplates names must be unique")
+    )]
+    pub volume_claim_templates: Vec<super::ClaimTemplate>,
 }
 
 /// The Service continuo keeps in front of all zones.
@@ -143,6 +153,10 @@ pub struct ResilientServiceStatus {
     #[schemars(length(max = 16))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub data: Vec<super::DataSourceStatus>,
+    /// Stateful replicas continuo recreated in another zone from an off-zone copy, and what that cost in data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub recoveries: Vec<super::Recovery>,
     /// The last incidents, newest first: each failure timed against its RTO.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]

@@ -4,7 +4,12 @@
 
 use std::time::Instant;
 
-use k8s_openapi::api::{apps::v1::Deployment, batch::v1::CronJob, core::v1::Service, policy::v1::PodDisruptionBudget};
+use k8s_openapi::api::{
+    apps::v1::{Deployment, StatefulSet},
+    batch::v1::CronJob,
+    core::v1::Service,
+    policy::v1::PodDisruptionBudget,
+};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams, Preconditions},
@@ -27,12 +32,13 @@ use crate::{
 /// status describes the previous spec, so it must not count as rolled out (say, before draining another zone).
 pub(super) fn unconfirmed_readiness_hidden(
     mut children: Vec<Deployment>,
+    kind: &str,
     writes: &RecentWrites,
     ns: &str,
     now: Instant,
 ) -> Vec<Deployment> {
     for d in &mut children {
-        let key = RecentWrites::key("Deployment", ns, &d.name_any());
+        let key = RecentWrites::key(kind, ns, &d.name_any());
         if writes.generation(&key, now).is_some_and(|g| d.metadata.generation.unwrap_or(0) < g) {
             d.status = None;
         }
@@ -56,6 +62,11 @@ pub(super) async fn apply_children(
     for d in &desired.deployments {
         let live = children.iter().find(|c| c.name_any() == d.name_any());
         apply_if_drifted(ctx, &deployments, d, live, Compare::TemplateByDigest, written).await?;
+    }
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    for s in &desired.stateful_sets {
+        let live = ctx.caches.volumes.stateful_set(ns, &s.name_any());
+        apply_if_drifted(ctx, &sets, s, live.as_ref(), Compare::TemplateByDigest, written).await?;
     }
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
     let live = ctx.caches.disruption_budget(ns, &desired.disruption_budget.name_any());
@@ -86,10 +97,16 @@ pub(super) async fn apply_children(
             ctx.applied.forget(&RecentWrites::key("CronJob", ns, &live.name_any()));
         }
     }
+    let stateful = !desired.stateful_sets.is_empty();
     for name in &desired.delete {
         if let Some(live) = children.iter().find(|c| &c.name_any() == name) {
-            deployments.delete(name, &delete_exactly(live)).await?;
-            ctx.applied.forget(&RecentWrites::key("Deployment", ns, name));
+            // A StatefulSet's claims are kept when it is deleted (its retention policy): never a volume.
+            let kind = if stateful { "StatefulSet" } else { "Deployment" };
+            match stateful {
+                true => sets.delete(name, &delete_exactly(live)).await.map(|_| ())?,
+                false => deployments.delete(name, &delete_exactly(live)).await.map(|_| ())?,
+            }
+            ctx.applied.forget(&RecentWrites::key(kind, ns, name));
             info!(deployment = %name, "deleted drained zone");
             notes.push(status::Transition {
                 warning: false,
@@ -145,8 +162,9 @@ where
             let mut without = body.clone();
             if let Some(spec) = without["spec"].as_object_mut() {
                 spec.remove(field);
-                // Immutable once created (apps/v1), so the cache does not keep it either.
+                // Immutable once created (apps/v1), so the cache does not keep them either.
                 spec.remove("selector");
+                spec.remove("volumeClaimTemplates");
             }
             without
         }
@@ -200,11 +218,17 @@ mod tests {
         let writes = RecentWrites::default();
         let now = Instant::now();
         writes.record(RecentWrites::key("Deployment", "n", "s-a"), &json!({}), 5, now);
-        let stale = unconfirmed_readiness_hidden(vec![deployment(4)], &writes, "n", now);
+        let stale = unconfirmed_readiness_hidden(vec![deployment(4)], "Deployment", &writes, "n", now);
         assert!(!plan::rolled_out(&stale[0], 1), "the cache's copy describes the previous spec");
-        let fresh = unconfirmed_readiness_hidden(vec![deployment(5)], &writes, "n", now);
+        let fresh = unconfirmed_readiness_hidden(vec![deployment(5)], "Deployment", &writes, "n", now);
         assert!(plan::rolled_out(&fresh[0], 3));
-        let later = unconfirmed_readiness_hidden(vec![deployment(4)], &writes, "n", now + super::super::WRITE_GRACE);
+        let later = unconfirmed_readiness_hidden(
+            vec![deployment(4)],
+            "Deployment",
+            &writes,
+            "n",
+            now + super::super::WRITE_GRACE,
+        );
         assert!(plan::rolled_out(&later[0], 3), "after the grace period the cache is believed again");
     }
 }

@@ -40,9 +40,21 @@ pub struct Caches {
     /// The data layers services name (CloudNativePG, VolSync). Not awaited for readiness: a layer whose CRD is
     /// not installed never syncs, and says so.
     pub data: super::data_layers::DataCaches,
+    /// Stateful services' StatefulSets and claims, and the StorageClasses.
+    pub volumes: VolumeCaches,
     /// Set once every store has synced. kube's `Store::wait_until_ready` wakes only the last of several tasks
     /// waiting at once (a oneshot channel underneath), so the stores are awaited by one task at a time, here.
     pub synced: std::sync::Arc<tokio::sync::OnceCell<()>>,
+}
+
+/// The stores of stateful services' kinds.
+#[derive(Clone)]
+pub struct VolumeCaches {
+    /// StatefulSets carrying continuo's service label, without their pod and claim templates.
+    pub sets: Store<Packed<k8s_openapi::api::apps::v1::StatefulSet>>,
+    /// Claims carrying continuo's service label (made from a service's claim templates), metadata only.
+    pub claims: Store<k8s_openapi::api::core::v1::PersistentVolumeClaim>,
+    pub storage_classes: Store<k8s_openapi::api::storage::v1::StorageClass>,
 }
 
 /// A store's writer went away before it synced: its watch ended.
@@ -68,6 +80,9 @@ impl Caches {
         self.agent_jobs.wait_until_ready().await.map_err(closed)?;
         self.agent_pods.wait_until_ready().await.map_err(closed)?;
         self.restores.wait_until_ready().await.map_err(closed)?;
+        self.volumes.sets.wait_until_ready().await.map_err(closed)?;
+        self.volumes.claims.wait_until_ready().await.map_err(closed)?;
+        self.volumes.storage_classes.wait_until_ready().await.map_err(closed)?;
         self.namespaces.wait_until_ready().await.map_err(closed)
     }
 
@@ -246,6 +261,9 @@ mod tests {
         let (restores, w11) = store();
         let (namespaces, w12) = store();
         let (drills, w13) = store::<ContinuityDrill>();
+        let (sets, w14) = store();
+        let (claims, w15) = store();
+        let (storage_classes, w16) = store();
         let caches = Caches {
             nodes,
             classes,
@@ -265,6 +283,7 @@ mod tests {
                 instance_pods: super::super::LayerCache::synced(store().0),
                 replication_sources: super::super::LayerCache::synced(store().0),
             },
+            volumes: VolumeCaches { sets, claims, storage_classes },
             synced: Default::default(),
         };
         // Several tasks wait before anything synced: the readiness probe, reconciles, the orphan sweep.
@@ -288,6 +307,9 @@ mod tests {
         sync(w11);
         sync(w12);
         sync(w13);
+        sync(w14);
+        sync(w15);
+        sync(w16);
         for w in waiters {
             let woke = tokio::time::timeout(Duration::from_secs(2), w).await;
             assert!(matches!(woke, Ok(Ok(Ok(())))), "a waiter never woke: {woke:?}");

@@ -20,12 +20,14 @@ mod reconcile;
 mod reflect;
 mod reported;
 mod run;
+mod volumes;
 mod watches;
 mod writes;
 mod zone_watch;
 
 pub(crate) use apply::delete_exactly;
 pub use backups::mark_orphans;
+pub use cache::VolumeCaches;
 pub use cache::{
     CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, Packed, TEMPLATE_DIGEST, WRITE_GRACE,
     keep_applied_service_fields,
@@ -36,3 +38,4 @@ pub use detect::{Detector, NODE_LEASE_NAMESPACE};
 pub use leader::{Election, install_builtin_classes};
 pub use reconcile::{error_policy, reconcile};
 pub use run::{Settings, run};
+pub use volumes::{keep_claim_metadata, keep_read_fields as keep_stateful_set_read_fields};

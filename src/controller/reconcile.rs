@@ -84,7 +84,13 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     // Observe, from the caches only.
     let now = Instant::now();
     let class = ctx.caches.class(&svc.spec.class_name);
-    let children = unconfirmed_readiness_hidden(ctx.caches.deployments_of(svc), &ctx.writes, &ns, now);
+    // A stateful service's zones are StatefulSets, read as the zone workloads the plan knows.
+    let (kind, live) = match svc.spec.volume_claim_templates.is_empty() {
+        true => ("Deployment", ctx.caches.deployments_of(svc)),
+        false => ("StatefulSet", ctx.caches.volumes.zone_workloads_of(svc)),
+    };
+    let children = unconfirmed_readiness_hidden(live, kind, &ctx.writes, &ns, now);
+    let volumes = ctx.caches.volumes.snapshot(svc);
     let nodes = topology::observe(&ctx.caches.nodes.state(), &ctx.config.keys);
     let location = svc.spec.backup.as_ref().and_then(|b| ctx.caches.location(&b.location));
     let points = ctx.caches.recovery_points_of(&ns, &name);
@@ -106,6 +112,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         failover: Failover { detection: &detection, observer: ctx.detector.observer() },
         data: data.observed(),
         drill: drilled.as_deref(),
+        volumes: volumes.observed(),
         now: clock,
     });
 
@@ -125,6 +132,11 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let mut side_step_failed = false;
     if let Ok(Some(b)) = plan.as_ref().map(|d| d.backup.as_ref()) {
         side_step_failed = super::backups::keep_catalog(ctx, svc, b, &points, &mut notes).await;
+    }
+
+    // Stateful services: a claim whose data diverged is labelled so (its only write), and a Warning says so.
+    if let Ok(desired) = &plan {
+        side_step_failed |= super::volumes::mark_diverged(ctx, &ns, desired, &volumes, &mut notes).await;
     }
 
     // Drills: each one's next step, from this plan; a drill running is measured again soon.

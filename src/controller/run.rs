@@ -210,7 +210,7 @@ fn controller(
     settings: &Settings,
     leader: watch::Receiver<bool>,
 ) -> (impl std::future::Future<Output = ()>, futures::stream::BoxStream<'static, ()>) {
-    let (by_class, by_location) = (services.clone(), services.clone());
+    let (by_class, by_location, by_storage) = (services.clone(), services.clone(), services.clone());
     let (by_cluster, by_pod, by_source) = (services.clone(), services.clone(), services.clone());
     let data = t.data;
     let running = Controller::for_stream(t.services, services)
@@ -218,12 +218,16 @@ fn controller(
         .owns_stream(t.disruption_budgets)
         .owns_stream(t.kube_services)
         .owns_stream(t.cron_jobs)
-        // A class change re-reconciles the services that name it.
-        .watches_stream(t.classes, move |class| {
+        .owns_stream(t.stateful_sets)
+        .watches_stream(t.storage_classes, move |class| {
             let name = class.name_any();
-            let naming = by_class.state().into_iter().filter(|s| s.spec.class_name == name);
-            naming.map(|s| ObjectRef::from_obj(&*s)).collect::<Vec<_>>()
+            let names = |c: &crate::api::ClaimTemplate| c.spec.storage_class_name.as_ref().is_none_or(|n| *n == name);
+            services_where(&by_storage, |s| s.spec.volume_claim_templates.iter().any(names))
         })
+        // A claim's service is named by its label (the StatefulSet made it, not continuo).
+        .watches_stream(t.claims, |claim| labelled_service(&claim))
+        // A class change re-reconciles the services that name it.
+        .watches_stream(t.classes, move |class| services_where(&by_class, |s| s.spec.class_name == class.name_any()))
         // A location change re-reconciles the services that store copies there.
         .watches_stream(t.locations, move |location| {
             let name = location.name_any();
@@ -232,10 +236,7 @@ fn controller(
             storing.map(|s| ObjectRef::from_obj(&*s)).collect::<Vec<_>>()
         })
         // A finished backup run is catalogued; a finished delete run removes its point.
-        .watches_stream(t.agent_jobs, |job| {
-            let service = job.labels().get(SERVICE_LABEL).cloned();
-            service.zip(job.namespace()).map(|(s, ns)| ObjectRef::new(&s).within(&ns))
-        })
+        .watches_stream(t.agent_jobs, |job| labelled_service(&job))
         // A restore request is carried out by its service's reconcile.
         .watches_stream(t.restores, |req| req.namespace().map(|ns| ObjectRef::new(&req.spec.service).within(&ns)))
         // A drill is run, step by step, by its service's reconcile.
@@ -272,6 +273,20 @@ fn controller(
 }
 
 /// The services in `ns` with a data entry that `names` picks.
+/// The services `pick` chooses.
+fn services_where(
+    services: &Store<ResilientService>,
+    pick: impl Fn(&ResilientService) -> bool,
+) -> Vec<ObjectRef<ResilientService>> {
+    services.state().iter().filter(|s| pick(s)).map(|s| ObjectRef::from_obj(&**s)).collect()
+}
+
+/// The service an object names by continuo's service label, in its namespace.
+fn labelled_service<K: kube::Resource>(object: &K) -> Option<ObjectRef<ResilientService>> {
+    let service = object.meta().labels.as_ref()?.get(SERVICE_LABEL)?;
+    Some(ObjectRef::new(service).within(object.meta().namespace.as_deref()?))
+}
+
 fn naming(
     services: &Store<ResilientService>,
     ns: Option<String>,

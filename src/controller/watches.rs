@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use futures::{StreamExt, channel::mpsc, future::ready, stream::BoxStream};
 use k8s_openapi::api::{
-    core::v1::{Namespace, Node, Service},
+    apps::v1::StatefulSet,
+    core::v1::{Namespace, Node, PersistentVolumeClaim, Service},
     policy::v1::PodDisruptionBudget,
+    storage::v1::StorageClass,
 };
 use kube::{
     Api, Client,
@@ -60,6 +62,11 @@ pub(super) struct Triggers {
     pub agent_jobs: Changes<CachedJob>,
     pub restores: Changes<RestoreRequest>,
     pub drills: Changes<ContinuityDrill>,
+    pub stateful_sets: Changes<Packed<StatefulSet>>,
+    /// Claims: one created, labelled or deleted (a person resolving a divergence) re-judges its service.
+    pub claims: Changes<PersistentVolumeClaim>,
+    /// A StorageClass created or changed re-judges the stateful services whose claims name it.
+    pub storage_classes: Changes<StorageClass>,
     pub points: Changes<RecoveryPoint>,
     /// The data layers services name in `spec.data`.
     pub data: super::data_layers::DataWatches,
@@ -84,6 +91,7 @@ pub(super) fn start(
         cached(scoped(client, namespace), children.clone(), CachedCronJob::keep_read_annotations, health);
     let (pdbs, pdb_events) =
         packed(scoped(client, namespace), children.clone(), |p: &mut PodDisruptionBudget| p.status = None, health);
+    let (volumes, set_events, claim_events, storage_class_events) = volumes(client, namespace, &children, health);
     let (svcs, svc_events) =
         packed(scoped(client, namespace), children, super::cache::keep_applied_service_fields, health);
     let (locations, location_events) = cached(Api::all(client.clone()), all(), |_: &mut BackupLocation| {}, health);
@@ -101,11 +109,7 @@ pub(super) fn start(
     let (namespaces, namespace_events) = namespaces(client, namespace, health);
     let (services, service_events, deleted) = services(client, namespace, health);
     let data = super::data_layers::start(client, namespace, health);
-    let tasks = vec![
-        node_task,
-        tokio::spawn(namespace_events.for_each(|_| ready(()))),
-        tokio::spawn(agent_pod_events.for_each(|_| ready(()))),
-    ];
+    let tasks = vec![node_task, feed_only(namespace_events), feed_only(agent_pod_events)];
     let caches = Caches {
         nodes,
         classes,
@@ -121,6 +125,7 @@ pub(super) fn start(
         restores,
         drills,
         data: data.caches.clone(),
+        volumes,
         synced: Default::default(),
     };
     let triggers = Triggers {
@@ -136,10 +141,44 @@ pub(super) fn start(
         agent_jobs: agent_job_events.boxed(),
         restores: restore_events.boxed(),
         drills: drill_events.boxed(),
+        stateful_sets: set_events.boxed(),
+        claims: claim_events.boxed(),
+        storage_classes: storage_class_events.boxed(),
         points: point_events.boxed(),
         data,
     };
     Watches { caches, services, triggers, zones_changed, tasks }
+}
+
+/// Stateful services' StatefulSets and claims (by continuo's service label), and the StorageClasses.
+#[allow(clippy::type_complexity)]
+fn volumes(
+    client: &Client,
+    namespace: &Option<String>,
+    children: &watcher::Config,
+    health: &Arc<ApiHealth>,
+) -> (
+    super::cache::VolumeCaches,
+    impl futures::Stream<Item = Result<Packed<StatefulSet>, watcher::Error>> + Send + 'static,
+    impl futures::Stream<Item = Result<PersistentVolumeClaim, watcher::Error>> + Send + 'static,
+    impl futures::Stream<Item = Result<StorageClass, watcher::Error>> + Send + 'static,
+) {
+    let (sets, set_events) =
+        packed(scoped(client, namespace), children.clone(), super::volumes::keep_read_fields, health);
+    let (claims, claim_events) = cached(
+        scoped::<PersistentVolumeClaim>(client, namespace),
+        children.clone(),
+        super::volumes::keep_claim_metadata,
+        health,
+    );
+    let (storage_classes, storage_class_events) =
+        cached(Api::<StorageClass>::all(client.clone()), watcher::Config::default(), |_: &mut StorageClass| {}, health);
+    (super::cache::VolumeCaches { sets, claims, storage_classes }, set_events, claim_events, storage_class_events)
+}
+
+/// Runs a watch that only feeds its cache.
+fn feed_only<T>(events: impl futures::Stream<Item = T> + Send + 'static) -> JoinHandle<()> {
+    tokio::spawn(events.for_each(|_| ready(())))
 }
 
 /// Namespaces only feed a cache (is it being deleted?); one watched namespace is watched by name.

@@ -108,6 +108,10 @@ fn incident(scope: Scope, subject: String, began: Timestamp, detected: Timestamp
         target_rto: o.rto.iter().find(|(s, _)| *s == scope).map(|(_, r)| *r),
         within_rto: None,
         data: Vec::new(),
+        restored_point: None,
+        restored_captured_at: None,
+        data_loss_seconds: None,
+        within_rpo: None,
     }
 }
 

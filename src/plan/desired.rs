@@ -20,10 +20,12 @@ use crate::{
 pub struct Desired {
     /// Deployments to apply: one per eligible zone, plus drained zones scaled to 0.
     pub deployments: Vec<Deployment>,
+    /// A stateful service's StatefulSets, one per zone, instead of Deployments.
+    pub stateful_sets: Vec<k8s_openapi::api::apps::v1::StatefulSet>,
     pub disruption_budget: PodDisruptionBudget,
     /// `None`: the spec asks for no Service, so one continuo made is deleted.
     pub service: Option<Service>,
-    /// Deployments of zones no longer used, scaled to 0 and ready to delete.
+    /// Zone workloads (Deployments, or StatefulSets) no longer used, scaled to 0 and ready to delete.
     pub delete: Vec<String>,
     pub placement: Placement,
     pub zones: Vec<ZoneStatus>,
@@ -36,6 +38,10 @@ pub struct Desired {
     pub backup: Option<BackupPlan>,
     /// The data stage's resolution of `spec.data`: what the RPO verdicts are judged on.
     pub data: crate::data::DataPlan,
+    /// A stateful service's gravity stage: recoveries from copies, moves refused, diverged claims.
+    pub volumes: Option<crate::stateful::Volumes>,
+    /// The recoveries for status.
+    pub recoveries: Vec<crate::api::Recovery>,
     /// Where a template change stands, zone by zone.
     pub rollout: Progress,
     /// Failure detection as it applies to this service.

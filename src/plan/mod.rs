@@ -9,6 +9,7 @@ mod build;
 mod desired;
 mod inputs;
 mod record;
+mod volumes;
 mod zones;
 
 pub use crate::verdict::Problem;
@@ -34,10 +35,13 @@ use zones::{Zones, zones};
 pub fn plan(i: &Inputs<'_>) -> Plan {
     let class = validate(i)?;
     let zones = zones(i, class)?;
-    let placement = place(i, &class.spec, &zones);
+    let mut placement = place(i, &class.spec, &zones);
+    let stateful = !i.service.spec.volume_claim_templates.is_empty();
+    let volumes = stateful.then(|| volumes::gravity(i, &class.spec, &zones, &mut placement));
     let (backup, cron_jobs) = backups(i, class, &zones.in_scope, &zones.eligible, zones.regions);
     let data = data(i, &zones);
     let startup = i.config.timing.pod_startup(&i.service.spec.template, i.service.spec.startup_seconds);
+    let storage = stateful.then(|| volumes::storage(i, startup));
     let objectives = objectives::assess(&Situation {
         class: &class.spec,
         replicas: i.service.spec.replicas,
@@ -47,6 +51,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         timing: &i.config.timing,
         backup: backup.as_ref(),
         data: &data,
+        storage: storage.as_ref(),
         now: i.now,
     });
     let shape = Shape {
@@ -56,10 +61,17 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         toleration_seconds: class.spec.objective(Scope::Node).map(|o| i.config.timing.toleration_for(o.rto, startup)),
     };
     let mut built = build(i, &shape, &zones, &placement);
+    if let Some(v) = &volumes {
+        volumes::restore_into(i, &zones, v, &mut built);
+    }
     let rollout = roll_out(i, &placement, &mut built);
     drain(i, &shape, &zones, &placement, &mut built);
+    let stateful_sets = volumes.as_ref().map(|v| volumes::into_stateful_sets(i, v, &mut built)).unwrap_or_default();
     built.zones.sort_by(|a, b| a.name.cmp(&b.name));
-    let (incidents, incident_changes) = record_incidents(i, &class.spec, &zones, &built.zones, &data);
+    let (mut incidents, mut incident_changes) = record_incidents(i, &class.spec, &zones, &built.zones, &data);
+    if let Some(v) = &volumes {
+        volumes::annotate(&mut incidents, &mut incident_changes, v);
+    }
     let (availability, availability_review) = record_availability(i, &class.spec, &zones, &built.zones);
     let zone_shortfall = (zones.eligible.len() < class.spec.min_zones as usize).then(|| {
         format!(
@@ -71,6 +83,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     });
     Ok(Desired {
         deployments: built.deployments,
+        stateful_sets,
         disruption_budget: shape.disruption_budget(),
         service: shape.service(),
         delete: built.delete,
@@ -81,6 +94,8 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         cron_jobs,
         backup,
         data,
+        recoveries: volumes.as_ref().map(|v| v.recoveries.clone()).unwrap_or_default(),
+        volumes,
         rollout,
         detection: summarize(i),
         incidents,
@@ -102,6 +117,7 @@ fn validate<'a>(i: &Inputs<'a>) -> Result<&'a ContinuityClass, Problem> {
     if spec.template.spec.as_ref().is_none_or(|p| p.containers.is_empty()) {
         return Err(problem("InvalidSpec", "spec.template.spec.containers must list at least one container"));
     }
+    volumes::validate(i)?;
     Ok(class)
 }
 

@@ -1,12 +1,15 @@
-//! Stateful services, the pure core (not wired to a workload kind yet): where each stateful replica stays (data
-//! has gravity), which copy a replica recreated in another zone is restored from, what its loss cost in data, and
-//! whether its volumes survive the loss of a server.
+//! Stateful services (those with `volumeClaimTemplates`, run as one StatefulSet per zone), the pure core: where
+//! each stateful replica stays (data has gravity), which copy a replica recreated in another zone is restored from,
+//! what its loss cost in data, and whether its volumes survive the loss of a server.
 //!
 //! - **Gravity.** A stateful replica stays in the zone that holds its volume. It moves only when that zone is lost
 //!   or no longer eligible (a drained zone, a changed `spec.zones`); never to spread back or rebalance. A replica
 //!   that moves is restored; a first placement (a new service, a scale-up) never is.
-//! - **Restore.** From the newest good copy stored provably outside the lost zone (a copy whose zone is unknown is
-//!   not), captured no later than the loss. None: start empty only when the class allows it, else do not start
+//! - **Only data no survivor holds is restored.** Replicas a surviving zone still runs (ActiveActive, a warm
+//!   standby) keep the data by the application's own replication: a zone loss restores only the shortfall.
+//! - **Restore.** From the newest good copy stored provably outside the lost zone (in another zone, or in another
+//!   region when the location names only a region; a copy of unknown place is not), captured no later than the
+//!   loss. None: start empty only when the class allows it, else do not start
 //!   (`NoCopyToRestore`): an empty installation that looks healthy is worse than one that is down.
 //! - **Data lost** = the loss time − the restored copy's capture time: the RPO actually achieved.
 //! - **Server loss.** A volume outlives its server only on network-attached storage; a local or host-path volume
@@ -15,42 +18,118 @@
 
 use jiff::Timestamp;
 
+use crate::placement::Placement;
+
+pub mod nodes;
+mod outcome;
+pub mod set;
 #[cfg(test)]
 mod tests;
 
-/// A stateful replica's place: its zone, and whether its volume there must first be restored from a copy.
+pub use nodes::{NodeLoss, NodeRecovery, Storage, StorageClass, Survival, node_recovery, storage, survival};
+pub use outcome::Volumes;
+
+/// Replicas a zone held, as status records them, and whether that zone is usable now.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Seat {
-    pub ordinal: usize,
+pub struct Held {
     pub zone: String,
-    /// The replica was moved from a zone it lost: its new volume is restored before the application starts.
-    pub restore_from_zone: Option<String>,
+    pub replicas: i32,
+    pub eligible: bool,
+    /// The zone's volumes were given up: its replicas were recreated elsewhere from a copy, so what they hold has
+    /// diverged. It gets no replica until a person decides (see [`crate::api::Recovery`]).
+    pub forfeited: bool,
 }
 
-/// Where each of `replicas` stateful replicas runs now. `recorded` is each ordinal's zone as status records it;
-/// `eligible` the zones usable now, in the spread's order (the first is where a new or moved replica goes first,
-/// the next ones take further replicas evenly).
-pub fn seats(replicas: usize, recorded: &[(usize, String)], eligible: &[String]) -> Vec<Seat> {
-    let mut out: Vec<Seat> = Vec::with_capacity(replicas);
-    let load = |out: &[Seat], z: &String| out.iter().filter(|s| &s.zone == z).count();
-    // Replicas whose volume's zone is still eligible stay there.
-    for ordinal in 0..replicas {
-        if let Some((_, z)) = recorded.iter().find(|(o, z)| *o == ordinal && eligible.contains(z)) {
-            out.push(Seat { ordinal, zone: z.clone(), restore_from_zone: None });
+/// Replicas recreated in `zone` because `from_zone`, which held their volumes, is no longer usable: their new
+/// volumes are restored from a copy before they start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Move {
+    pub zone: String,
+    pub from_zone: String,
+    /// The first new ordinal in `zone`'s StatefulSet, and how many.
+    pub first_ordinal: i32,
+    pub replicas: i32,
+}
+
+/// Gravity: adjusts `placement` (what the mode alone would place) so that no zone holding volumes loses replicas
+/// unless the declared replicas shrink, a forfeited zone gets none, and says which new replicas hold data no
+/// surviving replica has (moved from a zone no longer usable: restored) as opposed to replicas a scale-up or the
+/// mode's spare adds (first placements: empty, or filled by the application's own replication).
+///
+/// - A first placement (nothing recorded) is the mode's placement, with no move.
+/// - Each eligible zone keeps at least what it holds, grown to what the mode wants; when the zones together hold
+///   more than the mode places (the declared replicas shrank), the mode's placement is taken (StatefulSets shrink
+///   from their highest ordinals; the claims are kept).
+/// - Moves = the declared replicas − the replicas surviving zones held, at most what the unusable zones held,
+///   assigned to the zones that grow, in placement order.
+pub fn hold(placement: &mut Placement, declared: i32, held: &[Held]) -> Vec<Move> {
+    let recorded = |zone: &str| held.iter().find(|h| h.zone == zone && h.eligible && !h.forfeited).map(|h| h.replicas);
+    let was: Vec<i32> = placement.targets.iter().map(|t| recorded(&t.zone).unwrap_or(0)).collect();
+    if held.iter().all(|h| h.replicas == 0 && !h.forfeited) {
+        return Vec::new();
+    }
+    let total_held: i32 = was.iter().sum();
+    let mode_total = placement.total();
+    let shrinking = total_held > mode_total;
+    for (t, w) in placement.targets.iter_mut().zip(&was) {
+        let forfeited = held.iter().any(|h| h.zone == t.zone && h.forfeited);
+        t.replicas = match () {
+            _ if forfeited => 0,
+            _ if shrinking => t.replicas,
+            _ => t.replicas.max(*w),
+        };
+    }
+    trim_growth(placement, &was, mode_total.max(total_held));
+    refill_forfeited(placement, held, &was, mode_total);
+    let mut to_move = (declared - total_held).max(0);
+    let mut sources: Vec<(String, i32)> = held
+        .iter()
+        .filter(|h| !h.eligible && !h.forfeited && h.replicas > 0)
+        .map(|h| (h.zone.clone(), h.replicas))
+        .collect();
+    let mut moves = Vec::new();
+    for (t, w) in placement.targets.iter().zip(&was) {
+        let mut growth = (t.replicas - w).max(0);
+        let mut next = *w;
+        while growth > 0 && to_move > 0 {
+            let Some(source) = sources.iter_mut().find(|(_, n)| *n > 0) else { break };
+            let n = growth.min(to_move).min(source.1);
+            moves.push(Move { zone: t.zone.clone(), from_zone: source.0.clone(), first_ordinal: next, replicas: n });
+            (growth, to_move, source.1, next) = (growth - n, to_move - n, source.1 - n, next + n);
         }
     }
-    // The others: moved from a lost zone (restored), or placed for the first time (empty); on the least loaded
-    // eligible zone, first in the spread's order on a tie.
-    for ordinal in 0..replicas {
-        if out.iter().any(|s| s.ordinal == ordinal) {
-            continue;
-        }
-        let Some(zone) = eligible.iter().min_by_key(|z| load(&out, z)).cloned() else { break };
-        let from = recorded.iter().find(|(o, _)| *o == ordinal).map(|(_, z)| z.clone());
-        out.push(Seat { ordinal, zone, restore_from_zone: from });
+    moves
+}
+
+/// Growing every zone to what the mode wants while keeping what each holds can exceed the mode's total (the mode
+/// put its uneven share elsewhere than where the volumes are): the growth goes, first from zones holding no
+/// volume, last zones first, until the total is back to `total`.
+fn trim_growth(placement: &mut Placement, was: &[i32], total: i32) {
+    let mut excess = placement.total() - total;
+    let mut order: Vec<usize> = (0..placement.targets.len()).collect();
+    order.sort_by_key(|k| (was[*k] > 0, std::cmp::Reverse(*k)));
+    for k in order {
+        let t = &mut placement.targets[k];
+        let cut = (t.replicas - was[k]).max(0).min(excess.max(0));
+        t.replicas -= cut;
+        excess -= cut;
     }
-    out.sort_by_key(|s| s.ordinal);
-    out
+}
+
+/// What a forfeited zone would have run goes to the zones that hold volumes already, least loaded first, so that
+/// the total stays what the mode places.
+fn refill_forfeited(placement: &mut Placement, held: &[Held], was: &[i32], mode_total: i32) {
+    let missing = (mode_total - placement.total()).max(0);
+    let open = |t: &crate::placement::ZoneTarget| !held.iter().any(|h| h.zone == t.zone && h.forfeited);
+    for _ in 0..missing {
+        let pick = (0..placement.targets.len())
+            .filter(|k| open(&placement.targets[*k]))
+            .min_by_key(|k| (was[*k] == 0, placement.targets[*k].replicas));
+        match pick {
+            Some(k) => placement.targets[k].replicas += 1,
+            None => break,
+        }
+    }
 }
 
 /// A copy as the catalog records it.
@@ -58,8 +137,9 @@ pub fn seats(replicas: usize, recorded: &[(usize, String)], eligible: &[String])
 pub struct Copy<'a> {
     pub name: &'a str,
     pub captured: Timestamp,
-    /// Where the copy is stored, if the catalog knows.
+    /// Where the copy is stored, if the catalog knows: a zone, or only a region.
     pub zone: Option<&'a str>,
+    pub region: Option<&'a str>,
     /// Completed and not expired.
     pub good: bool,
 }
@@ -75,9 +155,29 @@ pub enum Start {
     Refuse { reason: &'static str, message: String },
 }
 
-/// The copy to restore a replica lost with `lost_zone` at `lost_at` from.
-pub fn start_from(copies: &[Copy<'_>], lost_zone: &str, lost_at: Timestamp, empty_allowed: bool) -> Start {
-    let outside = |c: &&Copy<'_>| c.good && c.captured <= lost_at && c.zone.is_some_and(|z| z != lost_zone);
+/// Where a replica was lost: the zone, its region, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Loss<'a> {
+    pub zone: &'a str,
+    pub region: Option<&'a str>,
+    pub at: Timestamp,
+}
+
+impl Copy<'_> {
+    /// Whether the copy is provably stored outside the lost zone: in another zone, or in another region.
+    fn outside(&self, loss: &Loss<'_>) -> Option<bool> {
+        match (self.zone, self.region, loss.region) {
+            (Some(z), _, _) => Some(z != loss.zone),
+            (None, Some(r), Some(lost)) => Some(r != lost),
+            _ => None,
+        }
+    }
+}
+
+/// The copy to restore a replica lost in `loss` from.
+pub fn start_from(copies: &[Copy<'_>], loss: &Loss<'_>, empty_allowed: bool) -> Start {
+    let (lost_zone, lost_at) = (loss.zone, loss.at);
+    let outside = |c: &&Copy<'_>| c.good && c.captured <= lost_at && c.outside(loss) == Some(true);
     if let Some(c) = copies.iter().filter(outside).max_by_key(|c| c.captured) {
         return Start::Restore { point: c.name.to_string(), captured: c.captured };
     }
@@ -85,7 +185,7 @@ pub fn start_from(copies: &[Copy<'_>], lost_zone: &str, lost_at: Timestamp, empt
         return Start::Empty;
     }
     let good = copies.iter().filter(|c| c.good && c.captured <= lost_at).count();
-    let unknown = copies.iter().filter(|c| c.good && c.zone.is_none()).count();
+    let unknown = copies.iter().filter(|c| c.good && c.captured <= lost_at && c.outside(loss).is_none()).count();
     let why = match (good, unknown) {
         (0, _) => "no good copy was captured before the loss".to_string(),
         (_, u) if u > 0 => {
@@ -112,75 +212,24 @@ pub fn data_loss(lost_at: Timestamp, captured: Timestamp, rpo_seconds: Option<i6
     DataLoss { seconds, within_rpo: rpo_seconds.map(|r| seconds <= r) }
 }
 
-/// Whether a StorageClass's volumes outlive the loss of the server they are attached to.
+/// A claim of the service, as observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Survival {
-    /// Network-attached: the volume re-attaches to another server in the zone.
-    Survives,
-    /// Local to the server: lost with it. The sentence says why.
-    LostWithTheServer(String),
+pub struct Claim {
+    pub name: String,
+    /// The zone label the claim template gave it.
+    pub zone: Option<String>,
+    /// Already labelled as diverged.
+    pub marked: bool,
 }
 
-/// How a stateful replica comes back after the loss of its server, by Kubernetes' own mechanics.
-#[derive(Clone, Copy, Debug)]
-pub struct NodeLoss {
-    /// `--fence-lost-nodes`: the node is tainted `node.kubernetes.io/out-of-service` this long after its lease went
-    /// silent; `None` when fencing is off (the default).
-    pub fence_after_seconds: Option<i64>,
-    /// Attaching the volume to the new server and mounting it.
-    pub attach_seconds: i64,
-    /// The pod's own start-up, probes included.
-    pub startup_seconds: i64,
+/// What the stateful stage observes: the service's claims and the cluster's StorageClasses.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Observed<'a> {
+    pub claims: &'a [Claim],
+    /// `None` when not observed (offline without a cluster): the storage verdict is then `Unknown`.
+    pub storage_classes: Option<&'a [StorageClass]>,
 }
 
-/// The recovery time of a stateful replica whose server is lost, or why it has none without a person.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NodeRecovery {
-    Bounded { seconds: i64, how: String },
-    NeedsAPerson(String),
-}
-
-/// A StatefulSet pod on a server that stops answering is evicted, but stays Terminating until its kubelet confirms
-/// (never, for a dead server) or someone force-deletes it; the StatefulSet creates no replacement meanwhile, and a
-/// ReadWriteOnce volume cannot attach elsewhere. Only the out-of-service taint (Kubernetes' non-graceful node
-/// shutdown) force-deletes the pod and detaches the volume at once. So: bounded with fencing, not without.
-pub fn node_recovery(m: &NodeLoss) -> NodeRecovery {
-    let Some(fence) = m.fence_after_seconds else {
-        return NodeRecovery::NeedsAPerson(
-            "a StatefulSet pod on a lost server stays Terminating until its kubelet answers or someone force-deletes it, \
-             and its ReadWriteOnce volume cannot attach elsewhere meanwhile; --fence-lost-nodes taints such a server \
-             out-of-service so that both happen at once"
-                .into(),
-        );
-    };
-    let seconds = fence + m.attach_seconds + m.startup_seconds;
-    NodeRecovery::Bounded {
-        seconds,
-        how: format!(
-            "fenced {fence}s after its lease went silent + {}s to attach the volume elsewhere + {}s start-up = {seconds}s",
-            m.attach_seconds, m.startup_seconds
-        ),
-    }
-}
-
-/// Provisioners whose volumes live on the server's own disks.
-const LOCAL_PROVISIONERS: [&str; 6] = [
-    "kubernetes.io/no-provisioner",
-    "kubernetes.io/host-path",
-    "rancher.io/local-path",
-    "openebs.io/local",
-    "topolvm.io",
-    "local.csi.openebs.io",
-];
-
-/// Judges a StorageClass by its provisioner.
-pub fn survival(class: &str, provisioner: &str) -> Survival {
-    let local = LOCAL_PROVISIONERS.contains(&provisioner) || provisioner.contains("hostpath");
-    if local {
-        Survival::LostWithTheServer(format!(
-            "StorageClass {class} ({provisioner}) keeps volumes on the server's own disks: a lost server loses them"
-        ))
-    } else {
-        Survival::Survives
-    }
-}
+/// Label continuo puts on a claim whose zone's replicas were recreated elsewhere from a copy: when (Unix seconds)
+/// its data diverged from the service's.
+pub const DIVERGED_LABEL: &str = "continuo.dev/diverged-at";

@@ -2,46 +2,90 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 
 use super::*;
+use crate::placement::{Role, ZoneTarget};
 
 fn t(h: i64) -> Timestamp {
     Timestamp::from_second(1_796_000_000 + h * 3600).unwrap()
 }
 
-fn zones(names: &[&str]) -> Vec<String> {
-    names.iter().map(|z| z.to_string()).collect()
+fn target(zone: &str, replicas: i32) -> ZoneTarget {
+    ZoneTarget { zone: zone.into(), replicas, role: Role::Active }
 }
 
-fn rec(pairs: &[(usize, &str)]) -> Vec<(usize, String)> {
-    pairs.iter().map(|(o, z)| (*o, z.to_string())).collect()
+fn placement(targets: &[(&str, i32)]) -> Placement {
+    Placement { targets: targets.iter().map(|(z, r)| target(z, *r)).collect(), primary: None }
+}
+
+fn held(zone: &str, replicas: i32, eligible: bool, forfeited: bool) -> Held {
+    Held { zone: zone.into(), replicas, eligible, forfeited }
+}
+
+fn counts(p: &Placement) -> Vec<(String, i32)> {
+    p.targets.iter().map(|t| (t.zone.clone(), t.replicas)).collect()
 }
 
 #[test]
-fn a_replica_stays_with_its_volume_whatever_the_spread_would_prefer() {
-    let s = seats(1, &rec(&[(0, "c")]), &zones(&["a", "b", "c"]));
-    assert_eq!(s, [Seat { ordinal: 0, zone: "c".into(), restore_from_zone: None }]);
+fn a_replica_stays_with_its_volume_whatever_the_mode_would_prefer() {
+    // The mode would put the one replica in a; its volume is in c.
+    let mut p = placement(&[("a", 1), ("b", 0), ("c", 0)]);
+    let moves = hold(&mut p, 1, &[held("c", 1, true, false)]);
+    assert_eq!(moves, []);
+    assert_eq!(counts(&p), [("a".into(), 0), ("b".into(), 0), ("c".into(), 1)]);
 }
 
 #[test]
 fn a_lost_zone_s_replica_is_recreated_elsewhere_and_restored_a_new_one_is_not() {
-    let s = seats(2, &rec(&[(0, "a"), (1, "b")]), &zones(&["b", "c"]));
-    assert_eq!(s[0], Seat { ordinal: 0, zone: "c".into(), restore_from_zone: Some("a".into()) }, "least loaded");
-    assert_eq!(s[1], Seat { ordinal: 1, zone: "b".into(), restore_from_zone: None });
-    let scaled = seats(3, &rec(&[(0, "a"), (1, "b")]), &zones(&["a", "b", "c"]));
-    assert_eq!(scaled[2], Seat { ordinal: 2, zone: "c".into(), restore_from_zone: None }, "a scale-up starts empty");
-    let first = seats(1, &[], &zones(&["b", "a"]));
-    assert_eq!(first[0].zone, "b", "first in the spread's order");
-    assert_eq!(first[0].restore_from_zone, None, "a first placement never restores");
+    let mut p = placement(&[("b", 1), ("c", 0)]);
+    let moves = hold(&mut p, 1, &[held("a", 1, false, false), held("b", 0, true, false), held("c", 0, true, false)]);
+    assert_eq!(moves, [Move { zone: "b".into(), from_zone: "a".into(), first_ordinal: 0, replicas: 1 }]);
+    // A scale-up from 1 to 2: the new replica is a first placement.
+    let mut p = placement(&[("a", 1), ("b", 1), ("c", 0)]);
+    assert_eq!(hold(&mut p, 2, &[held("a", 1, true, false)]), []);
+    // A first placement never restores.
+    let mut p = placement(&[("a", 1), ("b", 0)]);
+    assert_eq!(hold(&mut p, 1, &[]), []);
+    assert_eq!(counts(&p), [("a".into(), 1), ("b".into(), 0)]);
 }
 
 #[test]
-fn the_zone_back_does_not_pull_the_replica_back() {
-    // Moved to c while a was lost; a is eligible again, the recorded zone is c now.
-    let s = seats(1, &rec(&[(0, "c")]), &zones(&["a", "b", "c"]));
-    assert_eq!(s[0].zone, "c");
+fn replicas_whose_data_survives_elsewhere_are_not_restored() {
+    // ActiveActive 3 over a, b, c (2 each): a is lost, b and c still hold 4 ≥ 3 replicas' data.
+    let mut p = placement(&[("b", 3), ("c", 3)]);
+    let lost = [held("a", 2, false, false), held("b", 2, true, false), held("c", 2, true, false)];
+    assert_eq!(hold(&mut p, 3, &lost), [], "the application's own replication holds the data");
+    assert_eq!(counts(&p), [("b".into(), 3), ("c".into(), 3)]);
+}
+
+#[test]
+fn a_zone_that_grows_by_restored_replicas_keeps_its_own_ordinals() {
+    // Restart 3 over a, b, c; a is lost: b grows from 1 to 2, its new ordinal 1 is restored from a's copy.
+    let mut p = placement(&[("b", 2), ("c", 1)]);
+    let moves = hold(&mut p, 3, &[held("a", 1, false, false), held("b", 1, true, false), held("c", 1, true, false)]);
+    assert_eq!(moves, [Move { zone: "b".into(), from_zone: "a".into(), first_ordinal: 1, replicas: 1 }]);
+}
+
+#[test]
+fn the_zone_back_gets_nothing_while_its_volumes_are_forfeited() {
+    // a was lost and its replica restored in b; a is back. The mode would spread back to a.
+    let mut p = placement(&[("a", 1), ("b", 1), ("c", 1)]);
+    let now = [held("a", 1, true, true), held("b", 2, true, false), held("c", 1, true, false)];
+    assert_eq!(hold(&mut p, 3, &now), []);
+    assert_eq!(counts(&p), [("a".into(), 0), ("b".into(), 2), ("c".into(), 1)]);
+}
+
+#[test]
+fn shrinking_the_declared_replicas_takes_the_mode_s_placement() {
+    let mut p = placement(&[("a", 1), ("b", 1)]);
+    assert_eq!(hold(&mut p, 2, &[held("a", 2, true, false), held("b", 2, true, false)]), []);
+    assert_eq!(p.total(), 2);
 }
 
 fn copy(name: &'static str, h: i64, zone: Option<&'static str>, good: bool) -> Copy<'static> {
-    Copy { name, captured: t(h), zone, good }
+    Copy { name, captured: t(h), zone, region: None, good }
+}
+
+fn loss(zone: &'static str, h: i64) -> Loss<'static> {
+    Loss { zone, region: Some("eu-south-1"), at: t(h) }
 }
 
 #[test]
@@ -53,7 +97,7 @@ fn the_newest_good_copy_stored_outside_the_lost_zone_is_restored() {
         copy("local", 50, Some("eu-south-1a"), true),
         copy("after", 60, Some("eu-south-2a"), true),
     ];
-    let start = start_from(&copies, "eu-south-1a", t(52), false);
+    let start = start_from(&copies, &loss("eu-south-1a", 52), false);
     assert_eq!(start, Start::Restore { point: "d2".into(), captured: t(24) });
     assert_eq!(data_loss(t(52), t(24), Some(86_400)), DataLoss { seconds: 28 * 3600, within_rpo: Some(false) });
     assert_eq!(data_loss(t(30), t(24), Some(86_400)).within_rpo, Some(true));
@@ -62,7 +106,7 @@ fn the_newest_good_copy_stored_outside_the_lost_zone_is_restored() {
 #[test]
 fn without_a_copy_the_replica_does_not_start_unless_the_class_allows_empty() {
     let only_local = [copy("local", 10, Some("a"), true)];
-    match start_from(&only_local, "a", t(12), false) {
+    match start_from(&only_local, &loss("a", 12), false) {
         Start::Refuse { reason, message } => {
             assert_eq!(reason, "NoCopyToRestore");
             assert!(message.contains("1 good copies, all stored in a, lost with it"), "{message}");
@@ -70,11 +114,16 @@ fn without_a_copy_the_replica_does_not_start_unless_the_class_allows_empty() {
         other => panic!("{other:?}"),
     }
     let unknown = [copy("x", 10, None, true)];
-    match start_from(&unknown, "a", t(12), false) {
+    match start_from(&unknown, &loss("a", 12), false) {
         Start::Refuse { message, .. } => assert!(message.contains("none known to be stored outside a"), "{message}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(start_from(&[], "a", t(12), true), Start::Empty);
+    assert_eq!(start_from(&[], &loss("a", 12), true), Start::Empty);
+    // A copy whose location names only a region is outside the zone when that region is another.
+    let offsite = [Copy { region: Some("eu-south-2"), ..copy("offsite", 10, None, true) }];
+    assert!(matches!(start_from(&offsite, &loss("a", 12), false), Start::Restore { .. }));
+    let same_region = [Copy { region: Some("eu-south-1"), ..copy("near", 10, None, true) }];
+    assert!(matches!(start_from(&same_region, &loss("a", 12), false), Start::Refuse { .. }));
 }
 
 #[test]
@@ -107,28 +156,37 @@ fn a_lost_server_s_stateful_replica_comes_back_only_when_fenced() {
 }
 
 proptest! {
-    /// Every replica gets a seat in an eligible zone; a replica whose zone stays eligible never moves; only a
-    /// replica that had a zone and lost it is restored.
+    /// Whatever was held and lost: no eligible zone that holds volumes loses replicas unless the declared replicas
+    /// shrank; a forfeited zone gets none; moves never exceed what the unusable zones held nor the shortfall; and
+    /// each move's ordinals are new ones in its zone.
     #[test]
-    fn seats_keep_gravity(replicas in 0usize..6, recorded in prop::collection::vec((0usize..6, 0usize..4), 0..6),
-                          eligible in prop::collection::btree_set(0usize..4, 1..4)) {
-        let name = |z: usize| format!("z{z}");
-        let mut seen = std::collections::BTreeSet::new();
-        let recorded: Vec<(usize, String)> =
-            recorded.into_iter().filter(|(o, _)| seen.insert(*o)).map(|(o, z)| (o, name(z))).collect();
-        let eligible: Vec<String> = eligible.into_iter().map(name).collect();
-        let s = seats(replicas, &recorded, &eligible);
-        prop_assert_eq!(s.len(), replicas);
-        for seat in &s {
-            prop_assert!(eligible.contains(&seat.zone));
-            let had = recorded.iter().find(|(o, _)| *o == seat.ordinal).map(|(_, z)| z.clone());
-            match &had {
-                Some(z) if eligible.contains(z) => {
-                    prop_assert_eq!(&seat.zone, z);
-                    prop_assert_eq!(&seat.restore_from_zone, &None);
-                }
-                _ => prop_assert_eq!(&seat.restore_from_zone, &had),
+    fn gravity_holds(declared in 1i32..8, spread in prop::collection::vec(0i32..4, 3),
+                     recorded in prop::collection::vec((0i32..4, any::<bool>(), any::<bool>()), 3)) {
+        let zones = ["a", "b", "c"];
+        let held: Vec<Held> = zones.iter().zip(&recorded)
+            .map(|(z, (r, eligible, forfeited))| held(z, *r, *eligible, *forfeited && *eligible)).collect();
+        let eligible: Vec<&str> = held.iter().filter(|h| h.eligible).map(|h| h.zone.as_str()).collect();
+        prop_assume!(!eligible.is_empty());
+        let mut p = placement(&eligible.iter().zip(&spread).map(|(z, r)| (*z, *r)).collect::<Vec<_>>());
+        let mode_total = p.total();
+        let moves = hold(&mut p, declared, &held);
+        let kept: i32 = held.iter().filter(|h| h.eligible && !h.forfeited).map(|h| h.replicas).sum();
+        for t in &p.targets {
+            let h = held.iter().find(|h| h.zone == t.zone).unwrap();
+            if h.forfeited {
+                prop_assert_eq!(t.replicas, 0);
+            } else if kept <= mode_total {
+                prop_assert!(t.replicas >= h.replicas, "{} shrank", t.zone);
             }
+        }
+        let lost: i32 = held.iter().filter(|h| !h.eligible).map(|h| h.replicas).sum();
+        let moved: i32 = moves.iter().map(|m| m.replicas).sum();
+        prop_assert!(moved <= lost && moved <= (declared - kept).max(0));
+        for m in &moves {
+            let was = held.iter().find(|h| h.zone == m.zone).map_or(0, |h| h.replicas);
+            prop_assert!(m.first_ordinal >= was);
+            let t = p.targets.iter().find(|t| t.zone == m.zone).unwrap();
+            prop_assert!(m.first_ordinal + m.replicas <= t.replicas);
         }
     }
 }

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use continuo::{
     api::{BackupLocation, ContinuityClass, ContinuityDrill, RecoveryPoint, RestoreRequest},
     controller::{
-        CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, DataCaches, LayerCache, Packed,
-        keep_applied_service_fields,
+        CachedCronJob, CachedDeployment, CachedJob, CachedPod, Caches, DataCaches, LayerCache, Packed, VolumeCaches,
+        keep_applied_service_fields, keep_claim_metadata, keep_stateful_set_read_fields,
     },
     data::{
         cnpg::{InstancePod, POD_ROLE_LABEL, PgCluster},
@@ -29,8 +29,10 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use k8s_openapi::api::{
-    core::v1::{Namespace, Node, Service},
+    apps::v1::StatefulSet,
+    core::v1::{Namespace, Node, PersistentVolumeClaim, Service},
     policy::v1::PodDisruptionBudget,
+    storage::v1::StorageClass,
 };
 use kube::{
     Client, Resource,
@@ -45,6 +47,7 @@ use tokio::sync::Notify;
 
 mod apply;
 pub mod batch;
+mod stateful;
 
 /// One change, as a watch delivers it.
 struct Change {
@@ -455,6 +458,12 @@ impl FakeApi {
                     );
                     return (422, status(422, "Invalid", &message));
                 }
+                if collection.ends_with("/statefulsets")
+                    && let Some(message) = stateful::forbidden_update(&name, &before, existing)
+                {
+                    *existing = before;
+                    return (422, status(422, "Invalid", &message));
+                }
                 if before["spec"] != existing["spec"] {
                     let g = before["metadata"]["generation"].as_i64().unwrap_or(0);
                     existing["metadata"]["generation"] = json!(g + 1);
@@ -681,6 +690,9 @@ impl FakeApi {
         let (pg, clusters) = reflector::store();
         let (ip, instance_pods) = reflector::store();
         let (rs, replication_sources) = reflector::store();
+        let (ss, stateful_sets) = reflector::store();
+        let (pvc, claims) = reflector::store();
+        let (sc, storage_classes) = reflector::store();
         let data = DataCaches {
             clusters: LayerCache::synced(pg),
             instance_pods: LayerCache::synced(ip),
@@ -704,6 +716,9 @@ impl FakeApi {
             agent_pods,
             restores,
             drills,
+            stateful_sets,
+            claims,
+            storage_classes,
         };
         feed.sync(self, nodes);
         let caches = Caches {
@@ -721,6 +736,7 @@ impl FakeApi {
             restores: rr,
             drills: LayerCache::synced(dr),
             data,
+            volumes: VolumeCaches { sets: ss, claims: pvc, storage_classes: sc },
             synced: Default::default(),
         };
         (caches, feed)
@@ -746,6 +762,9 @@ pub struct Feed {
     agent_pods: Writer<CachedPod>,
     restores: Writer<RestoreRequest>,
     drills: Writer<ContinuityDrill>,
+    stateful_sets: Writer<Packed<StatefulSet>>,
+    claims: Writer<PersistentVolumeClaim>,
+    storage_classes: Writer<StorageClass>,
 }
 
 impl Feed {
@@ -782,7 +801,18 @@ impl Feed {
             cron_jobs.iter_mut().for_each(CachedCronJob::keep_read_annotations);
             relist(&mut self.cron_jobs, &cron_jobs);
         }
+        if wanted("statefulsets") {
+            let mut sets: Vec<StatefulSet> = api.typed("statefulsets");
+            sets.iter_mut().for_each(keep_stateful_set_read_fields);
+            relist(&mut self.stateful_sets, &packed(sets));
+        }
+        if wanted("persistentvolumeclaims") {
+            let mut claims: Vec<PersistentVolumeClaim> = api.typed("persistentvolumeclaims");
+            claims.iter_mut().for_each(keep_claim_metadata);
+            relist(&mut self.claims, &claims);
+        }
         // The kinds the caches keep as they are.
+        relist_kind(&mut self.storage_classes, api, "storageclasses", &wanted);
         relist_kind(&mut self.classes, api, "continuityclasses", &wanted);
         relist_kind(&mut self.namespaces, api, "namespaces", &wanted);
         relist_kind(&mut self.locations, api, "backuplocations", &wanted);

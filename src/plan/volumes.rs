@@ -1,0 +1,245 @@
+//! The stateful stages, for a service with `volumeClaimTemplates`: gravity (a replica stays with its volume; one
+//! whose zone is no longer usable is recreated elsewhere, its data restored from the newest off-zone copy or, with
+//! none, not started) before the build; and after it, each zone's workload as a StatefulSet with its claims and,
+//! where replicas were recreated, the agent's restore as an init container.
+
+use jiff::Timestamp;
+use k8s_openapi::{api::apps::v1::StatefulSet, apimachinery::pkg::apis::meta::v1::Time};
+
+use super::{build::Built, desired::zone_of, inputs::Inputs, zones::Zones};
+use crate::{
+    api::{ContinuityClassSpec, Incident, Recovery, RecoveryPoint, Scope, WithoutCopy},
+    backup::jobs::Agent,
+    failover::incidents,
+    placement::Placement,
+    stateful::{self, Copy, Held, Loss, Move, Start, Volumes, set},
+};
+
+fn time(t: Timestamp) -> Time {
+    Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
+}
+
+/// Gravity: the placement adjusted so that replicas stay with their volumes, and the moves carried out.
+pub(super) fn gravity(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones<'_>, p: &mut Placement) -> Volumes {
+    let status = i.service.status.as_ref();
+    let previous = status.map(|s| s.recoveries.as_slice()).unwrap_or_default();
+    let claims = i.volumes.claims;
+    let claims_in = |zone: &str| claims.iter().filter(|c| c.zone.as_deref() == Some(zone)).collect::<Vec<_>>();
+    // A recovery stays in effect while its replicas exist, or while the zone it left still holds their volumes.
+    let kept: Vec<Recovery> = previous
+        .iter()
+        .filter(|r| {
+            let exists = i.children.iter().any(|d| {
+                zone_of(d) == Some(r.zone.as_str())
+                    && d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > r.first_ordinal
+            });
+            exists || !claims_in(&r.from_zone).is_empty()
+        })
+        .cloned()
+        .collect();
+    let held = held(i, zones, &kept);
+    let moves = stateful::hold(p, i.service.spec.replicas, &held);
+    let mut out = Volumes { recoveries: kept, ..Volumes::default() };
+    for m in moves {
+        match recover(i, class, zones, &m) {
+            Ok(r) => out.recoveries.push(r),
+            Err(why) => {
+                if let Some(t) = p.targets.iter_mut().find(|t| t.zone == m.zone) {
+                    t.replicas -= m.replicas;
+                }
+                out.refused.push(why);
+            }
+        }
+    }
+    for r in &mut out.recoveries {
+        let ready = i.children.iter().find(|d| zone_of(d) == Some(r.zone.as_str())).map_or(0, super::ready_replicas);
+        if r.ready_at.is_none() && ready >= r.first_ordinal + r.replicas {
+            r.ready_at = Some(time(i.now));
+        }
+    }
+    out.recoveries.truncate(16);
+    for r in &out.recoveries {
+        if zones.eligible(&r.from_zone) {
+            let at = r.lost_at.0;
+            out.diverged.extend(claims_in(&r.from_zone).into_iter().map(|c| (c.name.clone(), r.from_zone.clone(), at)));
+        }
+    }
+    out
+}
+
+/// What each zone held, as status records it (or, without status, as the live StatefulSets run).
+fn held(i: &Inputs<'_>, zones: &Zones<'_>, kept: &[Recovery]) -> Vec<Held> {
+    let forfeited = |z: &str| kept.iter().any(|r| r.from_zone == z);
+    let status = i.service.status.as_ref().filter(|s| !s.zones.is_empty());
+    let recorded: Vec<(String, i32)> = match status {
+        Some(s) => s.zones.iter().map(|z| (z.name.clone(), z.desired_replicas)).collect(),
+        None => i.children.iter().filter_map(|d| Some((zone_of(d)?.to_string(), d.spec.as_ref()?.replicas?))).collect(),
+    };
+    recorded
+        .into_iter()
+        .map(|(zone, replicas)| Held { eligible: zones.eligible(&zone), forfeited: forfeited(&zone), zone, replicas })
+        .collect()
+}
+
+/// Carries out one move: the copy its new volumes are restored from, and what that cost in data. `Err`: why it
+/// cannot start.
+fn recover(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones<'_>, m: &Move) -> Result<Recovery, String> {
+    let lost = i.failover.detection.zones.get(&m.from_zone).map_or(i.now, |l| l.began.min(i.now));
+    // A zone whose nodes are all gone is known no more: its region is then the one every known zone is in, if one.
+    let region = zones.known.get(&m.from_zone).and_then(|z| z.region.as_deref()).or_else(|| {
+        let mut regions = zones.known.values().map(|z| z.region.as_deref());
+        let first = regions.next().flatten();
+        regions.all(|r| r == first).then_some(first).flatten()
+    });
+    let loss = Loss { zone: &m.from_zone, region, at: lost };
+    let copies: Vec<Copy<'_>> = i.backups.points.iter().filter_map(copy).collect();
+    let empty = class.recovery.as_ref().is_some_and(|r| r.without_copy == WithoutCopy::StartEmpty);
+    let mut record = Recovery {
+        zone: m.zone.clone(),
+        from_zone: m.from_zone.clone(),
+        first_ordinal: m.first_ordinal,
+        replicas: m.replicas,
+        lost_at: time(lost),
+        point: None,
+        captured_at: None,
+        data_loss_seconds: None,
+        within_rpo: None,
+        ready_at: None,
+    };
+    let who = format!("{} replica(s) from {} in {}", m.replicas, m.from_zone, m.zone);
+    match stateful::start_from(&copies, &loss, empty) {
+        Start::Restore { point, captured } => {
+            if i.backups.location.is_none() {
+                return Err(format!("{who} not started: the service's BackupLocation does not exist"));
+            }
+            let rpo = class.objective(Scope::Zone).and_then(|o| o.rpo).map(|r| r.as_secs() as i64);
+            let loss = stateful::data_loss(lost, captured, rpo);
+            record.point = Some(point);
+            record.captured_at = Some(time(captured));
+            record.data_loss_seconds = Some(loss.seconds);
+            record.within_rpo = loss.within_rpo;
+            Ok(record)
+        }
+        Start::Empty => Ok(record),
+        Start::Refuse { message, .. } => Err(format!("{who} {message}")),
+    }
+}
+
+/// A recovery point as a copy the restore decision weighs.
+fn copy(p: &RecoveryPoint) -> Option<Copy<'_>> {
+    let s = p.status.as_ref()?;
+    Some(Copy {
+        name: p.metadata.name.as_deref()?,
+        captured: s.captured_at.as_ref()?.0,
+        zone: s.zone.as_deref(),
+        region: s.region.as_deref(),
+        good: s.phase.as_deref() == Some("Available"),
+    })
+}
+
+/// Adds the restore init container to each zone's workload that recovers replicas from a copy (before the rollout
+/// stage, so that its digest covers it and only that zone rolls).
+pub(super) fn restore_into(i: &Inputs<'_>, zones: &Zones<'_>, v: &Volumes, built: &mut Built) {
+    let Some(location) = i.backups.location else { return };
+    let agent = Agent { service: i.service, location, keys: &i.config.keys, zones: &zones.eligible, regions: None };
+    let pod = agent.pod("restore", &[]);
+    for r in &v.recoveries {
+        let Some(point) = r.point.as_deref() else { continue };
+        let id = i.backups.points.iter().find(|p| p.metadata.name.as_deref() == Some(point));
+        let id = id.and_then(|p| p.status.as_ref()?.id.as_deref()).unwrap_or_default();
+        let Some(d) = built.deployments.iter_mut().find(|d| zone_of(d) == Some(r.zone.as_str())) else { continue };
+        let Some(template) = d.spec.as_mut().map(|s| &mut s.template) else { continue };
+        let restore = set::Restore { point, point_id: id, first_ordinal: r.first_ordinal, replicas: r.replicas };
+        set::add_restore(template, &pod, &i.service.spec.volume_claim_templates, &restore);
+    }
+}
+
+/// Each zone's workload as a StatefulSet. A zone growing by restored replicas holds the pods it had until they
+/// are Ready, so adding the restore restarts none of them; a zone not due in a rollout holds all of its pods.
+pub(super) fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built) -> Vec<StatefulSet> {
+    let claims = &i.service.spec.volume_claim_templates;
+    std::mem::take(&mut built.deployments)
+        .into_iter()
+        .map(|d| {
+            let spec = d.spec.as_ref();
+            let replicas = spec.and_then(|s| s.replicas).unwrap_or(0);
+            let restoring = v
+                .recoveries
+                .iter()
+                .find(|r| zone_of(&d) == Some(r.zone.as_str()) && r.ready_at.is_none() && r.first_ordinal > 0);
+            let partition = match (spec.and_then(|s| s.paused).unwrap_or(false), restoring) {
+                (true, _) => set::paused_partition(replicas),
+                (false, Some(r)) => r.first_ordinal,
+                (false, None) => 0,
+            };
+            set::stateful_set(d, claims, partition)
+        })
+        .collect()
+}
+
+/// What a stateful service's Node objectives are judged on: its claims' StorageClasses and the operator's fencing.
+pub(super) fn storage(i: &Inputs<'_>, startup: u64) -> stateful::Storage {
+    let loss = stateful::NodeLoss {
+        fence_after_seconds: i.config.timing.fence_after.map(|f| f.as_secs() as i64),
+        attach_seconds: stateful::nodes::ATTACH_SECONDS,
+        startup_seconds: startup as i64,
+    };
+    stateful::storage(&i.service.spec.volume_claim_templates, i.volumes.storage_classes, loss)
+}
+
+/// The zone incident a recovery belongs to (same zone, same beginning) gets the point restored and the data lost.
+pub(super) fn annotate(incidents: &mut [Incident], changes: &mut [incidents::Change], v: &Volumes) {
+    let fill = |i: &mut Incident| {
+        let r = v.recoveries.iter().find(|r| r.from_zone == i.subject && r.lost_at == i.began && r.point.is_some());
+        if let (Some(r), Scope::Zone) = (r, i.scope) {
+            i.restored_point = r.point.clone();
+            i.restored_captured_at = r.captured_at.clone();
+            i.data_loss_seconds = r.data_loss_seconds;
+            i.within_rpo = r.within_rpo;
+        }
+    };
+    incidents.iter_mut().for_each(fill);
+    for c in changes {
+        match c {
+            incidents::Change::Started(i) | incidents::Change::Ended(i) => fill(i),
+        }
+    }
+}
+
+/// A stateful spec's own mistakes: a claim no container mounts, a pod volume named like a claim.
+pub(super) fn validate(i: &Inputs<'_>) -> Result<(), crate::verdict::Problem> {
+    let spec = &i.service.spec;
+    let pod = spec.template.spec.as_ref();
+    let mounted = |name: &str| {
+        let containers = pod.into_iter().flat_map(|p| p.containers.iter().chain(p.init_containers.iter().flatten()));
+        containers.flat_map(|c| c.volume_mounts.iter().flatten()).any(|m| m.name == name)
+    };
+    for c in &spec.volume_claim_templates {
+        let name = c.metadata.name.as_str();
+        if pod.and_then(|p| p.volumes.as_ref()).is_some_and(|v| v.iter().any(|v| v.name == name)) {
+            return Err(crate::verdict::problem(
+                "InvalidSpec",
+                format!("template.spec.volumes has {name:?}, the name of a volume claim template: rename one of them"),
+            ));
+        }
+        if !mounted(name) {
+            return Err(crate::verdict::problem(
+                "InvalidSpec",
+                format!("volume claim template {name:?} is not mounted by any container of the template"),
+            ));
+        }
+    }
+    if let (Some(classes), true) = (i.volumes.storage_classes, !spec.volume_claim_templates.is_empty()) {
+        let missing = stateful::storage(&spec.volume_claim_templates, Some(classes), NO_FENCING).missing;
+        if !missing.is_empty() {
+            return Err(crate::verdict::problem(
+                "StorageClassNotFound",
+                format!("StorageClass {} does not exist: no claim could be provisioned", missing.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+const NO_FENCING: stateful::NodeLoss =
+    stateful::NodeLoss { fence_after_seconds: None, attach_seconds: 0, startup_seconds: 0 };

@@ -1,0 +1,161 @@
+//! Whether a stateful replica's volumes outlive its server, and how long Kubernetes takes to bring it back on
+//! another one.
+
+/// Whether a StorageClass's volumes outlive the loss of the server they are attached to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Survival {
+    /// Network-attached: the volume re-attaches to another server in the zone.
+    Survives,
+    /// Local to the server: lost with it. The sentence says why.
+    LostWithTheServer(String),
+}
+
+/// How a stateful replica comes back after the loss of its server, by Kubernetes' own mechanics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeLoss {
+    /// `--fence-lost-nodes`: the node is tainted `node.kubernetes.io/out-of-service` this long after its lease went
+    /// silent; `None` when fencing is off (the default).
+    pub fence_after_seconds: Option<i64>,
+    /// Attaching the volume to the new server and mounting it.
+    pub attach_seconds: i64,
+    /// The pod's own start-up, probes included.
+    pub startup_seconds: i64,
+}
+
+/// The recovery time of a stateful replica whose server is lost, or why it has none without a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeRecovery {
+    Bounded { seconds: i64, how: String },
+    NeedsAPerson(String),
+}
+
+/// A StatefulSet pod on a server that stops answering is evicted, but stays Terminating until its kubelet confirms
+/// (never, for a dead server) or someone force-deletes it; the StatefulSet creates no replacement meanwhile, and a
+/// ReadWriteOnce volume cannot attach elsewhere. Only the out-of-service taint (Kubernetes' non-graceful node
+/// shutdown) force-deletes the pod and detaches the volume at once. So: bounded with fencing, not without.
+pub fn node_recovery(m: &NodeLoss) -> NodeRecovery {
+    let Some(fence) = m.fence_after_seconds else {
+        return NodeRecovery::NeedsAPerson(
+            "a StatefulSet pod on a lost server stays Terminating until its kubelet answers or someone force-deletes it, \
+             and its ReadWriteOnce volume cannot attach elsewhere meanwhile; --fence-lost-nodes taints such a server \
+             out-of-service so that both happen at once"
+                .into(),
+        );
+    };
+    let seconds = fence + m.attach_seconds + m.startup_seconds;
+    NodeRecovery::Bounded {
+        seconds,
+        how: format!(
+            "fenced {fence}s after its lease went silent + {}s to attach the volume elsewhere + {}s start-up = {seconds}s",
+            m.attach_seconds, m.startup_seconds
+        ),
+    }
+}
+
+/// Provisioners whose volumes live on the server's own disks.
+const LOCAL_PROVISIONERS: [&str; 6] = [
+    "kubernetes.io/no-provisioner",
+    "kubernetes.io/host-path",
+    "rancher.io/local-path",
+    "openebs.io/local",
+    "topolvm.io",
+    "local.csi.openebs.io",
+];
+
+/// Judges a StorageClass by its provisioner.
+pub fn survival(class: &str, provisioner: &str) -> Survival {
+    let local = LOCAL_PROVISIONERS.contains(&provisioner) || provisioner.contains("hostpath");
+    if local {
+        Survival::LostWithTheServer(format!(
+            "StorageClass {class} ({provisioner}) keeps volumes on the server's own disks: a lost server loses them"
+        ))
+    } else {
+        Survival::Survives
+    }
+}
+
+/// A StorageClass, as observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageClass {
+    pub name: String,
+    pub provisioner: String,
+    pub default: bool,
+}
+
+/// Seconds to attach a zonal network volume to another server and mount it, as the timing model counts it.
+pub const ATTACH_SECONDS: i64 = 30;
+/// The attach/detach controller's force-detach wait (`maxWaitForUnmountDuration`) for a volume still attached to
+/// a server that stopped answering.
+pub const FORCE_DETACH_SECONDS: i64 = 360;
+
+/// What the objectives judge a stateful service's server loss on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Storage {
+    /// Per claim template: its StorageClass's verdict; `None` when the StorageClasses were not observed.
+    pub survival: Option<Vec<Survival>>,
+    /// Classes named by claims that do not exist (the default one, when a claim names none and there is none).
+    pub missing: Vec<String>,
+    pub node_loss: NodeLoss,
+}
+
+/// Judges each claim template's StorageClass.
+pub fn storage(claims: &[crate::api::ClaimTemplate], classes: Option<&[StorageClass]>, loss: NodeLoss) -> Storage {
+    let Some(classes) = classes else { return Storage { survival: None, missing: vec![], node_loss: loss } };
+    let mut survival = Vec::new();
+    let mut missing = Vec::new();
+    for c in claims {
+        let class = match &c.spec.storage_class_name {
+            Some(name) => classes.iter().find(|s| &s.name == name),
+            None => classes.iter().find(|s| s.default),
+        };
+        match class {
+            Some(s) => survival.push(self::survival(&s.name, &s.provisioner)),
+            None => missing.push(c.spec.storage_class_name.clone().unwrap_or_else(|| "(the default class)".into())),
+        }
+    }
+    Storage { survival: Some(survival), missing, node_loss: loss }
+}
+
+impl Storage {
+    /// The Node RPO: nothing is lost when every volume outlives its server; otherwise the data back to the last
+    /// copy is (the backups' verdict then holds, RPO 0 never).
+    pub fn node_rpo(&self, rpo_seconds: u64) -> Option<(bool, &'static str, String)> {
+        let survival = self.survival.as_ref()?;
+        let lost: Vec<&str> = survival
+            .iter()
+            .filter_map(|s| match s {
+                Survival::LostWithTheServer(why) => Some(why.as_str()),
+                Survival::Survives => None,
+            })
+            .collect();
+        if lost.is_empty() {
+            return Some((
+                true,
+                "NetworkVolumes",
+                "every volume is on network-attached zonal storage: it outlives its server and is attached to another \
+                 one, nothing written is lost"
+                    .into(),
+            ));
+        }
+        (rpo_seconds == 0).then(|| (false, "LocalVolumes", format!("{}: RPO 0 cannot hold", lost.join("; "))))
+    }
+
+    /// The Node RTO of a replica that must be brought back on another server (no spare capacity covers it), by
+    /// Kubernetes' mechanics for a StatefulSet pod and its ReadWriteOnce volume.
+    pub fn node_rto(&self, rto_seconds: u64) -> (bool, &'static str, String) {
+        match node_recovery(&self.node_loss) {
+            NodeRecovery::Bounded { seconds, how } => {
+                let ok = seconds as u64 <= rto_seconds;
+                (ok, if ok { "FencedInTime" } else { "FencingTooSlow" }, how)
+            }
+            NodeRecovery::NeedsAPerson(why) => (
+                false,
+                "NeedsAPerson",
+                format!(
+                    "{why}; without it the volume is force-detached only after {FORCE_DETACH_SECONDS}s, and the pod is \
+                     never replaced"
+                ),
+            ),
+        }
+    }
+}
