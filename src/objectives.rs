@@ -125,7 +125,13 @@ pub fn assess(s: &Situation<'_>) -> Vec<ObjectiveStatus> {
             Scope::Node => node_rto(s, o),
             Scope::Zone => zone_rto(s, o),
         };
-        let (verdict, reason, message) = with_data_failover(s, o, capacity);
+        let (verdict, reason, mut message) = with_data_failover(s, o, capacity);
+        if s.storage.is_some() && o.scope == Scope::Zone && reason != "SpareCapacity" {
+            message.push_str(
+                "; a replica recreated elsewhere first restores the newest off-zone copy into its new volume: add \
+                 the restore's own time (a Restore drill measures it)",
+            );
+        }
         out.push(status(o.scope, "RTO", o.rto, verdict, reason, message));
         if let Some(rpo) = o.rpo {
             let (verdict, reason, message) = rpo_verdict(s, o.scope, rpo);

@@ -322,3 +322,69 @@ fn plan_refuses_copies_in_a_zone_the_service_runs_in() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn plan_of_a_standard_installation_shows_its_statefulsets_the_timing_model_and_the_verdicts() {
+    let (items, report) = plan_json(&["-f", "examples/standard-installation.yaml", "--zones", ZONES]);
+    let sets: Vec<&Value> = items.iter().filter(|o| o["kind"] == "StatefulSet").collect();
+    assert_eq!(sets.len(), 3, "one StatefulSet per zone: {:?}", kinds(&items));
+    assert!(items.iter().all(|o| o["kind"] != "Deployment"), "a stateful service runs no Deployment");
+    let replicas: i64 = sets.iter().map(|s| s["spec"]["replicas"].as_i64().unwrap()).sum();
+    assert_eq!(replicas, 1, "the installation's one writer");
+    let claim = &sets[0]["spec"]["volumeClaimTemplates"][0];
+    assert_eq!(
+        (claim["metadata"]["name"].as_str(), claim["spec"]["storageClassName"].as_str()),
+        (Some("archives"), Some("zonal-ssd"))
+    );
+    assert_eq!(sets[0]["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"], "Retain");
+    for line in [
+        "volumes per replica: archives (50Gi, zonal-ssd); one StatefulSet per zone",
+        "server lost: the volume survives on network storage; the pod is not fenced",
+        "zone lost: detected in ≤ 23s; the replica is recreated in another zone, its volume restored from the newest copy",
+        "NetworkVolumes: Node: RPO 0s feasible",
+        "NeedsAPerson: Node: RTO 15m not feasible",
+        "ObjectivesMet=False",
+    ] {
+        assert!(report.contains(line), "missing {line:?} in\n{report}");
+    }
+    // With fencing on, the server's loss is bounded: fenced, attached elsewhere, started.
+    let (_, fenced) =
+        plan_json(&["--fence-lost-nodes", "60s", "-f", "examples/standard-installation.yaml", "--zones", ZONES]);
+    assert!(fenced.contains("FencedInTime: Node: RTO 15m feasible"), "{fenced}");
+    assert!(fenced.contains("fenced 60s after its lease went silent + 30s to attach the volume elsewhere"), "{fenced}");
+}
+
+#[test]
+fn the_restore_into_a_volume_runs_once_and_only_in_the_ordinals_named() {
+    let dir = std::env::temp_dir().join(format!("continuo-restore-{}", std::process::id()));
+    let (volumes, bin) = (dir.join("restore"), dir.join("bin"));
+    std::fs::create_dir_all(volumes.join("archives")).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    // A restic that writes what it was asked to restore.
+    let restic = bin.join("restic");
+    std::fs::write(&restic, "#!/bin/sh\necho \"$2\" >> \"$4/restored-from\"\n").unwrap();
+    std::fs::set_permissions(&restic, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |index: &str| {
+        let out = Command::new("sh")
+            .arg("examples/stateful/restore-into-volume.sh")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("CONTINUO_RESTORE_PATH", &volumes)
+            .env("CONTINUO_RESTORE_MARKER", ".continuo-restored")
+            .env("CONTINUO_RESTORE_ORDINALS", "1,2")
+            .env("CONTINUO_POD_INDEX", index)
+            .env("CONTINUO_POINT_ID", "snap-7")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let log = volumes.join("archives/restored-from");
+    assert!(run("0").contains("keeps its volume"));
+    assert!(!log.exists(), "ordinal 0 was not moved: its volume is left alone");
+    run("1");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "snap-7:/archives\n");
+    assert!(run("1").contains("restored already (snap-7)"), "a restart restores nothing");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "snap-7:/archives\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

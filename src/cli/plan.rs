@@ -114,6 +114,8 @@ pub struct Loaded {
     pub points: Vec<RecoveryPoint>,
     pub restores: Vec<RestoreRequest>,
     pub drills: Vec<crate::api::ContinuityDrill>,
+    /// StorageClasses, when the files hold any: what a stateful service's Node objectives are judged on.
+    pub storage_classes: Option<Vec<crate::stateful::StorageClass>>,
 }
 
 /// Loads services, classes and backup locations from `files` (built-in classes first, so a file's class of the
@@ -127,6 +129,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
     let mut services = Vec::new();
     let (mut clusters, mut replication_sources) = (Vec::new(), Vec::new());
     let (mut points, mut restores, mut drills) = (Vec::new(), Vec::new(), Vec::new());
+    let mut storage_classes: Option<Vec<crate::stateful::StorageClass>> = None;
     for file in files {
         for doc in documents(file)? {
             match doc.get("kind").and_then(Value::as_str) {
@@ -151,6 +154,15 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
                 Some("Cluster") if api_group(&doc) == "postgresql.cnpg.io" => {
                     clusters.push(typed(file, &doc, |_: &PgCluster| Ok(()))?);
                 }
+                Some("StorageClass") if api_group(&doc) == "storage.k8s.io" => {
+                    let c: k8s_openapi::api::storage::v1::StorageClass = typed(file, &doc, |_| Ok(()))?;
+                    let default = "storageclass.kubernetes.io/is-default-class";
+                    storage_classes.get_or_insert_with(Vec::new).push(crate::stateful::StorageClass {
+                        default: c.annotations().get(default).is_some_and(|v| v == "true"),
+                        name: c.name_any(),
+                        provisioner: c.provisioner,
+                    });
+                }
                 Some("ReplicationSource") if api_group(&doc) == "volsync.backube" => {
                     replication_sources.push(typed(file, &doc, |_: &ReplicationSource| Ok(()))?);
                 }
@@ -162,7 +174,17 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         return Err(format!("{}: no ResilientService found", names.join(", ")));
     }
-    Ok(Loaded { services, classes, locations, clusters, replication_sources, points, restores, drills })
+    Ok(Loaded {
+        services,
+        classes,
+        locations,
+        clusters,
+        replication_sources,
+        points,
+        restores,
+        drills,
+        storage_classes,
+    })
 }
 
 fn api_group(doc: &Value) -> &str {
@@ -202,7 +224,8 @@ fn nodes_for(
 
 /// Plans every service in `files` against `topology`.
 pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Config) -> Result<Rendered, String> {
-    let Loaded { services, classes, locations, clusters, replication_sources, .. } = load(files)?;
+    let Loaded { services, classes, locations, clusters, replication_sources, storage_classes, .. } = load(files)?;
+    let volumes = crate::stateful::Observed { claims: &[], storage_classes: storage_classes.as_deref() };
     // Offline, a data layer's objects are those in the files, and their instances are placed as their spec says.
     let data = Observed { clusters: Layer::Seen(&clusters), sources: Layer::Seen(&replication_sources), pods: None };
     let clock = jiff::Timestamp::now();
@@ -215,7 +238,7 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
         let nodes = nodes_for(topology, svc, class, config)?;
         let location = svc.spec.backup.as_ref().and_then(|b| locations.get(&b.location));
         let backups = Backups { location, ..Backups::none() };
-        let plan = plan::plan(&Inputs { backups, data, ..Inputs::offline(svc, class, &nodes, config, clock) });
+        let plan = plan::plan(&Inputs { backups, data, volumes, ..Inputs::offline(svc, class, &nodes, config, clock) });
         let id = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
         match &plan {
             Err(p) => {
@@ -230,10 +253,12 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
             }
             Ok(d) => {
                 objects.extend(d.deployments.iter().map(workload::manifest));
+                objects.extend(d.stateful_sets.iter().map(workload::manifest));
                 objects.push(workload::manifest(&d.disruption_budget));
                 objects.extend(d.service.iter().map(workload::manifest));
                 objects.extend(d.cron_jobs.iter().flatten().map(workload::manifest));
                 describe(&mut report, &id, svc, class, d, &status::compute(svc, &plan, &now()));
+                describe_volumes(&mut report, svc, d, config);
                 placed.push((svc.spec.replicas, d.placement.primary.clone(), d.zones.clone()));
                 if let Some(b) = &d.backup {
                     describe_backups(&mut report, svc, b, location.is_some(), clock);
@@ -295,6 +320,43 @@ fn describe(
     for c in status.conditions.iter().filter(|c| c.type_ == status::OBJECTIVES_MET) {
         let _ = writeln!(out, "  ObjectivesMet={} ({})", c.status, c.reason);
     }
+}
+
+/// A stateful service: its volumes, and the time line of a server's and a zone's loss as continuo models it.
+fn describe_volumes(out: &mut String, svc: &ResilientService, d: &plan::Desired, config: &Config) {
+    if d.stateful_sets.is_empty() {
+        return;
+    }
+    let claims: Vec<String> = svc
+        .spec
+        .volume_claim_templates
+        .iter()
+        .map(|c| {
+            let class = c.spec.storage_class_name.as_deref().unwrap_or("the default class");
+            format!("{} ({}, {class})", c.metadata.name, c.spec.resources.requests.storage)
+        })
+        .collect();
+    let _ =
+        writeln!(out, "  volumes per replica: {}; one StatefulSet per zone, claims never deleted", claims.join(", "));
+    let t = &config.timing;
+    let startup = t.pod_startup(&svc.spec.template, svc.spec.startup_seconds);
+    let fencing = match t.fence_after {
+        Some(f) => format!("fenced (out-of-service taint) {}s after its lease went silent", f.as_secs()),
+        None => "not fenced (--fence-lost-nodes is off): its pod stays Terminating until a person acts".into(),
+    };
+    let _ = writeln!(
+        out,
+        "  server lost: the volume survives on network storage; the pod is {fencing}; + {}s to attach the volume \
+         elsewhere in the zone + {startup}s start-up",
+        crate::stateful::nodes::ATTACH_SECONDS
+    );
+    let _ = writeln!(
+        out,
+        "  zone lost: detected in ≤ {}s; the replica is recreated in another zone, its volume restored from the \
+         newest copy stored outside the lost zone before it starts (the restore's own time: measure it with a \
+         Restore drill), then {startup}s start-up; no such copy: not started (NoCopyToRestore)",
+        t.zone_detection_secs()
+    );
 }
 
 /// Over every service planned, per zone: the primaries and replicas it runs, and what losing it now would cost —

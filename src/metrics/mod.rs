@@ -81,6 +81,8 @@ pub struct Metrics {
     /// Measured recovery times of incidents, by scope; and incidents by scope and whether they kept their RTO.
     recoveries: Family<ScopeLabels, Histogram>,
     incidents: Family<IncidentLabels, Counter>,
+    /// Data lost by incidents that restored a copy (stateful services), by scope.
+    data_loss: Family<ScopeLabels, Histogram>,
     /// Failure detection: nodes whose leases are silent, zones withheld, and 1 while suspicions are set aside.
     pub suspect_nodes: Gauge,
     pub zones_withheld: Gauge,
@@ -110,6 +112,8 @@ struct ScopeLabels {
 struct IncidentLabels {
     scope: &'static str,
     within_rto: &'static str,
+    /// `unknown` when the incident lost no data continuo measured (nothing was restored).
+    within_rpo: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -141,6 +145,9 @@ impl Default for Metrics {
                 Histogram::new([0.0, 5.0, 15.0, 25.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0])
             }),
             incidents: Family::default(),
+            data_loss: Family::new_with_constructor(|| {
+                Histogram::new([0.0, 60.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 172800.0, 604800.0])
+            }),
             suspect_nodes: Gauge::default(),
             zones_withheld: Gauge::default(),
             detection_guard: Family::default(),
@@ -183,8 +190,13 @@ impl Metrics {
         );
         r.register(
             "continuo_incidents",
-            "Incidents ended, by scope and whether they kept their RTO",
+            "Incidents ended, by scope and whether they kept their RTO and RPO",
             self.incidents.clone(),
+        );
+        r.register(
+            "continuo_data_loss_seconds",
+            "Data lost by each incident that restored a copy: the loss's beginning − the copy's capture time",
+            self.data_loss.clone(),
         );
         r.register(
             "continuo_node_leases_suspect",
@@ -223,12 +235,16 @@ impl Metrics {
     pub fn incident_ended(&self, i: &crate::api::Incident) {
         let scope = i.scope.as_str();
         self.recoveries.get_or_create(&ScopeLabels { scope }).observe(i.rto_seconds.unwrap_or(0) as f64);
-        let within_rto = match i.within_rto {
+        let word = |b: Option<bool>| match b {
             Some(true) => "true",
             Some(false) => "false",
             None => "unknown",
         };
-        self.incidents.get_or_create(&IncidentLabels { scope, within_rto }).inc();
+        let (within_rto, within_rpo) = (word(i.within_rto), word(i.within_rpo));
+        self.incidents.get_or_create(&IncidentLabels { scope, within_rto, within_rpo }).inc();
+        if let Some(lost) = i.data_loss_seconds {
+            self.data_loss.get_or_create(&ScopeLabels { scope }).observe(lost as f64);
+        }
     }
 
     /// What failure detection concluded.
@@ -428,6 +444,25 @@ mod tests {
             "continuo_leader 1",
             "continuo_service_replicas_desired{namespace=\"invoicing\",service=\"passhub\",zone=\"c\"} 3",
             "# EOF",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn an_incident_that_restored_a_copy_counts_its_data_lost_against_the_rpo() {
+        let metrics = Arc::new(Metrics::default());
+        let incident: crate::api::Incident = serde_json::from_value(json!({
+            "scope": "Zone", "subject": "a", "began": "2026-11-10T00:01:40Z", "detected": "2026-11-10T00:01:40Z",
+            "recovered": "2026-11-10T00:03:10Z", "rtoSeconds": 90, "lowestReady": 0, "replicas": 1, "withinRto": true,
+            "dataLossSeconds": 7300, "withinRpo": true}))
+        .unwrap();
+        metrics.incident_ended(&incident);
+        let text = render(&metrics.registry(None)).unwrap();
+        for line in [
+            "continuo_incidents_total{scope=\"Zone\",within_rto=\"true\",within_rpo=\"true\"} 1",
+            "continuo_data_loss_seconds_bucket{le=\"14400.0\",scope=\"Zone\"} 1",
+            "continuo_data_loss_seconds_bucket{le=\"3600.0\",scope=\"Zone\"} 0",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
