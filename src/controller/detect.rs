@@ -98,6 +98,11 @@ impl Detector {
             .unwrap_or_default()
     }
 
+    /// When continuo last saw `node`'s lease renewed.
+    pub fn last_seen(&self, node: &str) -> Option<Timestamp> {
+        self.state.lock().ok()?.leases.last_seen(node)
+    }
+
     pub fn observer(&self) -> Observer {
         self.observer
     }

@@ -13,6 +13,7 @@ mod detect;
 pub mod drift;
 mod drills;
 mod events;
+mod fence;
 mod leader;
 mod packed;
 mod publish;
@@ -35,6 +36,7 @@ pub use cache::{
 pub use context::{Context, Error};
 pub use data_layers::{DataCaches, LayerCache};
 pub use detect::{Detector, NODE_LEASE_NAMESPACE};
+pub use fence::step as fence_lost_nodes;
 pub use leader::{Election, install_builtin_classes};
 pub use reconcile::{error_policy, reconcile};
 pub use run::{Settings, run};

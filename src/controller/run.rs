@@ -66,6 +66,10 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let watched = watches::start(&client, &settings.namespace, &settings.config.keys, detector.clone(), &health);
     let keys = settings.config.keys.clone();
     let nodes = watched.caches.nodes.clone();
+    let fencing = settings.config.timing.fence_after.map(|f| {
+        let after = jiff::SignedDuration::from_secs(f.as_secs() as i64);
+        (after, client.clone(), leadership.rx.clone())
+    });
     tasks.extend(zone_watch::start(
         client.clone(),
         detector.clone(),
@@ -73,6 +77,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         keys,
         metrics.clone(),
         watched.zones_changed,
+        fencing,
     ));
     tasks.extend(watched.tasks);
     let reporter = Reporter { controller: FIELD_MANAGER.into(), instance: settings.instance.clone() };

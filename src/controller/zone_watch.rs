@@ -24,6 +24,7 @@ pub(super) fn start(
     keys: topology::Keys,
     metrics: Arc<Metrics>,
     mut zones_changed: mpsc::Sender<()>,
+    fencing: Option<(jiff::SignedDuration, Client, tokio::sync::watch::Receiver<bool>)>,
 ) -> Vec<JoinHandle<()>> {
     let leases = tokio::spawn(watch_node_leases(client, detector.clone()));
     let tick = tokio::spawn(async move {
@@ -39,6 +40,12 @@ pub(super) fn start(
                 let _ = zones_changed.try_send(());
             }
             metrics.detected(&detector.current());
+            // Only the leader fences, after judging the zones with the same observations.
+            if let Some((after, client, leader)) = &fencing
+                && *leader.borrow()
+            {
+                super::fence::step(client, &nodes, &detector, *after, jiff::Timestamp::now()).await;
+            }
         }
     });
     vec![leases, tick]

@@ -2,6 +2,7 @@
 //! against its RTO ([`incidents`]). Pure: the shell feeds observations and the clock.
 
 pub mod detection;
+pub mod fencing;
 pub mod incidents;
 
 pub use detection::{Detection, Guard, Leases, Memory, Settings, ZoneLoss, ZoneState};

@@ -31,6 +31,7 @@ matrix=(
   "no-metrics|--set metrics.service.enabled=false --set metrics.serviceMonitor.enabled=false"
   "network-policy|--set networkPolicy.enabled=true --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true --set dashboards.enabled=true"
   "one-namespace|--set watchNamespace=shop --set crds.install=false --set classes.install=false"
+  "fencing|--set failover.fenceLostNodes=2m"
 )
 failed=0
 for entry in "${matrix[@]}"; do

@@ -203,6 +203,10 @@ fn merge(base: &mut Value, patch: &Value) {
         (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {
                 match b.get_mut(k) {
+                    // RFC 7386: null removes the key.
+                    _ if v.is_null() => {
+                        b.remove(k);
+                    }
                     Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
                     _ => {
                         b.insert(k.clone(), v.clone());
@@ -212,6 +216,39 @@ fn merge(base: &mut Value, patch: &Value) {
         }
         (b, p) => *b = p.clone(),
     }
+}
+
+/// Applies the `test`, `add` and `remove` operations of a JSON patch; a failed test refuses the whole patch.
+fn json_patch(obj: &mut Value, ops: &Value) -> Result<(), String> {
+    for op in ops.as_array().into_iter().flatten() {
+        let path = op["path"].as_str().unwrap_or_default();
+        let pointer = |p: &str| p.replace("~1", "/").replace("~0", "~");
+        let (parent, last) = path.rsplit_once('/').unwrap_or(("", path));
+        let last = pointer(last);
+        match op["op"].as_str() {
+            Some("test") if obj.pointer(path) != Some(&op["value"]) => return Err(format!("test of {path} failed")),
+            Some("test") => {}
+            Some("add") => match obj.pointer_mut(parent) {
+                Some(Value::Array(a)) if last == "-" => a.push(op["value"].clone()),
+                Some(Value::Object(m)) => {
+                    m.insert(last, op["value"].clone());
+                }
+                _ => return Err(format!("no parent for {path}")),
+            },
+            Some("remove") => match obj.pointer_mut(parent) {
+                Some(Value::Array(a)) => {
+                    let i: usize = last.parse().map_err(|_| format!("bad index in {path}"))?;
+                    (i < a.len()).then(|| a.remove(i)).ok_or(format!("no {path}"))?;
+                }
+                Some(Value::Object(m)) => {
+                    m.remove(&last).ok_or(format!("no {path}"))?;
+                }
+                _ => return Err(format!("no parent for {path}")),
+            },
+            other => return Err(format!("unsupported op {other:?}")),
+        }
+    }
+    Ok(())
 }
 
 impl FakeApi {
@@ -447,7 +484,14 @@ impl FakeApi {
                             return (409, status(409, "Conflict", &message));
                         }
                     }
-                    // A merge patch (the Event recorder's): no owner, nothing removed.
+                    // A JSON patch (RFC 6902): its `test` operations guard the others.
+                    None if config.is_array() => {
+                        if let Err(message) = json_patch(existing, &config) {
+                            *existing = before;
+                            return (422, status(422, "Invalid", &message));
+                        }
+                    }
+                    // A merge patch (the Event recorder's): no owner.
                     None => merge(existing, &config),
                 }
                 // A Job's pod template is immutable once created, as the API server's validation says.
