@@ -308,3 +308,68 @@ async fn a_claim_the_template_does_not_mount_stalls_the_service_and_creates_noth
     assert!(message.contains("\"archives\" is not mounted"), "{message}");
     assert!(w.api.list(SETS).is_empty());
 }
+
+const RESTORES: &str = "/apis/continuo.dev/v1alpha1/namespaces/erp/restorerequests";
+const JOBS: &str = "/apis/batch/v1/namespaces/erp/jobs";
+
+fn restore_request(name: &str, quiesce: bool) -> Value {
+    json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RestoreRequest", "metadata": {"name": name, "namespace": NS},
+           "spec": {"service": "acme", "scope": "archive=2025", "quiesce": quiesce}})
+}
+
+fn phase(w: &World, name: &str) -> String {
+    w.api.get(RESTORES, name).unwrap()["status"]["phase"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_restore_into_the_running_installation_mounts_its_volume_beside_it_or_quiesces_the_zone() {
+    let w = World::new("archives", &[copy("acme-d1", 2, "eu-south-2")]);
+    w.at(0);
+    w.settle(|_| true).await;
+
+    // Without quiesce: the agent runs beside the running pod, on its server, with its volume mounted.
+    w.api.put(RESTORES, restore_request("one-archive", false));
+    w.reconcile().await;
+    assert_eq!(phase(&w, "one-archive"), "Running");
+    assert_eq!(w.replicas("eu-south-1a"), 1, "the application keeps running");
+    let job = w.api.get(JOBS, "one-archive-restore").expect("the agent's restore run");
+    let pod = &job["spec"]["template"]["spec"];
+    let claims: Vec<&Value> =
+        pod["volumes"].as_array().unwrap().iter().map(|v| &v["persistentVolumeClaim"]["claimName"]).collect();
+    assert!(claims.contains(&&json!("archives-acme-eu-south-1a-0")), "{claims:?}");
+    let affinity = &pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(affinity["labelSelector"]["matchLabels"]["statefulset.kubernetes.io/pod-name"], "acme-eu-south-1a-0");
+    let env: Vec<(String, String)> = pod["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().into(), e["value"].as_str().unwrap_or_default().into()))
+        .collect();
+    for (k, v) in [
+        ("CONTINUO_RESTORE_TARGET", "volume"),
+        ("CONTINUO_RESTORE_SCOPE", "archive=2025"),
+        ("CONTINUO_RESTORE_ORDINALS", "0"),
+    ] {
+        assert!(env.contains(&(k.to_string(), v.to_string())), "{k}={v} in {env:?}");
+    }
+
+    // With quiesce: the zone is scaled to 0 first, the agent runs once no pod is left, then the zone comes back.
+    w.api.put(RESTORES, restore_request("whole-day", true));
+    w.reconcile().await;
+    assert_eq!(phase(&w, "whole-day"), "Quiescing");
+    w.reconcile().await;
+    assert_eq!(w.replicas("eu-south-1a"), 0, "the application stops writing");
+    assert!(w.api.get(JOBS, "whole-day-restore").is_none(), "not while its pod may still run");
+    assert_eq!(w.status()["zones"][0]["desiredReplicas"], 1, "what the zone is meant to run does not change");
+    w.api.run_stateful_sets(NS, |_| true);
+    w.reconcile().await;
+    assert_eq!(phase(&w, "whole-day"), "Running");
+    let job = w.api.get(JOBS, "whole-day-restore").expect("the agent's restore run");
+    assert!(job["spec"]["template"]["spec"]["affinity"]["podAffinity"].is_null(), "no pod to run beside");
+    w.api.finish_job(NS, "whole-day-restore", true, Timestamp::from_second(T0 + 600).unwrap(), None);
+    w.reconcile().await;
+    assert_eq!(phase(&w, "whole-day"), "Succeeded");
+    w.reconcile().await;
+    assert_eq!(w.replicas("eu-south-1a"), 1, "scaled back once the restore ended");
+    assert!(w.reasons().contains(&"RestoreQuiescing".to_string()));
+}

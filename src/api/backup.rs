@@ -226,7 +226,9 @@ pub struct RecoveryPointStatus {
 }
 
 /// A request to restore a service's data from a recovery point. The agent's `restore` action runs with the
-/// point's id and the scope; the service's running workload is never touched.
+/// point's id and the scope. For a stateless service the running workload is never touched; for a stateful one the
+/// agent runs with the volumes of one replica mounted (beside its running pod, or — with `quiesce` — while the
+/// zone's StatefulSet is scaled to 0, and scaled back after).
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
@@ -264,6 +266,16 @@ pub struct RestoreRequestSpec {
     #[serde(default = "all")]
     #[schemars(length(min = 1, max = 253))]
     pub scope: String,
+    /// Stateful services: the zone whose replica's volumes are restored into (its ordinal 0); by default the first
+    /// zone that runs the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub zone: Option<String>,
+    /// Stateful services: scale the zone's StatefulSet to 0 for the restore and back after it, so that the
+    /// application does not write meanwhile (the service is down for that time, and availability counts it).
+    /// Default false: the agent restores beside the running application, which must tolerate it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiesce: bool,
 }
 
 fn all() -> String {
@@ -274,7 +286,7 @@ fn all() -> String {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreRequestStatus {
-    /// `Running`, `Succeeded`, `Failed`.
+    /// `Quiescing` (a stateful zone being scaled to 0 first), `Running`, `Succeeded`, `Failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 16))]
     pub phase: Option<String>,
@@ -285,6 +297,10 @@ pub struct RestoreRequestStatus {
     /// When the restored data was captured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Stateful services: the zone whose replica's volumes are restored into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub zone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -84,13 +84,9 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     // Observe, from the caches only.
     let now = Instant::now();
     let class = ctx.caches.class(&svc.spec.class_name);
-    // A stateful service's zones are StatefulSets, read as the zone workloads the plan knows.
-    let (kind, live) = match svc.spec.volume_claim_templates.is_empty() {
-        true => ("Deployment", ctx.caches.deployments_of(svc)),
-        false => ("StatefulSet", ctx.caches.volumes.zone_workloads_of(svc)),
-    };
-    let children = unconfirmed_readiness_hidden(live, kind, &ctx.writes, &ns, now);
+    let children = children(ctx, svc, &ns, now);
     let volumes = ctx.caches.volumes.snapshot(svc);
+    let quiesced = super::volumes::quiesced_zone(&ctx.caches.restores_of(&ns, &name));
     let nodes = topology::observe(&ctx.caches.nodes.state(), &ctx.config.keys);
     let location = svc.spec.backup.as_ref().and_then(|b| ctx.caches.location(&b.location));
     let points = ctx.caches.recovery_points_of(&ns, &name);
@@ -112,6 +108,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         failover: Failover { detection: &detection, observer: ctx.detector.observer() },
         data: data.observed(),
         drill: drilled.as_deref(),
+        quiesced: quiesced.as_deref(),
         volumes: volumes.observed(),
         now: clock,
     });
@@ -150,6 +147,21 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
     let retry = side_step_failed.then_some(SIDE_STEP_RETRY).into_iter().chain(drill_tick).min();
     Ok(next_look(ctx, &plan, class.as_ref(), clock, &written, retry, progress_waits))
+}
+
+/// The service's zone workloads: its Deployments, or a stateful service's StatefulSets read as such; those whose
+/// readiness the cache cannot confirm yet hidden.
+fn children(
+    ctx: &Context,
+    svc: &ResilientService,
+    ns: &str,
+    now: Instant,
+) -> Vec<k8s_openapi::api::apps::v1::Deployment> {
+    let (kind, live) = match svc.spec.volume_claim_templates.is_empty() {
+        true => ("Deployment", ctx.caches.deployments_of(svc)),
+        false => ("StatefulSet", ctx.caches.volumes.zone_workloads_of(svc)),
+    };
+    unconfirmed_readiness_hidden(live, kind, &ctx.writes, ns, now)
 }
 
 /// When to look at the service again. While a write is not yet in the cache, when it stops being trusted;

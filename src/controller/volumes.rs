@@ -108,6 +108,16 @@ impl VolumeCaches {
     }
 }
 
+/// The zone a restore request of the service holds at 0 replicas: quiescing, or running with `quiesce`.
+pub fn quiesced_zone(restores: &[crate::api::RestoreRequest]) -> Option<String> {
+    restores.iter().find_map(|r| {
+        let s = r.status.as_ref()?;
+        let holding =
+            s.phase.as_deref() == Some("Quiescing") || (s.phase.as_deref() == Some("Running") && r.spec.quiesce);
+        holding.then(|| s.zone.clone()).flatten()
+    })
+}
+
 /// Labels each diverged claim not labelled yet with when it diverged, and says so. A failure is a Warning: the
 /// status is written all the same. Returns whether a write failed.
 pub async fn mark_diverged(

@@ -36,6 +36,8 @@ pub struct Inputs<'a> {
     pub data: crate::data::Observed<'a>,
     /// The zone a running ZoneLoss drill takes out for this service: withheld as a lost zone is, and scaled to 0.
     pub drill: Option<&'a str>,
+    /// A stateful service's zone a restore request quiesces: its StatefulSet is scaled to 0 meanwhile.
+    pub quiesced: Option<&'a str>,
     /// A stateful service's claims, and the cluster's StorageClasses.
     pub volumes: crate::stateful::Observed<'a>,
     pub now: Timestamp,
@@ -61,6 +63,7 @@ impl<'a> Inputs<'a> {
             failover: Failover::none(),
             data: crate::data::Observed::none(),
             drill: None,
+            quiesced: None,
             volumes: crate::stateful::Observed::default(),
             now,
         }

@@ -155,7 +155,8 @@ pub(super) fn restore_into(i: &Inputs<'_>, zones: &Zones<'_>, v: &Volumes, built
 }
 
 /// Each zone's workload as a StatefulSet. A zone growing by restored replicas holds the pods it had until they
-/// are Ready, so adding the restore restarts none of them; a zone not due in a rollout holds all of its pods.
+/// are Ready, so adding the restore restarts none of them; a zone not due in a rollout holds all of its pods; a
+/// zone a restore request quiesces runs none (its status still says what it is meant to run).
 pub(super) fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built) -> Vec<StatefulSet> {
     let claims = &i.service.spec.volume_claim_templates;
     std::mem::take(&mut built.deployments)
@@ -172,6 +173,13 @@ pub(super) fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built)
                 (false, Some(r)) => r.first_ordinal,
                 (false, None) => 0,
             };
+            let mut d = d;
+            if i.quiesced.is_some()
+                && zone_of(&d) == i.quiesced
+                && let Some(spec) = d.spec.as_mut()
+            {
+                spec.replicas = Some(0);
+            }
             set::stateful_set(d, claims, partition)
         })
         .collect()

@@ -187,3 +187,62 @@ pub fn zone_view(s: &StatefulSet) -> Deployment {
         status,
     }
 }
+
+/// The agent's one-off restore Job pod, for a stateful service: it mounts the claims of `set`'s replica `ordinal`
+/// and restores into them (`CONTINUO_RESTORE_TARGET=volume`, the marker `marker` so that a retried run does not
+/// restore twice). `beside`: the replica's pod still runs, so the Job pod runs on its server (a ReadWriteOnce volume
+/// attaches to one server; pods there may share it).
+pub fn mount_into_job(
+    pod: &mut PodTemplateSpec,
+    claims: &[ClaimTemplate],
+    set: &str,
+    ordinal: i32,
+    marker: &str,
+    beside: bool,
+) {
+    use k8s_openapi::api::core::v1::{
+        Affinity, PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, Volume,
+    };
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    let volumes = spec.volumes.get_or_insert_with(Vec::new);
+    for c in claims {
+        volumes.push(Volume {
+            name: format!("{RESTORE_CONTAINER}-{}", c.metadata.name),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: format!("{}-{set}-{ordinal}", c.metadata.name),
+                read_only: None,
+            }),
+            ..Volume::default()
+        });
+    }
+    if let Some(agent) = spec.containers.first_mut() {
+        agent.volume_mounts.get_or_insert_with(Vec::new).extend(claims.iter().map(|c| VolumeMount {
+            name: format!("{RESTORE_CONTAINER}-{}", c.metadata.name),
+            mount_path: format!("{RESTORE_PATH}/{}", c.metadata.name),
+            ..VolumeMount::default()
+        }));
+        agent.env.get_or_insert_with(Vec::new).extend([
+            var("CONTINUO_RESTORE_TARGET", "volume".into()),
+            var("CONTINUO_RESTORE_PATH", RESTORE_PATH.into()),
+            var("CONTINUO_RESTORE_MARKER", marker.into()),
+            var("CONTINUO_RESTORE_ORDINALS", ordinal.to_string()),
+            var("CONTINUO_POD_INDEX", ordinal.to_string()),
+        ]);
+    }
+    if beside {
+        let term = PodAffinityTerm {
+            label_selector: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    "statefulset.kubernetes.io/pod-name".to_string(),
+                    format!("{set}-{ordinal}"),
+                )])),
+                ..Default::default()
+            }),
+            topology_key: "kubernetes.io/hostname".into(),
+            ..PodAffinityTerm::default()
+        };
+        let affinity = spec.affinity.get_or_insert_with(Affinity::default);
+        let pod_affinity = affinity.pod_affinity.get_or_insert_with(PodAffinity::default);
+        pod_affinity.required_during_scheduling_ignored_during_execution.get_or_insert_with(Vec::new).push(term);
+    }
+}

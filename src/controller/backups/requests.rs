@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{
     catalogue::run_of,
-    runs::{Run, Started, set_phase, start_once, update_status},
+    runs::{RestoreInto, Run, Started, set_phase, start_once, update_status},
     step::{First, Step},
 };
 use crate::{
@@ -64,6 +64,7 @@ async fn copy(step: &Step<'_>, p: &RecoveryPoint, notes: &mut Vec<Transition>) -
                 subject: &uid,
                 location: &location,
                 vars: &vars,
+                into: None,
             };
             match start_once(step, &run).await? {
                 Started::Yes => set_phase(&api, p, "Running", "copy on request running").await,
@@ -110,6 +111,7 @@ pub(super) async fn restores(step: &Step<'_>, notes: &mut Vec<Transition>) -> Re
         let phase = req.status.as_ref().and_then(|s| s.phase.clone());
         let status = match phase.as_deref() {
             None => begin_restore(step, &req, notes).await,
+            Some("Quiescing") => resume_restore(step, &req, notes).await,
             Some("Running") => Ok(end_restore(step, &req, notes)),
             _ => Ok(None),
         };
@@ -126,48 +128,141 @@ pub(super) async fn restores(step: &Step<'_>, notes: &mut Vec<Transition>) -> Re
     first.result()
 }
 
-/// A new request: refused with the reason, or its run started. The status to write, if any.
+/// A new request: refused with the reason, or its run started (for a stateful service that quiesces, its zone
+/// scaled to 0 first). The status to write, if any.
 async fn begin_restore(
     step: &Step<'_>,
     req: &RestoreRequest,
     notes: &mut Vec<Transition>,
 ) -> Result<Option<Value>, Error> {
     let req_name = req.name_any();
-    let run_name = jobs::bounded_name(&req_name, "-restore", 63);
-    let refused = |why: String, notes: &mut Vec<Transition>| {
-        notes.push(Transition {
-            warning: true,
-            reason: "RestoreRefused".into(),
-            message: format!("restore {req_name}: {why}"),
-        });
-        Ok(Some(json!({"phase": "Failed", "message": why})))
-    };
     let namespace_points = step.ctx.caches.recovery_points_in(&step.ns);
     let point = match restore::resolve(req, &namespace_points) {
-        Err(why) => return refused(why, notes),
+        Err(why) => return Ok(Some(refused(&req_name, why, notes))),
         Ok(point) => point,
     };
-    let Some(location) = step.ctx.caches.location(&point.spec.location) else { return Ok(None) };
+    let stateful = !step.svc.spec.volume_claim_templates.is_empty();
+    let zone = match (stateful, target_zone(step, req)) {
+        (false, _) => None,
+        (true, Some(zone)) => Some(zone),
+        (true, None) => {
+            let why = "no zone runs the service's replicas: there is no volume to restore into".to_string();
+            return Ok(Some(refused(&req_name, why, notes)));
+        }
+    };
+    let captured = point.status.as_ref().and_then(|s| s.captured_at.clone());
+    let mut status = json!({"phase": "Running", "point": point.name_any(), "capturedAt": captured, "zone": zone,
+        "startTime": Time(step.ctx.now())});
+    if let (Some(zone), true) = (&zone, req.spec.quiesce) {
+        notes.push(Transition {
+            warning: false,
+            reason: "RestoreQuiescing".into(),
+            message: format!("restore {req_name}: scaling zone {zone} to 0 before restoring {}", point.name_any()),
+        });
+        status["phase"] = "Quiescing".into();
+        return Ok(Some(status));
+    }
+    match start_restore(step, req, point, zone.as_deref(), true).await? {
+        Err(why) => Ok(Some(refused(&req_name, why, notes))),
+        Ok(false) => Ok(None),
+        Ok(true) => {
+            notes.push(started(&req_name, point, req));
+            Ok(Some(status))
+        }
+    }
+}
+
+/// A quiescing request: its run starts once the zone's StatefulSet runs no pod.
+async fn resume_restore(
+    step: &Step<'_>,
+    req: &RestoreRequest,
+    notes: &mut Vec<Transition>,
+) -> Result<Option<Value>, Error> {
+    let status = req.status.clone().unwrap_or_default();
+    let (Some(zone), Some(point)) = (status.zone.as_deref(), status.point.as_deref()) else { return Ok(None) };
+    let set = crate::workload::deployment_name(&step.name, zone);
+    let live = step.ctx.caches.volumes.stateful_set(&step.ns, &set);
+    let stopped = live.as_ref().is_some_and(|s| {
+        let want = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        want == 0 && s.status.as_ref().is_none_or(|st| st.replicas == 0)
+    });
+    if !stopped {
+        return Ok(None);
+    }
+    let points = step.ctx.caches.recovery_points_in(&step.ns);
+    let Some(point) = points.iter().find(|p| p.name_any() == point) else {
+        return Ok(Some(refused(&req.name_any(), format!("recovery point {point} no longer exists"), notes)));
+    };
+    match start_restore(step, req, point, Some(zone), false).await? {
+        Err(why) => Ok(Some(refused(&req.name_any(), why, notes))),
+        Ok(false) => Ok(None),
+        Ok(true) => {
+            notes.push(started(&req.name_any(), point, req));
+            let mut whole = json!(status);
+            whole["phase"] = "Running".into();
+            Ok(Some(whole))
+        }
+    }
+}
+
+/// The zone a stateful restore writes into: the one the request names, else the first that runs the service.
+fn target_zone(step: &Step<'_>, req: &RestoreRequest) -> Option<String> {
+    let zones = step.svc.status.as_ref().map(|s| s.zones.as_slice()).unwrap_or_default();
+    match &req.spec.zone {
+        Some(z) => zones.iter().any(|s| &s.name == z && s.desired_replicas > 0).then(|| z.clone()),
+        None => zones.iter().find(|z| z.eligible && z.desired_replicas > 0).map(|z| z.name.clone()),
+    }
+}
+
+/// Starts the agent's restore run of `point`: `Ok(Ok(true))` started (or found started), `Ok(Ok(false))` the
+/// point's location is not cached yet, `Ok(Err(why))` refused.
+async fn start_restore(
+    step: &Step<'_>,
+    req: &RestoreRequest,
+    point: &RecoveryPoint,
+    zone: Option<&str>,
+    beside: bool,
+) -> Result<Result<bool, String>, Error> {
+    let run_name = jobs::bounded_name(&req.name_any(), "-restore", 63);
+    let Some(location) = step.ctx.caches.location(&point.spec.location) else { return Ok(Ok(false)) };
     let id = point.status.as_ref().and_then(|s| s.id.clone()).unwrap_or_default();
     let vars = [("CONTINUO_POINT_ID", id), ("CONTINUO_RESTORE_SCOPE", req.spec.scope.clone())];
     let (uid, point_name) = (req.uid().unwrap_or_default(), point.name_any());
-    let run =
-        Run { name: &run_name, action: "restore", point: &point_name, subject: &uid, location: &location, vars: &vars };
-    if start_once(step, &run).await? == Started::NameTaken {
-        return refused(name_taken(&run_name), notes);
-    }
-    let captured = point.status.as_ref().and_then(|s| s.captured_at.clone());
-    notes.push(Transition {
+    let set = zone.map(|z| crate::workload::deployment_name(&step.name, z));
+    let marker = format!("{}-{}", crate::stateful::set::RESTORE_MARKER, req.name_any());
+    let into = set.as_deref().map(|set| RestoreInto { set, marker: &marker, beside });
+    let run = Run {
+        name: &run_name,
+        action: "restore",
+        point: &point_name,
+        subject: &uid,
+        location: &location,
+        vars: &vars,
+        into,
+    };
+    Ok(match start_once(step, &run).await? {
+        Started::Yes => Ok(true),
+        Started::NameTaken => Err(name_taken(&run_name)),
+    })
+}
+
+fn refused(req: &str, why: String, notes: &mut Vec<Transition>) -> Value {
+    notes.push(Transition { warning: true, reason: "RestoreRefused".into(), message: format!("restore {req}: {why}") });
+    json!({"phase": "Failed", "message": why})
+}
+
+fn started(req: &str, point: &RecoveryPoint, r: &RestoreRequest) -> Transition {
+    let captured = point.status.as_ref().and_then(|s| s.captured_at.as_ref()).map(|t| t.0.to_string());
+    Transition {
         warning: false,
         reason: "RestoreStarted".into(),
         message: format!(
-            "restore {req_name}: {point_name} (scope {}) from {}",
-            req.spec.scope,
-            captured.as_ref().map(|t| t.0.to_string()).unwrap_or_default()
+            "restore {req}: {} (scope {}) from {}",
+            point.name_any(),
+            r.spec.scope,
+            captured.unwrap_or_default()
         ),
-    });
-    Ok(Some(json!({"phase": "Running", "point": point_name, "capturedAt": captured,
-        "startTime": Time(step.ctx.now())})))
+    }
 }
 
 /// A running request whose run finished: its outcome and the age of the data restored. The status to write, if

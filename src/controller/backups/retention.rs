@@ -43,7 +43,15 @@ async fn start(step: &Step<'_>, p: &RecoveryPoint, notes: &mut Vec<Transition>) 
     let id = p.status.as_ref().and_then(|s| s.id.clone()).unwrap_or_default();
     let uid = p.uid().unwrap_or_default();
     let vars = [("CONTINUO_POINT_ID", id)];
-    let run = Run { name: &run_name, action: "delete", point: &point, subject: &uid, location: &location, vars: &vars };
+    let run = Run {
+        name: &run_name,
+        action: "delete",
+        point: &point,
+        subject: &uid,
+        location: &location,
+        vars: &vars,
+        into: None,
+    };
     match start_once(step, &run).await? {
         Started::Yes => {
             set_phase(&step.points_api(), p, "Deleting", "expired by retention; the agent is deleting the copy")

@@ -35,6 +35,16 @@ pub(super) struct Run<'a> {
     pub subject: &'a str,
     pub location: &'a BackupLocation,
     pub vars: &'a [(&'a str, String)],
+    /// A restore into a stateful replica's volumes: its StatefulSet, and whether its pod still runs.
+    pub into: Option<RestoreInto<'a>>,
+}
+
+/// The stateful replica a restore run writes into.
+#[derive(Clone, Copy)]
+pub(super) struct RestoreInto<'a> {
+    pub set: &'a str,
+    pub marker: &'a str,
+    pub beside: bool,
 }
 
 /// Whether the existing Job `job` runs `run` (made for the same object; by an earlier version of continuo, which
@@ -62,7 +72,11 @@ pub(super) async fn start_once(step: &Step<'_>, run: &Run<'_>) -> Result<Started
         zones: &step.plan.agent_zones,
         regions: step.plan.agent_regions.as_deref(),
     };
-    let job = agent.job(run.name.to_string(), run.action, run.point, run.subject, run.vars);
+    let mut job = agent.job(run.name.to_string(), run.action, run.point, run.subject, run.vars);
+    if let (Some(into), Some(spec)) = (run.into, job.spec.as_mut()) {
+        let claims = &step.svc.spec.volume_claim_templates;
+        crate::stateful::set::mount_into_job(&mut spec.template, claims, into.set, 0, into.marker, into.beside);
+    }
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &step.ns);
     let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
     match api.create(&params, &job).await {
@@ -117,7 +131,7 @@ mod tests {
     use super::*;
 
     fn run<'a>(location: &'a BackupLocation) -> Run<'a> {
-        Run { name: "p-delete", action: "delete", point: "p", subject: "uid-2", location, vars: &[] }
+        Run { name: "p-delete", action: "delete", point: "p", subject: "uid-2", location, vars: &[], into: None }
     }
 
     fn meta(annotations: &[(&str, &str)]) -> kube::core::ObjectMeta {
