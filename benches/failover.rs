@@ -188,6 +188,110 @@ async fn scenario(mode: &str, replicas: i32, startup: i64, leases: bool, service
     out
 }
 
+/// A stateful installation (Restart, 1 replica, a volume, daily copies in another region) whose zone a dies at
+/// 12 s: when continuo detects it, when the replacement in another zone is applied with its restore init container
+/// (the same second: no reconcile round trip between), when it is Ready (after the restore and the start-up, as a
+/// simulated StatefulSet controller plays them), and the incident's RTO and data lost.
+async fn stateful(startup: i64, restore: i64) -> (Outcome, Option<i64>, Option<i64>) {
+    const SETS: &str = "/apis/apps/v1/namespaces/b/statefulsets";
+    let api = FakeApi::default();
+    api.put(
+        "/apis/continuo.dev/v1alpha1/continuityclasses",
+        json!({"apiVersion": "continuo.dev/v1alpha1",
+        "kind": "ContinuityClass", "metadata": {"name": "installation"}, "spec": {"mode": "Restart",
+        "objectives": [{"scope": "Zone", "rto": "60m", "rpo": "24h"}], "backup": {"keep": {"daily": 7}}}}),
+    );
+    api.put(
+        "/apis/continuo.dev/v1alpha1/backuplocations",
+        json!({"apiVersion": "continuo.dev/v1alpha1",
+        "kind": "BackupLocation", "metadata": {"name": "offsite"}, "spec": {"region": "eu-south-2"}}),
+    );
+    api.put("/apis/storage.k8s.io/v1/storageclasses", json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "zonal", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "pd.csi.storage.gke.io"}));
+    let captured = Timestamp::from_second(T0 - 3600).unwrap().to_string();
+    api.put("/apis/continuo.dev/v1alpha1/namespaces/b/recoverypoints", json!({"apiVersion": "continuo.dev/v1alpha1",
+        "kind": "RecoveryPoint", "metadata": {"name": "s-daily", "namespace": "b"}, "spec": {"service": "s", "location": "offsite"},
+        "status": {"phase": "Available", "id": "snap", "capturedAt": captured, "completedAt": captured, "region": "eu-south-2"}}));
+    api.put(SERVICES, json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+        "metadata": {"name": "s", "namespace": "b"},
+        "spec": {"className": "installation", "replicas": 1, "preferredZones": ["a"],
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "50Gi"}}}}],
+            "template": {"spec": {"containers": [{"name": "a", "image": "a", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}]}},
+            "backup": {"location": "offsite", "agent": {"spec": {"containers": [{"name": "agent", "image": "agent"}]}}}}}));
+    let cluster = nodes(&["a", "b", "c"], 2);
+    let (caches, mut feed) = api.watched(&cluster);
+    let clock = Arc::new(AtomicI64::new(T0));
+    let now = clock.clone();
+    let detector = Arc::new(Detector::new(Settings::default(), Observer::always()));
+    let reporter = Reporter { controller: "continuo".into(), instance: None };
+    let ctx = Arc::new(
+        Context::new(api.client(), caches, Config::default(), reporter)
+            .with_detector(detector.clone())
+            .with_clock(move || Timestamp::from_second(now.load(Ordering::SeqCst)).unwrap()),
+    );
+    let svc =
+        || -> Arc<ResilientService> { Arc::new(serde_json::from_value(api.get(SERVICES, "s").unwrap()).unwrap()) };
+    for _ in 0..2 {
+        feed.sync(&api, &cluster);
+        reconcile(svc(), ctx.clone()).await.unwrap();
+        api.run_stateful_sets("b", |_| true);
+    }
+    let mut out = Outcome { detected: None, back: None, rto: None, dropped: 0, busy: Default::default() };
+    let (mut applied, mut lost) = (None, None);
+    let mut asked: HashMap<String, i64> = HashMap::new();
+    for t in 1..=300 {
+        clock.store(T0 + t, Ordering::SeqCst);
+        let at = Timestamp::from_second(T0 + t).unwrap();
+        if t % 10 == 0 {
+            for n in cluster.iter().filter_map(|n| n.metadata.name.clone()).filter(|n| !(n.starts_with('a') && t > 11))
+            {
+                detector.observe(&n, Some(at.to_string()), at);
+            }
+        }
+        let facts = topology::observe(&cluster.iter().cloned().map(Arc::new).collect::<Vec<_>>(), &Keys::default());
+        let mut trigger = detector.evaluate(&facts, at);
+        if !detector.current().zones.is_empty() && out.detected.is_none() {
+            out.detected = Some(t);
+        }
+        // The StatefulSet controller: a pod asked for is Ready after its restore (when its template restores) and
+        // its start-up.
+        for set in api.list(SETS) {
+            let name = set["metadata"]["name"].as_str().unwrap().to_string();
+            let want = set["spec"]["replicas"].as_i64().unwrap();
+            if name.ends_with("-a") || want <= set["status"]["readyReplicas"].as_i64().unwrap_or(0) {
+                continue;
+            }
+            let restores = set["spec"]["template"]["spec"]["initContainers"].as_array().is_some_and(|c| !c.is_empty());
+            let since = *asked.entry(name.clone()).or_insert(t);
+            if t - since >= startup + if restores { restore } else { 0 } {
+                api.run_stateful_sets("b", |n| n == name);
+                trigger = true;
+            }
+        }
+        if trigger {
+            feed.sync(&api, &cluster);
+            let start = Instant::now();
+            reconcile(svc(), ctx.clone()).await.unwrap();
+            out.busy += start.elapsed();
+            let restoring = api.list(SETS).iter().any(|s| {
+                s["spec"]["replicas"] == json!(1) && s["spec"]["template"]["spec"]["initContainers"].is_array()
+            });
+            if restoring && applied.is_none() {
+                applied = Some(t);
+            }
+            let status = api.get(SERVICES, "s").unwrap()["status"].clone();
+            let incident = &status["incidents"][0];
+            if out.back.is_none() && incident["recovered"].is_string() && out.detected.is_some() {
+                out.back = Some(t);
+                out.rto = incident["rtoSeconds"].as_i64();
+                lost = incident["dataLossSeconds"].as_i64();
+            }
+        }
+    }
+    (out, applied, lost)
+}
+
 fn show(v: Option<i64>) -> String {
     v.map_or_else(|| "never".into(), |s| format!("{s} s"))
 }
@@ -205,6 +309,20 @@ async fn main() {
             println!("{label:<34} {:>10} {:>16} {:>14}", show(o.detected), show(o.back), show(o.rto));
         }
     }
+
+    // A stateful installation: its zone's loss restores the newest off-zone copy elsewhere before it starts.
+    let restore: i64 = std::env::var("FAILOVER_RESTORE").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let (o, applied, lost) = stateful(startup, restore).await;
+    println!(
+        "stateful Restart (1 replica, restore {restore} s): detected {}, replacement with its restore applied {}, \
+         Ready {}, incident RTO {}, data lost {} (RPO 24h); {:?} of reconciles",
+        show(o.detected),
+        show(applied),
+        show(o.back),
+        show(o.rto),
+        show(lost),
+        o.busy
+    );
 
     // Many WarmStandby services, their primaries spread by continuo: zone a's loss fails over its share only.
     let many: usize = std::env::var("FAILOVER_SERVICES").ok().and_then(|s| s.parse().ok()).unwrap_or(300);

@@ -134,7 +134,14 @@ pub fn assess(s: &Situation<'_>) -> Vec<ObjectiveStatus> {
         }
         out.push(status(o.scope, "RTO", o.rto, verdict, reason, message));
         if let Some(rpo) = o.rpo {
-            let (verdict, reason, message) = rpo_verdict(s, o.scope, rpo);
+            let (verdict, reason, mut message) = rpo_verdict(s, o.scope, rpo);
+            if s.storage.is_some() && o.scope == Scope::Zone && s.class.mode != crate::api::Mode::Restart {
+                message.push_str(
+                    "; each zone's replicas write volumes of their own (ReadWriteOnce claims are not shared): what a \
+                     lost zone's replicas wrote survives only as far as the application replicates it, which \
+                     continuo judges only from spec.data",
+                );
+            }
             out.push(status(o.scope, "RPO", rpo, verdict, reason, message));
         }
     }

@@ -1,4 +1,5 @@
-//! `ResilientService`: a stateless workload that continuo keeps within its class's objectives.
+//! `ResilientService`: a workload (stateless, or stateful with `volumeClaimTemplates`) that continuo keeps within its
+//! class's objectives.
 
 use k8s_openapi::{
     api::core::v1::{PodTemplateSpec, ServicePort},
