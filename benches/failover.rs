@@ -206,9 +206,12 @@ async fn stateful(startup: i64, restore: i64) -> (Outcome, Option<i64>, Option<i
         json!({"apiVersion": "continuo.dev/v1alpha1",
         "kind": "BackupLocation", "metadata": {"name": "offsite"}, "spec": {"region": "eu-south-2"}}),
     );
-    api.put("/apis/storage.k8s.io/v1/storageclasses", json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    api.put(
+        "/apis/storage.k8s.io/v1/storageclasses",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
         "metadata": {"name": "zonal", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-        "provisioner": "pd.csi.storage.gke.io"}));
+        "provisioner": "pd.csi.storage.gke.io"}),
+    );
     let captured = Timestamp::from_second(T0 - 3600).unwrap().to_string();
     api.put("/apis/continuo.dev/v1alpha1/namespaces/b/recoverypoints", json!({"apiVersion": "continuo.dev/v1alpha1",
         "kind": "RecoveryPoint", "metadata": {"name": "s-daily", "namespace": "b"}, "spec": {"service": "s", "location": "offsite"},

@@ -378,6 +378,7 @@ mod tests {
             backup: None,
             availability: None,
             recovery: None,
+            drills: None,
         }
     }
 

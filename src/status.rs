@@ -61,6 +61,9 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
             for (type_, status, reason, message) in d.volumes.as_ref().map(|v| v.conditions()).unwrap_or_default() {
                 b.set(type_, status, reason, message);
             }
+            if let Some(v) = &d.drill_policy {
+                b.set(DRILLS_CURRENT, v.status, v.reason, v.message.clone());
+            }
             ResilientServiceStatus {
                 observed_generation: None,
                 replicas: d.zones.iter().map(|z| z.desired_replicas).sum(),

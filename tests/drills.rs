@@ -220,3 +220,43 @@ async fn a_second_drill_and_a_drill_of_a_zone_the_service_does_not_use_are_refus
     assert_eq!(w.drill("first")["phase"], "Running");
     assert_eq!(w.drill("second")["reason"], "DrillRunning");
 }
+
+fn drills_current(w: &World) -> (String, String, String) {
+    let svc = w.api.get(SERVICES, "booking").unwrap();
+    let c = svc["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "DrillsCurrent").cloned();
+    let c = c.unwrap_or_else(|| panic!("no DrillsCurrent in {svc}"));
+    (c["status"].as_str().unwrap().into(), c["reason"].as_str().unwrap().into(), c["message"].as_str().unwrap().into())
+}
+
+#[tokio::test]
+async fn a_class_that_requires_a_quarterly_drill_flags_a_service_until_one_passes_and_again_when_it_ages() {
+    let mut w = World::new("ActiveActive", "0s", 4);
+    w.api.edit("/apis/continuo.dev/v1alpha1/continuityclasses", "c", |c| {
+        c["spec"]["drills"] = json!({"every": "2160h"});
+    });
+    w.settle().await;
+    let (status, reason, message) = drills_current(&w);
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "DrillOverdue"));
+    assert!(message.contains("every 2160h: ZoneLoss: never passed"), "{message}");
+
+    w.api.put(DRILLS, drill("q1", Some("c")));
+    w.reconcile().await;
+    w.reconcile().await;
+    assert_eq!(w.drill("q1")["phase"], "Passed");
+    w.reconcile().await;
+    let (status, reason, message) = drills_current(&w);
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "DrillsCurrent"), "{message}");
+
+    // The drill object is deleted: its pass is kept in the service's status.
+    w.api.remove(DRILLS, "q1");
+    w.reconcile().await;
+    assert_eq!(drills_current(&w).0, "True");
+    assert!(w.api.get(SERVICES, "booking").unwrap()["status"]["drills"][0]["passedAt"].is_string());
+
+    // 90 days later it is due again.
+    w.at(91 * 86_400);
+    w.reconcile().await;
+    let (status, _, message) = drills_current(&w);
+    assert_eq!(status, "False");
+    assert!(message.contains("ZoneLoss: last passed at"), "{message}");
+}

@@ -192,7 +192,11 @@ fn every_alert_has_a_runbook_and_uses_metrics_continuo_exports() {
             "ContinuoRecoveryExceededRTO",
             "ContinuoErrorBudgetFastBurn",
             "ContinuoErrorBudgetSlowBurn",
-            "ContinuoFailureDetectionSuspended"
+            "ContinuoFailureDetectionSuspended",
+            "ContinuoDataNotRestored",
+            "ContinuoDataDiverged",
+            "ContinuoDrillOverdue",
+            "ContinuoDrillFailed"
         ]
     );
     for rule in groups[0]["rules"].as_array().unwrap() {

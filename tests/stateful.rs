@@ -373,3 +373,80 @@ async fn a_restore_into_the_running_installation_mounts_its_volume_beside_it_or_
     assert_eq!(w.replicas("eu-south-1a"), 1, "scaled back once the restore ended");
     assert!(w.reasons().contains(&"RestoreQuiescing".to_string()));
 }
+
+#[tokio::test]
+async fn a_pod_volume_named_like_a_claim_or_a_missing_storage_class_stalls_and_creates_nothing() {
+    let w = World::new("archives", &[]);
+    w.api.edit(SERVICES, "acme", |s| {
+        s["spec"]["template"]["spec"]["volumes"] = json!([{"name": "archives", "emptyDir": {}}]);
+    });
+    w.at(0);
+    w.reconcile().await;
+    let (_, reason, message) = w.condition("Stalled");
+    assert_eq!(reason, "InvalidSpec");
+    assert!(message.contains("template.spec.volumes has \"archives\""), "{message}");
+
+    w.api.edit(SERVICES, "acme", |s| {
+        s["spec"]["template"]["spec"].as_object_mut().unwrap().remove("volumes");
+        s["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = json!("fast-nvme");
+    });
+    w.reconcile().await;
+    let (_, reason, message) = w.condition("Stalled");
+    assert_eq!(reason, "StorageClassNotFound");
+    assert!(message.contains("fast-nvme"), "{message}");
+    assert!(w.api.list(SETS).is_empty());
+    assert!(w.reasons().contains(&"StorageClassNotFound".to_string()), "{:?}", w.reasons());
+}
+
+#[tokio::test]
+async fn a_class_that_allows_it_starts_the_moved_replica_empty_and_says_its_data_was_not_restored() {
+    let w = World::new("archives", &[]);
+    w.api.edit("/apis/continuo.dev/v1alpha1/continuityclasses", "standard", |c| {
+        c["spec"]["recovery"] = json!({"withoutCopy": "StartEmpty"});
+    });
+    w.at(0);
+    w.settle(|_| true).await;
+    w.zone_ready("eu-south-1a", false);
+    w.at(100);
+    w.reconcile().await;
+    assert_eq!(w.replicas("eu-south-1b"), 1);
+    assert!(restore_env(&w.set("eu-south-1b")).is_none(), "nothing to restore from");
+    w.api.run_stateful_sets(NS, |n| n == "acme-eu-south-1b");
+    w.reconcile().await;
+    let (status, _, message) = w.condition("DataRestored");
+    assert_eq!(status, "True");
+    assert!(message.contains("on empty volumes, as the class allows"), "{message}");
+    assert!(w.status()["recoveries"][0]["dataLossSeconds"].is_null(), "no copy: the data lost is not known");
+}
+
+#[tokio::test]
+async fn a_template_change_rolls_out_zone_by_zone_through_the_statefulsets_partitions() {
+    let w = World::new("archives", &[copy("acme-d1", 2, "eu-south-2")]);
+    w.api.edit(SERVICES, "acme", |s| {
+        s["spec"]["replicas"] = json!(3);
+        s["spec"].as_object_mut().unwrap().remove("preferredZones");
+    });
+    w.at(0);
+    w.settle(|_| true).await;
+    assert_eq!((w.replicas("eu-south-1a"), w.replicas("eu-south-1b"), w.replicas("eu-south-1c")), (1, 1, 1));
+    w.api.edit(SERVICES, "acme", |s| s["spec"]["template"]["spec"]["containers"][0]["image"] = json!("erp:8"));
+    w.reconcile().await;
+    let partition = |zone: &str| w.set(zone)["spec"]["updateStrategy"]["rollingUpdate"]["partition"].as_i64().unwrap();
+    let image = |zone: &str| w.set(zone)["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+    assert_eq!(
+        (partition("eu-south-1a"), partition("eu-south-1b"), partition("eu-south-1c")),
+        (0, 1, 1),
+        "one zone at a time"
+    );
+    assert!(
+        ["eu-south-1a", "eu-south-1b", "eu-south-1c"].iter().all(|z| image(z) == "erp:8"),
+        "the template is recorded everywhere"
+    );
+    w.api.run_stateful_sets(NS, |n| n == "acme-eu-south-1a");
+    w.reconcile().await;
+    assert_eq!(
+        (partition("eu-south-1a"), partition("eu-south-1b"), partition("eu-south-1c")),
+        (0, 0, 1),
+        "the next zone once the first is Ready"
+    );
+}

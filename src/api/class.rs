@@ -114,6 +114,10 @@ pub struct ContinuityClassSpec {
     /// An availability target per calendar month, as the contract states it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<AvailabilityTarget>,
+    /// Drills each service must pass, and how often: a service without a passed drill of each scenario within the
+    /// period is flagged (`DrillsCurrent=False`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drills: Option<super::DrillPolicy>,
     /// Stateful services: what a replica moved out of a lost zone starts from when no off-zone copy exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<super::RecoveryPolicy>,

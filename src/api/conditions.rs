@@ -10,6 +10,8 @@ pub const FAILURE_DETECTION: &str = "FailureDetection";
 pub const AVAILABILITY_MET: &str = "AvailabilityMet";
 /// Stateful services: whether every replica runs on its data (restored from a copy where a zone was lost).
 pub const DATA_RESTORED: &str = "DataRestored";
+/// Whether the service passed a drill of each scenario its class requires, within the class's period.
+pub const DRILLS_CURRENT: &str = "DrillsCurrent";
 /// Stateful services: whether a zone that came back holds volumes whose data diverged from the service's.
 pub const DATA_DIVERGED: &str = "DataDiverged";
 
@@ -18,8 +20,8 @@ pub const DATA_DIVERGED: &str = "DataDiverged";
 pub const CREATING: &str = "Creating";
 
 /// The condition types, in the order they are written (`AvailabilityMet` only when the class declares a target,
-/// `DataRestored` and `DataDiverged` only for stateful services).
-pub const TYPES: [&str; 9] = [
+/// `DataRestored` and `DataDiverged` only for stateful services, `DrillsCurrent` only under a drill policy).
+pub const TYPES: [&str; 10] = [
     READY,
     RECONCILING,
     STALLED,
@@ -29,4 +31,5 @@ pub const TYPES: [&str; 9] = [
     AVAILABILITY_MET,
     DATA_RESTORED,
     DATA_DIVERGED,
+    DRILLS_CURRENT,
 ];

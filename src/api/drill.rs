@@ -135,4 +135,25 @@ pub struct LastDrill {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub message: Option<String>,
+    /// When a drill of this scenario last passed (this one or an earlier one): what a class's drill policy is
+    /// judged on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed_at: Option<Time>,
+}
+
+/// A class's drill policy: each service must pass a drill of each scenario at least this often.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillPolicy {
+    /// The longest time since a passed drill of each scenario (`2160h`: a quarter).
+    pub every: Span,
+    /// The scenarios required. Default: `ZoneLoss`.
+    #[serde(default = "zone_loss")]
+    #[schemars(length(min = 1, max = 4))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub scenarios: Vec<DrillScenario>,
+}
+
+fn zone_loss() -> Vec<DrillScenario> {
+    vec![DrillScenario::ZoneLoss]
 }

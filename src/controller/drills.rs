@@ -29,24 +29,32 @@ pub(super) fn drilled_zone(drills: &[ContinuityDrill]) -> Option<String> {
 }
 
 /// The last drill of each scenario among a service's `drills` that ended.
-pub(super) fn last_drills(drills: &[ContinuityDrill]) -> Vec<LastDrill> {
+pub(super) fn last_drills(drills: &[ContinuityDrill], previous: &[LastDrill]) -> Vec<LastDrill> {
     let ended = drills.iter().filter_map(|d| {
         let s = d.status.as_ref()?;
         let ended_at = s.ended_at.clone().filter(|_| Record::from_status(Some(s)).phase.ended())?;
+        let passed = s.phase.as_deref() == Some(Phase::Passed.as_str());
         Some(LastDrill {
             scenario: d.spec.scenario.as_str().into(),
             name: d.name_any(),
             phase: s.phase.clone().unwrap_or_default(),
+            passed_at: passed.then(|| ended_at.clone()),
             ended_at,
             rto_seconds: s.rto_seconds,
             message: s.message.clone(),
         })
     });
-    let mut last: Vec<LastDrill> = Vec::new();
+    // What the status recorded stays (a drill object deleted since does not erase its pass), unless newer.
+    let mut last: Vec<LastDrill> = previous.to_vec();
     for d in ended {
         match last.iter_mut().find(|l| l.scenario == d.scenario) {
-            Some(l) if (l.ended_at.0, &l.name) < (d.ended_at.0, &d.name) => *l = d,
-            Some(_) => {}
+            Some(l) => {
+                let passed_at = [l.passed_at.clone(), d.passed_at.clone()].into_iter().flatten().max_by_key(|t| t.0);
+                if (l.ended_at.0, &l.name) <= (d.ended_at.0, &d.name) {
+                    *l = d;
+                }
+                l.passed_at = passed_at;
+            }
             None => last.push(d),
         }
     }
@@ -75,6 +83,7 @@ pub(super) async fn step(
         primary: desired.placement.primary.as_deref(),
         incident_open: desired.incidents.first().is_some_and(|i| i.recovered.is_none()),
         zone_rto: class.and_then(|c| c.spec.objective(Scope::Zone)).map(|o| o.rto.as_secs() as i64),
+        stateful: !svc.spec.volume_claim_templates.is_empty(),
     };
     let (mut running, mut failed) = (false, false);
     for d in drills {

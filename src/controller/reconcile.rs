@@ -95,6 +95,8 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let data = ctx.caches.data.snapshot(&ns, &svc.spec.data);
     let drills = ctx.caches.drills_of(&ns, &name);
     let drilled = super::drills::drilled_zone(&drills);
+    let previous = svc.status.as_ref().map(|s| s.drills.as_slice()).unwrap_or_default();
+    let last_drills = super::drills::last_drills(&drills, previous);
 
     // Plan.
     let clock = ctx.now();
@@ -109,6 +111,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         data: data.observed(),
         drill: drilled.as_deref(),
         quiesced: quiesced.as_deref(),
+        last_drills: &last_drills,
         volumes: volumes.observed(),
         now: clock,
     });
@@ -143,7 +146,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     }
 
     // Status, only when it changed; Events on transitions.
-    let progress_waits = publish(ctx, svc, &plan, clock, notes, super::drills::last_drills(&drills)).await?;
+    let progress_waits = publish(ctx, svc, &plan, clock, notes, last_drills).await?;
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
     let retry = side_step_failed.then_some(SIDE_STEP_RETRY).into_iter().chain(drill_tick).min();
     Ok(next_look(ctx, &plan, class.as_ref(), clock, &written, retry, progress_waits))
@@ -181,10 +184,12 @@ fn next_look(
     let backup_review = desired.and_then(|d| d.backup.as_ref()).and_then(|b| b.next_review(&class?.spec.objectives));
     let availability_review = desired.and_then(|d| d.availability_review);
     let data_review = desired.and_then(|d| d.data.next_review(&class?.spec.objectives, clock));
+    let drill_review = desired.and_then(|d| d.drill_policy.as_ref()?.review);
     let review = backup_review
         .into_iter()
         .chain(availability_review)
         .chain(data_review)
+        .chain(drill_review)
         .chain(progress_waits)
         .min()
         .map(|at| Duration::from_secs(at.as_second().saturating_sub(clock.as_second()).max(1) as u64));

@@ -18,6 +18,7 @@ fn span(seconds: i64) -> String {
     Span::from_secs(seconds.max(0) as u64).to_string()
 }
 
+pub mod policy;
 #[cfg(test)]
 mod tests;
 
@@ -155,6 +156,8 @@ pub struct Service<'a> {
     pub incident_open: bool,
     /// The class's Zone RTO, in seconds.
     pub zone_rto: Option<i64>,
+    /// It keeps data on volumes of its own (`volumeClaimTemplates`).
+    pub stateful: bool,
 }
 
 impl Service<'_> {
@@ -188,6 +191,16 @@ fn refusal(zone: Option<&str>, service: Option<&Service<'_>>, cluster: &Cluster<
     let Some(s) = service else { return Some(("ServiceNotFound", "the service does not exist".into())) };
     if cluster.other_drill_running {
         return Some(("DrillRunning", format!("another drill of {} is running", s.name)));
+    }
+    if s.stateful {
+        return Some((
+            "StatefulNotDrilled",
+            format!(
+                "{} keeps data on volumes of its own: taking a zone out would recover it from its copy and lose the \
+                 writes since, so continuo does not drill it (yet)",
+                s.name
+            ),
+        ));
     }
     if s.incident_open {
         return Some((

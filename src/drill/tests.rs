@@ -20,7 +20,7 @@ fn zone(name: &str, desired: i32, ready: i32) -> ZoneStatus {
 }
 
 fn service<'a>(zones: &'a [ZoneStatus], primary: Option<&'a str>) -> Service<'a> {
-    Service { name: "passhub", declared: 4, zones, primary, incident_open: false, zone_rto: Some(900) }
+    Service { name: "passhub", declared: 4, zones, primary, incident_open: false, zone_rto: Some(900), stateful: false }
 }
 
 const QUIET: Cluster<'static> = Cluster { withheld: &[], other_drill_running: false };
@@ -81,6 +81,9 @@ fn a_drill_never_starts_during_a_real_incident_a_withheld_zone_or_another_drill(
         zone_loss(&Record::default(), None, 1800, Some(&service(&one, None)), &QUIET, t(0)).reason,
         "NoOtherZone"
     );
+    let stateful = Service { stateful: true, ..service(&zones, Some("a")) };
+    let r = zone_loss(&Record::default(), None, 1800, Some(&stateful), &QUIET, t(0));
+    assert_eq!((r.phase, r.reason.as_str(), r.drilled_zone()), (Phase::Failed, "StatefulNotDrilled", None));
 }
 
 #[test]

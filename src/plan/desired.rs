@@ -40,6 +40,8 @@ pub struct Desired {
     pub data: crate::data::DataPlan,
     /// A stateful service's gravity stage: recoveries from copies, moves refused, diverged claims.
     pub volumes: Option<crate::stateful::Volumes>,
+    /// The class's drill policy, judged: `DrillsCurrent`.
+    pub drill_policy: Option<crate::drill::policy::Verdict>,
     /// The recoveries for status.
     pub recoveries: Vec<crate::api::Recovery>,
     /// Where a template change stands, zone by zone.

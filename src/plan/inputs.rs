@@ -36,6 +36,8 @@ pub struct Inputs<'a> {
     pub data: crate::data::Observed<'a>,
     /// The zone a running ZoneLoss drill takes out for this service: withheld as a lost zone is, and scaled to 0.
     pub drill: Option<&'a str>,
+    /// The service's last drill of each scenario, with when each last passed (what a drill policy is judged on).
+    pub last_drills: &'a [crate::api::LastDrill],
     /// A stateful service's zone a restore request quiesces: its StatefulSet is scaled to 0 meanwhile.
     pub quiesced: Option<&'a str>,
     /// A stateful service's claims, and the cluster's StorageClasses.
@@ -64,6 +66,7 @@ impl<'a> Inputs<'a> {
             data: crate::data::Observed::none(),
             drill: None,
             quiesced: None,
+            last_drills: &[],
             volumes: crate::stateful::Observed::default(),
             now,
         }

@@ -95,6 +95,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         backup,
         data,
         recoveries: volumes.as_ref().map(|v| v.recoveries.clone()).unwrap_or_default(),
+        drill_policy: class.spec.drills.as_ref().map(|p| crate::drill::policy::judge(p, i.last_drills, i.now)),
         volumes,
         rollout,
         detection: summarize(i),

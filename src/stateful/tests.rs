@@ -190,3 +190,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn node_rpo_is_judged_on_each_claim_s_storage_class() {
+    let claims: Vec<crate::api::ClaimTemplate> = serde_json::from_value(serde_json::json!([
+        {"metadata": {"name": "db"}, "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "ssd", "resources": {"requests": {"storage": "1Gi"}}}},
+        {"metadata": {"name": "cache"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    ]))
+    .unwrap();
+    let class = |name: &str, provisioner: &str, default: bool| StorageClass {
+        name: name.into(),
+        provisioner: provisioner.into(),
+        default,
+    };
+    let loss = NodeLoss { fence_after_seconds: None, attach_seconds: 30, startup_seconds: 20 };
+    let network = [class("ssd", "pd.csi.storage.gke.io", false), class("std", "ebs.csi.aws.com", true)];
+    let st = storage(&claims, Some(&network), loss);
+    assert_eq!(st.node_rpo(0).map(|(ok, reason, _)| (ok, reason)), Some((true, "NetworkVolumes")));
+    // The claim without a class gets the default one: a local one loses its data with the server.
+    let local_default = [class("ssd", "pd.csi.storage.gke.io", false), class("local", "rancher.io/local-path", true)];
+    let st = storage(&claims, Some(&local_default), loss);
+    let (ok, reason, why) = st.node_rpo(0).unwrap();
+    assert_eq!((ok, reason), (false, "LocalVolumes"));
+    assert!(why.contains("StorageClass local (rancher.io/local-path)"), "{why}");
+    assert_eq!(st.node_rpo(3600), None, "an RPO above 0 is the backups' to judge");
+    assert_eq!(storage(&claims, None, loss).node_rpo(0), None, "not observed: not judged");
+    let missing = storage(&claims, Some(&[class("std", "ebs.csi.aws.com", false)]), loss).missing;
+    assert_eq!(missing, ["ssd", "(the default class)"]);
+    // And the server's loss: fenced in time, or a person.
+    let (ok, reason, _) =
+        storage(&claims, Some(&network), NodeLoss { fence_after_seconds: Some(60), ..loss }).node_rto(900);
+    assert_eq!((ok, reason), (true, "FencedInTime"));
+    assert_eq!(storage(&claims, Some(&network), loss).node_rto(900).1, "NeedsAPerson");
+}
