@@ -260,3 +260,104 @@ async fn a_class_that_requires_a_quarterly_drill_flags_a_service_until_one_passe
     assert_eq!(status, "False");
     assert!(message.contains("ZoneLoss: last passed at"), "{message}");
 }
+
+const JOBS: &str = "/apis/batch/v1/namespaces/hotels/jobs";
+
+/// The world with backups: a location in another region, and one good copy captured two hours before T0.
+fn with_backups(w: &World) {
+    w.api.put(
+        "/apis/continuo.dev/v1alpha1/backuplocations",
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "BackupLocation", "metadata": {"name": "offsite"},
+               "spec": {"region": "eu-south-2"}}),
+    );
+    w.api.edit(SERVICES, "booking", |s| {
+        s["spec"]["backup"] = json!({"location": "offsite", "agent": {"spec": {"containers": [{"name": "agent", "image": "agent:1"}]}}});
+    });
+    w.api.edit("/apis/continuo.dev/v1alpha1/continuityclasses", "c", |c| {
+        c["spec"]["objectives"] = json!([{"scope": "Zone", "rto": "1h", "rpo": "24h"}]);
+    });
+    let at = jiff::Timestamp::from_second(T0 - 7200).unwrap().to_string();
+    w.api.put(
+        "/apis/continuo.dev/v1alpha1/namespaces/hotels/recoverypoints",
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint", "metadata": {"name": "booking-d1", "namespace": NS},
+               "spec": {"service": "booking", "location": "offsite"},
+               "status": {"phase": "Available", "id": "snap-1", "capturedAt": at, "completedAt": at, "region": "eu-south-2"}}),
+    );
+}
+
+fn restore_drill(name: &str) -> Value {
+    json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityDrill", "metadata": {"name": name, "namespace": NS},
+           "spec": {"service": "booking", "scenario": "Restore"}})
+}
+
+#[tokio::test]
+async fn a_restore_drill_restores_the_newest_copy_into_a_scratch_target_and_scores_it() {
+    let mut w = World::new("ActiveActive", "0s", 4);
+    with_backups(&w);
+    w.settle().await;
+    w.api.put(DRILLS, restore_drill("restore-q4"));
+    w.reconcile().await;
+    let d = w.drill("restore-q4");
+    assert_eq!((d["phase"].as_str(), d["point"].as_str()), (Some("Running"), Some("booking-d1")), "{d}");
+    let job = w.api.get(JOBS, "restore-q4-drill").expect("the agent's restore run");
+    assert_eq!(job["metadata"]["labels"]["continuo.dev/action"], "drill");
+    let env: Vec<(String, String)> = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().into(), e["value"].as_str().unwrap_or_default().into()))
+        .collect();
+    for (k, v) in
+        [("CONTINUO_ACTION", "restore"), ("CONTINUO_RESTORE_TARGET", "scratch"), ("CONTINUO_POINT_ID", "snap-1")]
+    {
+        assert!(env.contains(&(k.to_string(), v.to_string())), "{k}={v} in {env:?}");
+    }
+    assert!(
+        w.api.list(DEPLOYMENTS).iter().all(|d| d["spec"]["replicas"].as_i64() > Some(0)),
+        "nothing live is touched"
+    );
+
+    // The agent restores in 14 minutes and verifies what it restored.
+    w.api.edit(JOBS, "restore-q4-drill", |j| {
+        j["status"] = json!({"startTime": jiff::Timestamp::from_second(T0 + 5).unwrap().to_string()})
+    });
+    let done = jiff::Timestamp::from_second(T0 + 845).unwrap();
+    w.api.finish_job(NS, "restore-q4-drill", true, done, Some(r#"{"verified": true, "detail": "1,204,332 rows"}"#));
+    w.at(850);
+    w.reconcile().await;
+    let d = w.drill("restore-q4");
+    assert_eq!(
+        (d["phase"].as_str(), d["reason"].as_str(), d["rtoSeconds"].as_i64()),
+        (Some("Passed"), Some("Verified"), Some(840))
+    );
+    assert!(
+        d["message"].as_str().unwrap().contains("into a scratch target in 14m (1,204,332 rows); RTO 1h, RPO 24h"),
+        "{d}"
+    );
+    assert!(w.events().contains(&"DrillPassed".to_string()));
+
+    // A second drill whose agent cannot verify fails.
+    w.api.put(DRILLS, restore_drill("restore-again"));
+    w.reconcile().await;
+    w.api.finish_job(
+        NS,
+        "restore-again-drill",
+        true,
+        done,
+        Some(r#"{"verified": false, "detail": "checksum mismatch"}"#),
+    );
+    w.reconcile().await;
+    let d = w.drill("restore-again");
+    assert_eq!((d["phase"].as_str(), d["reason"].as_str()), (Some("Failed"), Some("NotVerified")), "{d}");
+}
+
+#[tokio::test]
+async fn a_restore_drill_of_a_service_without_backups_fails_before_anything_runs() {
+    let mut w = World::new("ActiveActive", "0s", 4);
+    w.settle().await;
+    w.api.put(DRILLS, restore_drill("restore"));
+    w.reconcile().await;
+    let d = w.drill("restore");
+    assert_eq!((d["phase"].as_str(), d["reason"].as_str()), (Some("Failed"), Some("NoBackups")), "{d}");
+    assert!(w.api.list(JOBS).is_empty());
+}

@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Span;
 
-/// A drill of one service: continuo takes a zone out for it (treated as lost, its workload scaled to 0), measures
-/// the recovery against the class's Zone RTO, and gives the zone back. It starts once created and never again.
+/// A drill of one service, scored against its class's promise. ZoneLoss: continuo takes a zone out for it (treated
+/// as lost, its workload scaled to 0), measures the recovery against the Zone RTO, and gives the zone back.
+/// Restore: the agent restores the newest good copy into a scratch target (`CONTINUO_RESTORE_TARGET=scratch`),
+/// verifies it and reports; the restore's time is scored against the Zone RTO, the copy's age against the Zone
+/// RPO. A drill starts once created and never again.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
@@ -38,8 +41,8 @@ pub struct ContinuityDrillSpec {
     pub service: String,
     /// What is exercised.
     pub scenario: DrillScenario,
-    /// The zone taken out. Default: the zone whose loss costs the service most (the WarmStandby primary, else the
-    /// zone running the most replicas).
+    /// ZoneLoss: the zone taken out. Default: the zone whose loss costs the service most (the WarmStandby primary,
+    /// else the zone running the most replicas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
     pub zone: Option<String>,
@@ -57,6 +60,8 @@ fn thirty_minutes() -> Span {
 pub enum DrillScenario {
     /// One zone lost, for this service only.
     ZoneLoss,
+    /// The newest good copy restored into a scratch target by the agent, verified, and timed.
+    Restore,
 }
 
 impl DrillScenario {
@@ -64,6 +69,7 @@ impl DrillScenario {
     pub fn as_str(self) -> &'static str {
         match self {
             DrillScenario::ZoneLoss => "ZoneLoss",
+            DrillScenario::Restore => "Restore",
         }
     }
 }
@@ -93,6 +99,12 @@ pub struct ContinuityDrillStatus {
     /// Since when capacity outside the zone has been below the declared replicas (for the abort rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below_since: Option<Time>,
+    /// Restore: the recovery point restored into a scratch target, and when its data was captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub point: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<Time>,
     /// CamelCase: why it ended as it did (`WithinRTO`, `RTOExceeded`, `BelowCapacityPastRTO`, `Timeout`,
     /// `IncidentOpen`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,7 +14,7 @@ use tracing::warn;
 
 use super::Context;
 use crate::{
-    api::{ContinuityClass, ContinuityDrill, LastDrill, ResilientService, Scope},
+    api::{ContinuityClass, ContinuityDrill, DrillScenario, LastDrill, ResilientService, Scope},
     drill::{self, Cluster, Phase, Record, Service},
     plan::Desired,
     status::Transition,
@@ -99,7 +99,16 @@ pub(super) async fn step(
                 .any(|r| r.phase == Phase::Running),
         };
         let timeout = d.spec.timeout.as_secs() as i64;
-        let after = drill::zone_loss(&before, d.spec.zone.as_deref(), timeout, Some(&service), &cluster, now);
+        let after = match d.spec.scenario {
+            DrillScenario::ZoneLoss => {
+                drill::zone_loss(&before, d.spec.zone.as_deref(), timeout, Some(&service), &cluster, now)
+            }
+            DrillScenario::Restore => {
+                let other = cluster.other_drill_running;
+                let subject = super::restore_drill::Subject { svc, class, desired };
+                super::restore_drill::step(ctx, subject, d, &before, other, now).await
+            }
+        };
         running |= after.phase == Phase::Running;
         if after == before {
             continue;

@@ -20,6 +20,7 @@ mod publish;
 mod reconcile;
 mod reflect;
 mod reported;
+mod restore_drill;
 mod run;
 mod volumes;
 mod watches;

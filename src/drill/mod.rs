@@ -19,6 +19,7 @@ fn span(seconds: i64) -> String {
 }
 
 pub mod policy;
+pub mod restore;
 #[cfg(test)]
 mod tests;
 
@@ -71,6 +72,9 @@ pub struct Record {
     pub below_since: Option<Timestamp>,
     /// Seconds from the start until the declared capacity was Ready outside the zone: the RTO achieved.
     pub rto_seconds: Option<i64>,
+    /// Restore: the copy restored, and when its data was captured.
+    pub point: Option<String>,
+    pub captured: Option<Timestamp>,
     /// What happened when, in order.
     pub timeline: Vec<(Timestamp, String)>,
     /// CamelCase, and a sentence with the numbers.
@@ -116,6 +120,8 @@ impl Record {
             lowest_ready: s.lowest_ready,
             below_since: s.below_since.as_ref().map(|t| t.0),
             rto_seconds: s.rto_seconds,
+            point: s.point.clone(),
+            captured: s.captured_at.as_ref().map(|t| t.0),
             timeline: s.timeline.iter().map(|e| (e.at.0, e.event.clone())).collect(),
             reason: s.reason.clone().unwrap_or_default(),
             message: s.message.clone().unwrap_or_default(),
@@ -134,6 +140,8 @@ impl Record {
             rto_seconds: self.rto_seconds,
             lowest_ready: self.lowest_ready,
             below_since: self.below_since.map(Time),
+            point: self.point.clone(),
+            captured_at: self.captured.map(Time),
             reason: text(&self.reason),
             message: text(&self.message),
             timeline: self
