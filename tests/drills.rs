@@ -361,3 +361,48 @@ async fn a_restore_drill_of_a_service_without_backups_fails_before_anything_runs
     assert_eq!((d["phase"].as_str(), d["reason"].as_str()), (Some("Failed"), Some("NoBackups")), "{d}");
     assert!(w.api.list(JOBS).is_empty());
 }
+
+#[tokio::test]
+async fn a_scheduled_drill_waits_for_its_time_runs_then_waits_for_the_next() {
+    let mut w = World::new("ActiveActive", "0s", 4);
+    w.settle().await;
+    let mut d = drill("quarterly", Some("c"));
+    d["spec"]["schedule"] = json!("0 3 1 */3 *");
+    w.api.put(DRILLS, d);
+    w.reconcile().await;
+    let s = w.drill("quarterly");
+    assert!(s["phase"].is_null(), "not before its time: {s}");
+    assert_eq!(s["nextRun"], "2027-01-01T03:00:00Z", "the class has no time zone: UTC");
+    assert_eq!(w.replicas("c"), 2, "nothing is touched meanwhile");
+
+    let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_second() - T0;
+    w.at(at("2027-01-01T03:00:00Z"));
+    w.reconcile().await;
+    w.reconcile().await;
+    let s = w.drill("quarterly");
+    assert_eq!((s["phase"].as_str(), s["startedAt"].as_str()), (Some("Passed"), Some("2027-01-01T03:00:00Z")), "{s}");
+    w.reconcile().await;
+    assert_eq!(w.drill("quarterly")["nextRun"], "2027-04-01T03:00:00Z");
+
+    // The next quarter: a fresh run, the previous one's figures cleared from the drill (the service keeps them).
+    w.at(at("2027-04-01T03:00:30Z"));
+    w.reconcile().await;
+    let s = w.drill("quarterly");
+    assert_eq!((s["phase"].as_str(), s["startedAt"].as_str()), (Some("Running"), Some("2027-04-01T03:00:30Z")), "{s}");
+    assert!(s["endedAt"].is_null() && s["nextRun"].is_null() && s["rtoSeconds"].is_null(), "{s}");
+    let svc = w.api.get(SERVICES, "booking").unwrap();
+    assert_eq!(svc["status"]["drills"][0]["passedAt"], "2027-01-01T03:00:00Z");
+}
+
+#[tokio::test]
+async fn an_invalid_schedule_fails_the_drill_before_anything_is_touched() {
+    let mut w = World::new("ActiveActive", "0s", 4);
+    w.settle().await;
+    let mut d = drill("bad", Some("c"));
+    d["spec"]["schedule"] = json!("0 25 * * *");
+    w.api.put(DRILLS, d);
+    w.reconcile().await;
+    let s = w.drill("bad");
+    assert_eq!((s["phase"].as_str(), s["reason"].as_str()), (Some("Failed"), Some("InvalidSchedule")), "{s}");
+    assert_eq!(w.replicas("c"), 2);
+}

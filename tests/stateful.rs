@@ -450,3 +450,36 @@ async fn a_template_change_rolls_out_zone_by_zone_through_the_statefulsets_parti
         "the next zone once the first is Ready"
     );
 }
+
+const DRILLS: &str = "/apis/continuo.dev/v1alpha1/namespaces/erp/continuitydrills";
+
+#[tokio::test]
+async fn a_zone_loss_drill_of_a_stateful_service_runs_the_real_recovery_only_when_the_data_loss_is_accepted() {
+    let w = World::new("archives", &[copy("acme-d2", 2, "eu-south-2")]);
+    w.at(0);
+    w.settle(|_| true).await;
+    let drill = |name: &str, accept: bool| {
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityDrill", "metadata": {"name": name, "namespace": NS},
+               "spec": {"service": "acme", "scenario": "ZoneLoss", "acceptDataLoss": accept}})
+    };
+    w.api.put(DRILLS, drill("careful", false));
+    w.reconcile().await;
+    let d = w.api.get(DRILLS, "careful").unwrap()["status"].clone();
+    assert_eq!((d["phase"].as_str(), d["reason"].as_str()), (Some("Failed"), Some("StatefulNotDrilled")), "{d}");
+    assert_eq!(w.replicas("eu-south-1a"), 1, "nothing touched");
+
+    w.api.put(DRILLS, drill("accepted", true));
+    w.at(10);
+    w.reconcile().await;
+    w.reconcile().await;
+    assert_eq!(w.replicas("eu-south-1a"), 0, "the zone taken out for this service");
+    let env = restore_env(&w.set("eu-south-1b")).expect("recovered elsewhere from the copy, as a real loss");
+    assert_eq!(env["CONTINUO_POINT"], "acme-d2");
+    w.at(100);
+    w.api.run_stateful_sets(NS, |n| n == "acme-eu-south-1b");
+    w.reconcile().await;
+    let d = w.api.get(DRILLS, "accepted").unwrap()["status"].clone();
+    assert_eq!(d["phase"], "Passed", "{d}");
+    let message = d["message"].as_str().unwrap();
+    assert!(message.contains("data restored from acme-d2, 7210s of writes lost"), "{message}");
+}

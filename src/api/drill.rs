@@ -49,6 +49,16 @@ pub struct ContinuityDrillSpec {
     /// The drill is aborted, and the zone given back, if it has not ended by then. Default 30m.
     #[serde(default = "thirty_minutes")]
     pub timeout: Span,
+    /// Run on this schedule (five cron fields, in the class's time zone: its `backup.timeZone`, else its
+    /// `availability.timeZone`, else UTC) instead of once, now: `0 3 1 */3 *` is a drill every quarter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub schedule: Option<String>,
+    /// ZoneLoss of a stateful service: taking the zone out recovers its replicas elsewhere from their newest
+    /// off-zone copy, as a real loss would, and the writes since that copy stay behind on the drilled zone's
+    /// volumes (kept, `DataDiverged`). Refused unless this says the loss is accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_data_loss: bool,
 }
 
 fn thirty_minutes() -> Span {
@@ -99,6 +109,9 @@ pub struct ContinuityDrillStatus {
     /// Since when capacity outside the zone has been below the declared replicas (for the abort rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below_since: Option<Time>,
+    /// A scheduled drill: when it runs next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<Time>,
     /// Restore: the recovery point restored into a scratch target, and when its data was captured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]

@@ -15,7 +15,7 @@ use tracing::warn;
 use super::Context;
 use crate::{
     api::{ContinuityClass, ContinuityDrill, DrillScenario, LastDrill, ResilientService, Scope},
-    drill::{self, Cluster, Phase, Record, Service},
+    drill::{self, Cluster, Phase, Record, Service, schedule::Due},
     plan::Desired,
     status::Transition,
 };
@@ -86,11 +86,12 @@ pub(super) async fn step(
         stateful: !svc.spec.volume_claim_templates.is_empty(),
     };
     let (mut running, mut failed) = (false, false);
+    let mut next_run: Option<jiff::Timestamp> = None;
+    let stateful = service.stateful;
+    let tz = drill::schedule::time_zone(class.map(|c| &c.spec));
     for d in drills {
-        let before = Record::from_status(d.status.as_ref());
-        if before.phase.ended() {
-            continue;
-        }
+        let recorded = Record::from_status(d.status.as_ref());
+        let Some((base, step_it)) = scheduled(d, &tz, &recorded, now, &mut next_run) else { continue };
         let others = drills.iter().filter(|o| o.name_any() != d.name_any());
         let cluster = Cluster {
             withheld: &withheld,
@@ -99,30 +100,30 @@ pub(super) async fn step(
                 .any(|r| r.phase == Phase::Running),
         };
         let timeout = d.spec.timeout.as_secs() as i64;
-        let after = match d.spec.scenario {
-            DrillScenario::ZoneLoss => {
-                drill::zone_loss(&before, d.spec.zone.as_deref(), timeout, Some(&service), &cluster, now)
+        // A stateful service is drilled only when the drill accepts losing the writes since its copy.
+        let service = Service { stateful: stateful && !d.spec.accept_data_loss, ..service.clone() };
+        let mut after = match (step_it, d.spec.scenario) {
+            (false, _) => base.clone(),
+            (true, DrillScenario::ZoneLoss) => {
+                drill::zone_loss(&base, d.spec.zone.as_deref(), timeout, Some(&service), &cluster, now)
             }
-            DrillScenario::Restore => {
+            (true, DrillScenario::Restore) => {
                 let other = cluster.other_drill_running;
                 let subject = super::restore_drill::Subject { svc, class, desired };
-                super::restore_drill::step(ctx, subject, d, &before, other, now).await
+                super::restore_drill::step(ctx, subject, d, &base, other, now).await
             }
         };
+        if after.phase.ended() && !base.phase.ended() && stateful {
+            after.message.push_str(&data_restored(desired, after.zone.as_deref()));
+        }
         running |= after.phase == Phase::Running;
-        if after == before {
+        if after == recorded {
             continue;
         }
-        let mut status = serde_json::to_value(after.to_status()).unwrap_or_default();
-        // Cleared fields are written as null, so that a merge patch removes them.
-        if after.below_since.is_none() {
-            status["belowSince"] = serde_json::Value::Null;
-        }
-        let api: Api<ContinuityDrill> = Api::namespaced(ctx.client.clone(), &ns);
-        match api.patch_status(&d.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
-            Ok(_) => {
-                notes.extend(note(&d.name_any(), &before, &after));
-                if after.phase.ended() {
+        match write_status(ctx, &ns, d, &recorded, &after).await {
+            Ok(()) => {
+                notes.extend(note(&d.name_any(), &base, &after));
+                if after.phase.ended() && !base.phase.ended() {
                     let ran = after.started.zip(after.ended).map_or(0, |(s, e)| e.as_second() - s.as_second());
                     ctx.metrics.drill_ended(d.spec.scenario.as_str(), after.phase.as_str(), ran as f64);
                 }
@@ -133,7 +134,64 @@ pub(super) async fn step(
             }
         }
     }
-    (running || failed).then_some(DRILL_TICK)
+    // A scheduled drill is looked at again when it falls due.
+    let until_next = next_run.map(|t| Duration::from_secs(t.as_second().saturating_sub(now.as_second()).max(1) as u64));
+    (running || failed).then_some(DRILL_TICK).into_iter().chain(until_next).min()
+}
+
+/// Where drill `d` starts from at `now`: as recorded, afresh (a scheduled drill's time came), or waiting for its
+/// next time (`false`: not stepped; `next_run` keeps the soonest); `None`: nothing to do (it ended).
+fn scheduled(
+    d: &ContinuityDrill,
+    tz: &str,
+    recorded: &Record,
+    now: jiff::Timestamp,
+    next_run: &mut Option<jiff::Timestamp>,
+) -> Option<(Record, bool)> {
+    let created = d.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
+    match drill::schedule::due(d.spec.schedule.as_deref(), tz, recorded, created, now) {
+        Due::AsItIs if recorded.phase.ended() => None,
+        Due::AsItIs => Some((recorded.clone(), true)),
+        Due::Now => Some((Record::default(), true)),
+        Due::At(t) => {
+            *next_run = Some(next_run.map_or(t, |n| n.min(t)));
+            Some((Record { next_run: Some(t), ..recorded.clone() }, false))
+        }
+        Due::Invalid(_) if recorded.reason == "InvalidSchedule" => None,
+        Due::Invalid(why) => {
+            let mut r = Record::default();
+            r.fail(now, "InvalidSchedule", format!("{why}; nothing was touched"));
+            Some((r, false))
+        }
+    }
+}
+
+/// A drill's status, as a merge patch from what was recorded: a field the new record clears is written as null.
+async fn write_status(
+    ctx: &Context,
+    ns: &str,
+    d: &ContinuityDrill,
+    recorded: &Record,
+    after: &Record,
+) -> Result<(), kube::Error> {
+    let mut status = serde_json::to_value(after.to_status()).unwrap_or_default();
+    let old = serde_json::to_value(recorded.to_status()).unwrap_or_default();
+    for key in old.as_object().into_iter().flat_map(|o| o.keys()) {
+        if status.get(key).is_none() {
+            status[key] = serde_json::Value::Null;
+        }
+    }
+    let api: Api<ContinuityDrill> = Api::namespaced(ctx.client.clone(), ns);
+    api.patch_status(&d.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await.map(|_| ())
+}
+
+/// A stateful service's drill: what its data was restored from, and how old it was.
+fn data_restored(desired: &Desired, zone: Option<&str>) -> String {
+    let recovery = desired.recoveries.iter().rev().find(|r| Some(r.from_zone.as_str()) == zone);
+    match recovery.and_then(|r| Some((r.point.as_deref()?, r.data_loss_seconds?))) {
+        Some((point, loss)) => format!("; data restored from {point}, {loss}s of writes lost"),
+        None => String::new(),
+    }
 }
 
 /// The Event of a drill's start or end.

@@ -20,6 +20,7 @@ fn span(seconds: i64) -> String {
 
 pub mod policy;
 pub mod restore;
+pub mod schedule;
 #[cfg(test)]
 mod tests;
 
@@ -72,6 +73,8 @@ pub struct Record {
     pub below_since: Option<Timestamp>,
     /// Seconds from the start until the declared capacity was Ready outside the zone: the RTO achieved.
     pub rto_seconds: Option<i64>,
+    /// A scheduled drill: when it runs next.
+    pub next_run: Option<Timestamp>,
     /// Restore: the copy restored, and when its data was captured.
     pub point: Option<String>,
     pub captured: Option<Timestamp>,
@@ -90,6 +93,11 @@ impl Record {
 
     fn note(&mut self, at: Timestamp, what: String) {
         self.timeline.push((at, what));
+    }
+
+    /// Fails a drill that cannot run, with the reason.
+    pub fn fail(&mut self, at: Timestamp, reason: &str, message: String) {
+        self.end(Phase::Failed, at, reason, message);
     }
 
     fn end(&mut self, phase: Phase, at: Timestamp, reason: &str, message: String) {
@@ -120,6 +128,7 @@ impl Record {
             lowest_ready: s.lowest_ready,
             below_since: s.below_since.as_ref().map(|t| t.0),
             rto_seconds: s.rto_seconds,
+            next_run: s.next_run.as_ref().map(|t| t.0),
             point: s.point.clone(),
             captured: s.captured_at.as_ref().map(|t| t.0),
             timeline: s.timeline.iter().map(|e| (e.at.0, e.event.clone())).collect(),
@@ -140,6 +149,7 @@ impl Record {
             rto_seconds: self.rto_seconds,
             lowest_ready: self.lowest_ready,
             below_since: self.below_since.map(Time),
+            next_run: self.next_run.map(Time),
             point: self.point.clone(),
             captured_at: self.captured.map(Time),
             reason: text(&self.reason),
@@ -154,6 +164,7 @@ impl Record {
 }
 
 /// The drilled service as observed: its declared capacity, its zones as its status records them, and its promise.
+#[derive(Clone)]
 pub struct Service<'a> {
     pub name: &'a str,
     pub declared: i32,
