@@ -388,3 +388,14 @@ fn the_restore_into_a_volume_runs_once_and_only_in_the_ordinals_named() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "snap-7:/archives\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn plan_says_what_a_drill_of_each_service_would_do_and_the_rto_it_should_show() {
+    let (_, report) = plan_json(&["-f", "examples/booking-engine.yaml", "--zones", ZONES]);
+    assert!(report.contains("drill ZoneLoss: takes out eu-south-1"), "{report}");
+    assert!(report.contains("(the primary's zone); expected RTO ~40s: the pods' start-up in the other zones (2 of 4 Ready meanwhile); Zone RTO 15m"), "{report}");
+    let (_, report) = plan_json(&["-f", "examples/einvoicing-hub.yaml", "--zones", ZONES]);
+    assert!(report.contains("expected RTO 0s: the other zones already run"), "{report}");
+    let (_, report) = plan_json(&["-f", "examples/backups/daily-7.yaml", "--zones", ZONES]);
+    assert!(report.contains("drill Restore: restores the newest good copy into a scratch target"), "{report}");
+}

@@ -1,5 +1,6 @@
 //! The `continuo` command line: `run` (the operator), `crds`, `plan` (offline) and `report`.
 
+mod drills;
 pub mod plan;
 pub mod report;
 

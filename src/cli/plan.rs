@@ -259,6 +259,8 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
                 objects.extend(d.cron_jobs.iter().flatten().map(workload::manifest));
                 describe(&mut report, &id, svc, class, d, &status::compute(svc, &plan, &now()));
                 describe_volumes(&mut report, svc, d, config);
+                let startup = config.timing.pod_startup(&svc.spec.template, svc.spec.startup_seconds);
+                super::drills::describe(&mut report, svc, class, d, startup);
                 placed.push((svc.spec.replicas, d.placement.primary.clone(), d.zones.clone()));
                 if let Some(b) = &d.backup {
                     describe_backups(&mut report, svc, b, location.is_some(), clock);
