@@ -406,3 +406,23 @@ async fn an_invalid_schedule_fails_the_drill_before_anything_is_touched() {
     assert_eq!((s["phase"].as_str(), s["reason"].as_str()), (Some("Failed"), Some("InvalidSchedule")), "{s}");
     assert_eq!(w.replicas("c"), 2);
 }
+
+#[tokio::test]
+async fn a_drill_created_during_a_real_incident_is_refused_and_touches_nothing() {
+    let mut w = World::new("WarmStandby", "15m", 4);
+    w.settle().await;
+    // Servers of the primary's zone are lost: three of its four pods are not Ready (3 of 4 Ready with the
+    // standbys), an incident opens.
+    w.api.edit(DEPLOYMENTS, "booking-a", |d| d["status"]["readyReplicas"] = json!(1));
+    w.at(5);
+    w.reconcile().await;
+    let svc = w.api.get(SERVICES, "booking").unwrap();
+    let incident = &svc["status"]["incidents"][0];
+    assert!(incident["began"].is_string() && incident["recovered"].is_null(), "an open incident: {incident}");
+    w.api.put(DRILLS, drill("now", None));
+    w.at(6);
+    w.reconcile().await;
+    let d = w.drill("now");
+    assert_eq!((d["phase"].as_str(), d["reason"].as_str()), (Some("Failed"), Some("IncidentOpen")), "{d}");
+    assert_eq!((w.replicas("a"), w.replicas("b")), (4, 1), "nothing touched");
+}
