@@ -288,7 +288,7 @@ fn availability(a: &crate::api::AvailabilityStatus, month: &str) -> Option<Month
     })
 }
 
-fn incident(i: &crate::api::Incident, w: &Window<'_>) -> IncidentReport {
+pub(super) fn incident(i: &crate::api::Incident, w: &Window<'_>) -> IncidentReport {
     let (began, recovered) = (secs(&i.began), i.recovered.as_ref().map(secs));
     let offset = |t: Timestamp| (t.as_second() - w.start.as_second()).clamp(0, w.seconds());
     IncidentReport {
@@ -301,7 +301,18 @@ fn incident(i: &crate::api::Incident, w: &Window<'_>) -> IncidentReport {
         within_rto: i.within_rto,
         lowest_ready: i.lowest_ready,
         replicas: i.replicas,
-        data_lost: i.data.iter().map(|d| DataLost { source: d.name.clone(), rpo_seconds: d.rpo_seconds }).collect(),
+        data_lost: i
+            .data
+            .iter()
+            .map(|d| DataLost { source: d.name.clone(), rpo_seconds: d.rpo_seconds })
+            // A stateful service recovered in another zone: what its restored copy lost.
+            .chain(
+                i.restored_point.as_ref().map(|p| DataLost {
+                    source: format!("volumes restored from {p}"),
+                    rpo_seconds: i.data_loss_seconds,
+                }),
+            )
+            .collect(),
         span: (offset(began), offset(recovered.unwrap_or(w.end))),
     }
 }

@@ -106,3 +106,19 @@ fn the_month_s_drills_are_reported_with_their_verdict() {
     assert!(report("2026-10", "2026-11-29T12:00:00Z").services.iter().all(|s| s.drills.is_empty()), "not October's");
     assert!(markdown::render(&r).contains("| booking-engine-q4 | ZoneLoss of eu-south-1b | Passed | 41s | 2 |"));
 }
+
+#[test]
+fn a_stateful_recovery_reports_the_data_its_restored_copy_lost() {
+    let i: crate::api::Incident = serde_json::from_value(serde_json::json!({
+        "scope": "Zone", "subject": "eu-south-1a", "began": "2026-11-12T03:10:00Z", "detected": "2026-11-12T03:10:21Z",
+        "recovered": "2026-11-12T03:12:00Z", "rtoSeconds": 120, "lowestReady": 0, "replicas": 1,
+        "restoredPoint": "acme-daily-11", "dataLossSeconds": 7300, "withinRpo": true}))
+    .unwrap();
+    let w = model::Window { start: at("2026-11-01T00:00:00Z"), end: at("2026-12-01T00:00:00Z"), month: "2026-11" };
+    let r = model::incident(&i, &w);
+    assert_eq!(
+        r.data_lost,
+        [DataLost { source: "volumes restored from acme-daily-11".into(), rpo_seconds: Some(7300) }]
+    );
+    assert_eq!(words::incident_cells(&r)[5], "volumes restored from acme-daily-11: 2h 1m");
+}
