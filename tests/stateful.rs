@@ -257,6 +257,8 @@ async fn a_lost_zone_s_installation_is_restored_elsewhere_from_the_newest_off_zo
     w.reconcile().await;
     assert_eq!(w.replicas("eu-south-1b"), 1, "the service keeps serving from the new zone");
     assert_eq!(w.replicas("eu-south-1a"), 0, "the old zone's replica does not start on its diverged volume");
+    let a = w.status()["zones"].as_array().unwrap().iter().find(|z| z["name"] == "eu-south-1a").cloned().unwrap();
+    assert_eq!((a["role"].as_str(), a["desiredReplicas"].as_i64()), (Some("Diverged"), Some(0)));
     let old = w.api.get(CLAIMS, "archives-acme-eu-south-1a-0").expect("the old claim is never deleted");
     assert_eq!(old["metadata"]["labels"]["continuo.dev/diverged-at"], (T0 + 100).to_string());
     let (status, reason, message) = w.condition("DataDiverged");

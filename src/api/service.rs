@@ -216,7 +216,8 @@ pub struct ZoneStatus {
     pub eligible: bool,
     /// Eligible nodes in the zone.
     pub nodes: i32,
-    /// Active, Primary, Standby, Draining, or Unavailable (kept as it was until the zone returns).
+    /// Active, Primary, Standby, Draining, Unavailable (kept as it was until the zone returns), Lost, Recovering,
+    /// Drilled, or Diverged (a stateful service's zone back from a loss, running nothing on its diverged volumes).
     pub role: String,
     pub desired_replicas: i32,
     pub ready_replicas: i32,

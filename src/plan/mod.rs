@@ -67,6 +67,9 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     let rollout = roll_out(i, &placement, &mut built);
     drain(i, &shape, &zones, &placement, &mut built);
     let stateful_sets = volumes.as_ref().map(|v| volumes::into_stateful_sets(i, v, &mut built)).unwrap_or_default();
+    if let Some(v) = &volumes {
+        volumes::mark_diverged(&mut built.zones, v);
+    }
     built.zones.sort_by(|a, b| a.name.cmp(&b.name));
     let (mut incidents, mut incident_changes) = record_incidents(i, &class.spec, &zones, &built.zones, &data);
     if let Some(v) = &volumes {

@@ -137,6 +137,16 @@ fn copy(p: &RecoveryPoint) -> Option<Copy<'_>> {
     })
 }
 
+/// A zone back from a loss whose replicas were recreated elsewhere runs nothing on its diverged volumes: its role
+/// says so (`Diverged`) in status and in `continuo plan`.
+pub(super) fn mark_diverged(zones: &mut [crate::api::ZoneStatus], v: &Volumes) {
+    for z in zones.iter_mut().filter(|z| z.eligible && z.desired_replicas == 0) {
+        if v.diverged.iter().any(|(_, zone, _)| *zone == z.name) {
+            z.role = "Diverged".into();
+        }
+    }
+}
+
 /// Adds the restore init container to each zone's workload that recovers replicas from a copy (before the rollout
 /// stage, so that its digest covers it and only that zone rolls).
 pub(super) fn restore_into(i: &Inputs<'_>, zones: &Zones<'_>, v: &Volumes, built: &mut Built) {
