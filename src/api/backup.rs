@@ -225,6 +225,15 @@ pub struct RecoveryPointStatus {
     pub message: Option<String>,
 }
 
+impl RecoveryPoint {
+    /// When the data of this copy was captured, if it is a good copy (`Available`): what every restore, verdict and
+    /// report weighs.
+    pub fn available_since(&self) -> Option<k8s_openapi::jiff::Timestamp> {
+        let s = self.status.as_ref().filter(|s| s.phase.as_deref() == Some("Available"))?;
+        Some(s.captured_at.as_ref()?.0)
+    }
+}
+
 /// A request to restore a service's data from a recovery point. The agent's `restore` action runs with the
 /// point's id and the scope. For a stateless service the running workload is never touched; for a stateful one the
 /// agent runs with the volumes of one replica mounted (beside its running pod, or — with `quiesce` — while the

@@ -139,14 +139,7 @@ pub fn plan(i: &Inputs<'_>) -> BackupPlan {
 
 /// The copies that completed, with when their data was captured.
 fn available(points: &[RecoveryPoint]) -> Vec<(Timestamp, &RecoveryPoint)> {
-    points
-        .iter()
-        .filter_map(|p| {
-            let s = p.status.as_ref()?;
-            (s.phase.as_deref() == Some("Available")).then_some(())?;
-            Some((s.captured_at.as_ref()?.0, p))
-        })
-        .collect()
+    points.iter().filter_map(|p| Some((p.available_since()?, p))).collect()
 }
 
 /// The longest of the last copies' durations, or the declared expectation when none was measured.

@@ -1,15 +1,8 @@
 //! Which recovery point a restore request names, or why it cannot be restored. Pure.
 
-use jiff::Timestamp;
 use kube::ResourceExt;
 
 use crate::api::{RecoveryPoint, RestoreRequest};
-
-fn captured(p: &RecoveryPoint) -> Option<Timestamp> {
-    let s = p.status.as_ref()?;
-    (s.phase.as_deref() == Some("Available")).then_some(())?;
-    Some(s.captured_at.as_ref()?.0)
-}
 
 /// The point `req` asks for among the service's `points`: the named one (which must be the service's own and
 /// available), the newest captured at or before `before`, or the newest.
@@ -23,14 +16,14 @@ pub fn resolve<'a>(req: &RestoreRequest, points: &'a [RecoveryPoint]) -> Result<
         if &p.spec.service != service {
             return Err(format!("recovery point {name:?} belongs to service {:?}, not {service:?}", p.spec.service));
         }
-        captured(p).ok_or_else(|| format!("recovery point {name:?} is not an available copy"))?;
+        p.available_since().ok_or_else(|| format!("recovery point {name:?} is not an available copy"))?;
         return Ok(p);
     }
     let before = req.spec.before.as_ref().map(|t| t.0);
     points
         .iter()
         .filter(|p| &p.spec.service == service)
-        .filter_map(|p| Some((captured(p)?, p)))
+        .filter_map(|p| Some((p.available_since()?, p)))
         .filter(|(at, _)| before.is_none_or(|b| *at <= b))
         .max_by_key(|(at, p)| (*at, p.name_any()))
         .map(|(_, p)| p)

@@ -156,12 +156,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
                 }
                 Some("StorageClass") if api_group(&doc) == "storage.k8s.io" => {
                     let c: k8s_openapi::api::storage::v1::StorageClass = typed(file, &doc, |_| Ok(()))?;
-                    let default = "storageclass.kubernetes.io/is-default-class";
-                    storage_classes.get_or_insert_with(Vec::new).push(crate::stateful::StorageClass {
-                        default: c.annotations().get(default).is_some_and(|v| v == "true"),
-                        name: c.name_any(),
-                        provisioner: c.provisioner,
-                    });
+                    storage_classes.get_or_insert_with(Vec::new).push(crate::stateful::StorageClass::observe(&c));
                 }
                 Some("ReplicationSource") if api_group(&doc) == "volsync.backube" => {
                     replication_sources.push(typed(file, &doc, |_: &ReplicationSource| Ok(()))?);

@@ -192,17 +192,7 @@ impl Caches {
 
     /// The Deployments `svc` controls (by owner uid, so a namesake from a deleted service is not one).
     pub fn deployments_of(&self, svc: &ResilientService) -> Vec<Deployment> {
-        let (ns, uid) = (svc.namespace(), svc.uid());
-        let mut children: Vec<Deployment> = self
-            .deployments
-            .state()
-            .iter()
-            .filter(|d| d.namespace() == ns && controlled_by(&***d, uid.as_deref()))
-            .filter_map(|d| d.unpack().ok())
-            .map(CachedDeployment::into_deployment)
-            .collect();
-        children.sort_by_key(ResourceExt::name_any);
-        children
+        owned_by(&self.deployments, svc, CachedDeployment::into_deployment)
     }
 
     pub fn disruption_budget(&self, ns: &str, name: &str) -> Option<PodDisruptionBudget> {
@@ -215,6 +205,25 @@ impl Caches {
 }
 
 /// Whether `obj`'s controller is the object with this uid.
+/// The packed objects of `store` that `svc` controls (by owner uid, so a namesake from a deleted service is not
+/// one), each read with `read`, by name.
+pub(super) fn owned_by<K, T>(store: &Store<Packed<K>>, svc: &ResilientService, read: impl Fn(K) -> T) -> Vec<T>
+where
+    K: Resource<DynamicType = ()> + serde::Serialize + serde::de::DeserializeOwned + Clone,
+    T: Resource,
+{
+    let (ns, uid) = (svc.namespace(), svc.uid());
+    let mut out: Vec<T> = store
+        .state()
+        .iter()
+        .filter(|o| o.namespace() == ns && controlled_by(&***o, uid.as_deref()))
+        .filter_map(|o| o.unpack().ok())
+        .map(read)
+        .collect();
+    out.sort_by_key(|o| o.name_any());
+    out
+}
+
 pub(super) fn controlled_by<K: Resource>(obj: &K, uid: Option<&str>) -> bool {
     obj.owner_references().iter().any(|o| o.controller == Some(true) && Some(o.uid.as_str()) == uid)
 }

@@ -43,8 +43,8 @@ pub async fn step(
         })
         .collect();
     let guarded = detector.current().guard.is_some();
+    let api: Api<Node> = Api::all(client.clone());
     for action in fencing::decide(&facts, guarded, after, now) {
-        let api: Api<Node> = Api::all(client.clone());
         let result = match &action {
             Fence::Taint { node, silent_for } => {
                 warn!(node = %node, silent_seconds = silent_for.as_secs(), "fencing a lost node: tainting it out-of-service");

@@ -86,7 +86,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let class = ctx.caches.class(&svc.spec.class_name);
     let children = children(ctx, svc, &ns, now);
     let volumes = ctx.caches.volumes.snapshot(svc);
-    let quiesced = super::volumes::quiesced_zone(&ctx.caches.restores_of(&ns, &name));
+    let quiesced = super::volumes::quiesced_zone(&ctx.caches, svc);
     let nodes = topology::observe(&ctx.caches.nodes.state(), &ctx.config.keys);
     let location = svc.spec.backup.as_ref().and_then(|b| ctx.caches.location(&b.location));
     let points = ctx.caches.recovery_points_of(&ns, &name);

@@ -48,10 +48,7 @@ pub(super) async fn step(
     let points = ctx.caches.recovery_points_of(&ns, &name);
     let newest = points
         .iter()
-        .filter_map(|p| {
-            let s = p.status.as_ref().filter(|s| s.phase.as_deref() == Some("Available"))?;
-            Some(Copy { name: p.metadata.name.as_deref()?, captured: s.captured_at.as_ref()?.0 })
-        })
+        .filter_map(|p| Some(Copy { name: p.metadata.name.as_deref()?, captured: p.available_since()? }))
         .max_by_key(|c| c.captured);
     let run_name = jobs::bounded_name(&d.name_any(), "-drill", 63);
     let run = observed_run(ctx, &ns, &name, &run_name);

@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::{
     Context,
-    cache::{VolumeCaches, controlled_by},
+    cache::{VolumeCaches, owned_by},
 };
 use crate::{
     api::ResilientService,
@@ -56,17 +56,7 @@ impl Snapshot {
 impl VolumeCaches {
     /// The StatefulSets `svc` controls, as the zone workloads the plan reads.
     pub fn zone_workloads_of(&self, svc: &ResilientService) -> Vec<k8s_openapi::api::apps::v1::Deployment> {
-        let (ns, uid) = (svc.namespace(), svc.uid());
-        let mut out: Vec<_> = self
-            .sets
-            .state()
-            .iter()
-            .filter(|s| s.namespace() == ns && controlled_by(&***s, uid.as_deref()))
-            .filter_map(|s| s.unpack().ok())
-            .map(|s| stateful::set::zone_view(&s))
-            .collect();
-        out.sort_by_key(ResourceExt::name_any);
-        out
+        owned_by(&self.sets, svc, |s| stateful::set::zone_view(&s))
     }
 
     /// A cached StatefulSet, for comparing with what continuo wants.
@@ -93,23 +83,17 @@ impl VolumeCaches {
             })
             .collect();
         claims.sort_by(|a, b| a.name.cmp(&b.name));
-        let default = "storageclass.kubernetes.io/is-default-class";
-        let classes = self
-            .storage_classes
-            .state()
-            .iter()
-            .map(|s| stateful::StorageClass {
-                name: s.name_any(),
-                provisioner: s.provisioner.clone(),
-                default: s.annotations().get(default).is_some_and(|v| v == "true"),
-            })
-            .collect();
+        let classes = self.storage_classes.state().iter().map(|s| stateful::StorageClass::observe(s)).collect();
         Snapshot { claims, classes }
     }
 }
 
-/// The zone a restore request of the service holds at 0 replicas: quiescing, or running with `quiesce`.
-pub fn quiesced_zone(restores: &[crate::api::RestoreRequest]) -> Option<String> {
+/// The zone a restore request of a stateful service holds at 0 replicas: quiescing, or running with `quiesce`.
+pub fn quiesced_zone(caches: &super::Caches, svc: &ResilientService) -> Option<String> {
+    if svc.spec.volume_claim_templates.is_empty() {
+        return None;
+    }
+    let restores = caches.restores_of(&svc.namespace().unwrap_or_default(), &svc.name_any());
     restores.iter().find_map(|r| {
         let s = r.status.as_ref()?;
         let holding =

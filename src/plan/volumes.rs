@@ -133,7 +133,7 @@ fn copy(p: &RecoveryPoint) -> Option<Copy<'_>> {
         captured: s.captured_at.as_ref()?.0,
         zone: s.zone.as_deref(),
         region: s.region.as_deref(),
-        good: s.phase.as_deref() == Some("Available"),
+        good: p.available_since().is_some(),
     })
 }
 
@@ -248,7 +248,7 @@ pub(super) fn validate(i: &Inputs<'_>) -> Result<(), crate::verdict::Problem> {
         }
     }
     if let (Some(classes), true) = (i.volumes.storage_classes, !spec.volume_claim_templates.is_empty()) {
-        let missing = stateful::storage(&spec.volume_claim_templates, Some(classes), NO_FENCING).missing;
+        let missing = stateful::nodes::missing_classes(&spec.volume_claim_templates, classes);
         if !missing.is_empty() {
             return Err(crate::verdict::problem(
                 "StorageClassNotFound",
@@ -258,6 +258,3 @@ pub(super) fn validate(i: &Inputs<'_>) -> Result<(), crate::verdict::Problem> {
     }
     Ok(())
 }
-
-const NO_FENCING: stateful::NodeLoss =
-    stateful::NodeLoss { fence_after_seconds: None, attach_seconds: 0, startup_seconds: 0 };

@@ -82,6 +82,19 @@ pub struct StorageClass {
     pub default: bool,
 }
 
+impl StorageClass {
+    /// The facts continuo reads of a StorageClass: its provisioner, and whether it is the cluster's default.
+    pub fn observe(c: &k8s_openapi::api::storage::v1::StorageClass) -> StorageClass {
+        let default =
+            c.metadata.annotations.as_ref().and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"));
+        StorageClass {
+            name: c.metadata.name.clone().unwrap_or_default(),
+            provisioner: c.provisioner.clone(),
+            default: default.is_some_and(|v| v == "true"),
+        }
+    }
+}
+
 /// Seconds to attach a zonal network volume to another server and mount it, as the timing model counts it.
 pub const ATTACH_SECONDS: i64 = 30;
 /// The attach/detach controller's force-detach wait (`maxWaitForUnmountDuration`) for a volume still attached to
@@ -101,19 +114,23 @@ pub struct Storage {
 /// Judges each claim template's StorageClass.
 pub fn storage(claims: &[crate::api::ClaimTemplate], classes: Option<&[StorageClass]>, loss: NodeLoss) -> Storage {
     let Some(classes) = classes else { return Storage { survival: None, missing: vec![], node_loss: loss } };
-    let mut survival = Vec::new();
-    let mut missing = Vec::new();
-    for c in claims {
-        let class = match &c.spec.storage_class_name {
-            Some(name) => classes.iter().find(|s| &s.name == name),
-            None => classes.iter().find(|s| s.default),
-        };
-        match class {
-            Some(s) => survival.push(self::survival(&s.name, &s.provisioner)),
-            None => missing.push(c.spec.storage_class_name.clone().unwrap_or_else(|| "(the default class)".into())),
-        }
-    }
-    Storage { survival: Some(survival), missing, node_loss: loss }
+    let survival =
+        claims.iter().filter_map(|c| class_of(c, classes).ok()).map(|s| self::survival(&s.name, &s.provisioner));
+    Storage { survival: Some(survival.collect()), missing: missing_classes(claims, classes), node_loss: loss }
+}
+
+/// The StorageClasses claims name that do not exist (the default one, when a claim names none and there is none).
+pub fn missing_classes(claims: &[crate::api::ClaimTemplate], classes: &[StorageClass]) -> Vec<String> {
+    claims.iter().filter_map(|c| class_of(c, classes).err()).collect()
+}
+
+/// The class a claim gets: the one it names, else the default one; or the name of the one missing.
+fn class_of<'a>(c: &crate::api::ClaimTemplate, classes: &'a [StorageClass]) -> Result<&'a StorageClass, String> {
+    let found = match &c.spec.storage_class_name {
+        Some(name) => classes.iter().find(|s| &s.name == name),
+        None => classes.iter().find(|s| s.default),
+    };
+    found.ok_or_else(|| c.spec.storage_class_name.clone().unwrap_or_else(|| "(the default class)".into()))
 }
 
 impl Storage {
