@@ -318,11 +318,9 @@ pub(super) fn incident(i: &crate::api::Incident, w: &Window<'_>) -> IncidentRepo
 }
 
 fn backups(points: &[&RecoveryPoint], class: Option<&ContinuityClass>, w: &Window<'_>) -> BackupReport {
-    let good: Vec<(Timestamp, &RecoveryPoint)> = points
-        .iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Completed"))
-        .filter_map(|p| Some((secs(p.status.as_ref()?.captured_at.as_ref()?), *p)))
-        .collect();
+    // A good copy is one the catalog made `Available`, as restores and verdicts count them.
+    let good: Vec<(Timestamp, &RecoveryPoint)> =
+        points.iter().filter_map(|p| Some((p.available_since()?, *p))).collect();
     let mut points_by_tier = std::collections::BTreeMap::new();
     for (_, p) in &good {
         for t in if p.spec.tiers.is_empty() { vec!["on-demand".to_string()] } else { p.spec.tiers.clone() } {
