@@ -202,7 +202,7 @@ async fn a_lost_zone_s_installation_is_restored_elsewhere_from_the_newest_off_zo
     w.reconcile().await;
     let b = w.set("eu-south-1b");
     assert_eq!(w.replicas("eu-south-1b"), 1, "the replica is recreated in a surviving zone");
-    assert_eq!(w.replicas("eu-south-1a"), 1, "the lost zone's StatefulSet is left as it was");
+    assert_eq!(w.replicas("eu-south-1a"), 0, "the lost zone's StatefulSet is at 0 while the zone is still down");
     let env = restore_env(&b).expect("the new volume is restored before the application starts");
     assert_eq!(env["CONTINUO_ACTION"], "restore");
     assert_eq!(env["CONTINUO_POINT"], "acme-d2", "the newest good copy outside the lost zone");
@@ -309,6 +309,53 @@ async fn a_claim_the_template_does_not_mount_stalls_the_service_and_creates_noth
     assert_eq!(reason, "InvalidSpec");
     assert!(message.contains("\"archives\" is not mounted"), "{message}");
     assert!(w.api.list(SETS).is_empty());
+}
+
+/// The returning zone's kubelets start whatever its StatefulSet says the moment they are back: the old replica
+/// must be at 0 by then, and stay there every second of the hold-down, so that two installations never serve.
+#[tokio::test]
+async fn a_returning_zone_runs_nothing_on_its_old_volume_not_even_for_a_second() {
+    let w = World::new("archives", &[copy("acme-d2", 2, "eu-south-2")]);
+    w.at(0);
+    w.settle(|_| true).await;
+    w.zone_ready("eu-south-1a", false);
+    w.at(100);
+    w.reconcile().await;
+    assert_eq!(w.replicas("eu-south-1a"), 0, "written while the zone is down");
+    w.api.run_stateful_sets(NS, |n| n == "acme-eu-south-1b");
+
+    // Back at 200 s; the hold-down (120 s) passes; a reconcile every 10 s, the kubelet acting at once each time.
+    w.zone_ready("eu-south-1a", true);
+    for t in (200..=400).step_by(10) {
+        w.api.run_stateful_sets(NS, |_| true);
+        let ready = w.set("eu-south-1a")["status"]["readyReplicas"].as_i64().unwrap_or(0);
+        assert_eq!(ready, 0, "{t}s: the old replica serves beside the restored one");
+        w.at(t);
+        w.reconcile().await;
+        assert_eq!(w.replicas("eu-south-1a"), 0, "{t}s");
+        assert_eq!(w.replicas("eu-south-1b"), 1, "{t}s");
+    }
+    let a = w.status()["zones"].as_array().unwrap().iter().find(|z| z["name"] == "eu-south-1a").cloned().unwrap();
+    assert_eq!((a["role"].as_str(), a["desiredReplicas"].as_i64()), (Some("Diverged"), Some(0)));
+}
+
+/// A person drains the zone (cordons its nodes): the replica is recreated elsewhere from the copy and, from that
+/// reconcile on, the drained zone runs none, without waiting for the new one to be Ready.
+#[tokio::test]
+async fn a_zone_drained_by_a_person_stops_its_old_replica_as_its_copy_is_restored_elsewhere() {
+    let w = World::new("archives", &[copy("acme-d2", 2, "eu-south-2")]);
+    w.at(0);
+    w.settle(|_| true).await;
+    for n in
+        w.nodes.lock().unwrap().iter_mut().filter(|n| n.metadata.name.as_deref().unwrap().starts_with("eu-south-1a"))
+    {
+        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec { unschedulable: Some(true), ..Default::default() });
+    }
+    w.at(10);
+    w.reconcile().await;
+    assert_eq!(w.replicas("eu-south-1b"), 1);
+    assert!(restore_env(&w.set("eu-south-1b")).is_some(), "restored from the copy");
+    assert_eq!(w.replicas("eu-south-1a"), 0, "one writer: the drained zone's replica stops at once");
 }
 
 const RESTORES: &str = "/apis/continuo.dev/v1alpha1/namespaces/erp/restorerequests";

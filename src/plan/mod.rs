@@ -66,6 +66,9 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     }
     let rollout = roll_out(i, &placement, &mut built);
     drain(i, &shape, &zones, &placement, &mut built);
+    if let Some(v) = &volumes {
+        volumes::stand_down(i, &shape, v, &mut built);
+    }
     let stateful_sets = volumes.as_ref().map(|v| volumes::into_stateful_sets(i, v, &mut built)).unwrap_or_default();
     if let Some(v) = &volumes {
         volumes::mark_diverged(&mut built.zones, v);

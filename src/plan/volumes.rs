@@ -147,6 +147,25 @@ pub(super) fn mark_diverged(zones: &mut [crate::api::ZoneStatus], v: &Volumes) {
     }
 }
 
+/// One writer: a zone whose replicas were recreated elsewhere from a copy (or empty) runs none of them on its old
+/// volumes, from the reconcile that recreates them on. Its StatefulSet is written at 0 then, while the zone is
+/// still down (the API server takes the write; the kubelets find it so when they return), and stays at 0 through
+/// the hold-down and after, whether the zone was lost or drained by a person.
+pub(super) fn stand_down(i: &Inputs<'_>, shape: &crate::workload::Shape<'_>, v: &Volumes, built: &mut Built) {
+    let zones: std::collections::BTreeSet<&str> = v.recoveries.iter().map(|r| r.from_zone.as_str()).collect();
+    for zone in zones {
+        let name = crate::workload::deployment_name(&kube::ResourceExt::name_any(i.service), zone);
+        if !i.children.iter().any(|d| zone_of(d) == Some(zone)) || built.delete.contains(&name) {
+            continue;
+        }
+        match built.deployments.iter_mut().find(|d| zone_of(d) == Some(zone)) {
+            Some(d) => d.spec.iter_mut().for_each(|s| s.replicas = Some(0)),
+            None => built.deployments.push(shape.deployment(zone, 0, "Diverged")),
+        }
+        built.zones.iter_mut().filter(|z| z.name == zone).for_each(|z| z.desired_replicas = 0);
+    }
+}
+
 /// Adds the restore init container to each zone's workload that recovers replicas from a copy (before the rollout
 /// stage, so that its digest covers it and only that zone rolls).
 pub(super) fn restore_into(i: &Inputs<'_>, zones: &Zones<'_>, v: &Volumes, built: &mut Built) {
