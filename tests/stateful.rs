@@ -263,8 +263,14 @@ async fn a_lost_zone_s_installation_is_restored_elsewhere_from_the_newest_off_zo
     assert_eq!(old["metadata"]["labels"]["continuo.dev/diverged-at"], (T0 + 100).to_string());
     let (status, reason, message) = w.condition("DataDiverged");
     assert_eq!((status.as_str(), reason.as_str()), ("True", "VolumesDiverged"));
-    assert!(message.contains("archives-acme-eu-south-1a-0") && message.contains("eu-south-1b"), "{message}");
+    let both = "archives-acme-eu-south-1a-0 in eu-south-1a (writes until 2026-11-10T00:01:40Z) diverged from \
+                archives-acme-eu-south-1b-0 in eu-south-1b (restored from copy acme-d2), which serves now";
+    assert!(message.contains(both), "the condition names both volumes, their zones and the copy: {message}");
     assert!(w.reasons().contains(&"VolumesDiverged".to_string()), "{:?}", w.reasons());
+    let events = w.api.list(EVENTS);
+    let labelled = events.iter().find(|e| e["reason"] == "DataDiverged").expect("a Warning for the claim");
+    let note = labelled["note"].as_str().unwrap();
+    assert!(note.contains(both), "the Event names both volumes too: {note}");
     let deletes: Vec<_> =
         w.api.writes().into_iter().filter(|(m, p)| m == "DELETE" && p.contains("persistentvolumeclaims")).collect();
     assert!(deletes.is_empty(), "{deletes:?}");

@@ -114,7 +114,8 @@ pub async fn mark_diverged(
     let Some(v) = &desired.volumes else { return false };
     let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), ns);
     let mut failed = false;
-    for (claim, zone, at) in &v.diverged {
+    for d in &v.diverged {
+        let (claim, at) = (&d.claim, d.at);
         if snapshot.claims.iter().any(|c| &c.name == claim && c.marked) {
             continue;
         }
@@ -127,9 +128,9 @@ pub async fn mark_diverged(
                 warning: true,
                 reason: "DataDiverged".into(),
                 message: format!(
-                    "claim {claim} in {zone} holds data written before {zone} was lost at {at} and diverged from the \
-                     copy restored elsewhere; it is kept, never overwritten or deleted: restore from it with a \
-                     RestoreRequest, or delete it"
+                    "{}; the old claim is kept, never overwritten or deleted: restore from it with a RestoreRequest, \
+                     or delete it",
+                    d.describe()
                 ),
             }),
             Err(e) => {

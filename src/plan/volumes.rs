@@ -12,7 +12,7 @@ use crate::{
     backup::jobs::Agent,
     failover::incidents,
     placement::Placement,
-    stateful::{self, Copy, Held, Loss, Move, Start, Volumes, set},
+    stateful::{self, Copy, Diverged, Held, Loss, Move, Start, Volumes, set},
 };
 
 fn time(t: Timestamp) -> Time {
@@ -58,13 +58,48 @@ pub(super) fn gravity(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones
         }
     }
     out.recoveries.truncate(16);
-    for r in &out.recoveries {
-        if zones.eligible(&r.from_zone) {
-            let at = r.lost_at.0;
-            out.diverged.extend(claims_in(&r.from_zone).into_iter().map(|c| (c.name.clone(), r.from_zone.clone(), at)));
+    let returned: std::collections::BTreeSet<&str> =
+        out.recoveries.iter().map(|r| r.from_zone.as_str()).filter(|z| zones.eligible(z)).collect();
+    let diverged: Vec<Diverged> = returned
+        .into_iter()
+        .flat_map(|zone| claims_in(zone).into_iter().filter_map(|c| diverged(i, &out.recoveries, zone, &c.name)))
+        .collect();
+    out.diverged = diverged;
+    out
+}
+
+/// A claim of a zone whose replicas were recreated elsewhere, paired with the claim now serving in its place: the
+/// claim `<template>-<service>-<zone>-<ordinal>` of the `ordinal`-th replica that moved out of `zone`.
+fn diverged(i: &Inputs<'_>, recoveries: &[Recovery], zone: &str, claim: &str) -> Option<Diverged> {
+    let service = kube::ResourceExt::name_any(i.service);
+    let from = recoveries.iter().filter(|r| r.from_zone == zone);
+    let first = from.clone().next()?;
+    let old_set = crate::workload::deployment_name(&service, zone);
+    let parsed = i.service.spec.volume_claim_templates.iter().find_map(|t| {
+        let ordinal = claim.strip_prefix(&format!("{}-{old_set}-", t.metadata.name))?.parse::<i32>().ok()?;
+        Some((t.metadata.name.as_str(), ordinal))
+    });
+    let mut into = (first, None);
+    if let Some((template, ordinal)) = parsed {
+        let mut offset = 0;
+        for r in from {
+            if ordinal < offset + r.replicas {
+                let set = crate::workload::deployment_name(&service, &r.zone);
+                into = (r, Some(format!("{template}-{set}-{}", r.first_ordinal + ordinal - offset)));
+                break;
+            }
+            offset += r.replicas;
         }
     }
-    out
+    let (r, serving) = into;
+    Some(Diverged {
+        claim: claim.to_string(),
+        zone: zone.to_string(),
+        at: r.lost_at.0,
+        serving,
+        serving_zone: r.zone.clone(),
+        point: r.point.clone(),
+    })
 }
 
 /// What each zone held, as status records it (or, without status, as the live StatefulSets run).
@@ -141,7 +176,7 @@ fn copy(p: &RecoveryPoint) -> Option<Copy<'_>> {
 /// says so (`Diverged`) in status and in `continuo plan`.
 pub(super) fn mark_diverged(zones: &mut [crate::api::ZoneStatus], v: &Volumes) {
     for z in zones.iter_mut().filter(|z| z.eligible && z.desired_replicas == 0) {
-        if v.diverged.iter().any(|(_, zone, _)| *zone == z.name) {
+        if v.diverged.iter().any(|d| d.zone == z.name) {
             z.role = "Diverged".into();
         }
     }

@@ -27,7 +27,7 @@ pub mod set;
 mod tests;
 
 pub use nodes::{NodeLoss, NodeRecovery, Storage, StorageClass, Survival, node_recovery, storage, survival};
-pub use outcome::Volumes;
+pub use outcome::{Diverged, Volumes};
 
 /// Replicas a zone held, as status records them, and whether that zone is usable now.
 #[derive(Clone, Debug, PartialEq, Eq)]

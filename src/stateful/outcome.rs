@@ -12,9 +12,34 @@ pub struct Volumes {
     pub recoveries: Vec<Recovery>,
     /// Moves that were not carried out: no copy to restore from. Nothing was started for them.
     pub refused: Vec<String>,
-    /// Claims in a zone whose replicas were recreated elsewhere, now that the zone is back: `(claim, zone,
-    /// diverged at)`.
-    pub diverged: Vec<(String, String, Timestamp)>,
+    /// Claims in a zone whose replicas were recreated elsewhere, now that the zone is back.
+    pub diverged: Vec<Diverged>,
+}
+
+/// A claim whose data diverged from the service's, and the claim that now serves in its place: the two volumes a
+/// person chooses between.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diverged {
+    pub claim: String,
+    pub zone: String,
+    /// When its zone was lost (or left): what it holds after that is in no copy.
+    pub at: Timestamp,
+    /// The claim of the replica recreated in its place, and that replica's zone.
+    pub serving: Option<String>,
+    pub serving_zone: String,
+    /// The copy the serving claim was restored from (`None`: started empty).
+    pub point: Option<String>,
+}
+
+impl Diverged {
+    /// Both volumes in words: which holds what.
+    pub fn describe(&self) -> String {
+        let Diverged { claim, zone, at, serving, serving_zone, point } = self;
+        let serving =
+            serving.as_deref().map_or(format!("its replica in {serving_zone}"), |s| format!("{s} in {serving_zone}"));
+        let from = point.as_deref().map_or("started empty".to_string(), |p| format!("restored from copy {p}"));
+        format!("{claim} in {zone} (writes until {at}) diverged from {serving} ({from}), which serves now")
+    }
 }
 
 impl Volumes {
@@ -36,20 +61,15 @@ impl Volumes {
         let diverged = if self.diverged.is_empty() {
             (DATA_DIVERGED, "False", "NoDivergence", "no volume holds data the service does not".into())
         } else {
-            let claims: Vec<String> =
-                self.diverged.iter().map(|(c, z, at)| format!("{c} (in {z}, diverged at {at})")).collect();
-            let into: Vec<String> =
-                self.recoveries.iter().map(|r| format!("{}'s replicas in {}", r.from_zone, r.zone)).collect();
+            let pairs: Vec<String> = self.diverged.iter().map(Diverged::describe).collect();
             (
                 DATA_DIVERGED,
                 "True",
                 "VolumesDiverged",
                 format!(
-                    "{} hold data written before their zone was lost, newer than the copy restored into {}; continuo \
-                     keeps them and never overwrites or deletes them: restore from them with a RestoreRequest, or \
-                     delete them",
-                    claims.join(", "),
-                    into.join(", ")
+                    "{}; the old volumes hold writes newer than the copy: continuo keeps them and never overwrites or \
+                     deletes them: restore from them with a RestoreRequest, or delete them",
+                    pairs.join("; ")
                 ),
             )
         };
