@@ -355,3 +355,60 @@ async fn the_running_operator_serves_this_months_report_from_its_caches() {
     assert!(reads.is_empty(), "rendered from the caches, not the API: {reads:?}");
     operator.abort();
 }
+
+/// The standbys' zones go silent (their kubelets stop renewing leases) while their pods still say Ready, as they do
+/// on a real cluster until the node controller's grace period ends: continuo's own detection finds the zones lost
+/// ~20 s after the last renewal, and from that evaluation on the RPO 0 verdict is not met, naming the instances it
+/// no longer counts. It never claims more than its evidence.
+#[tokio::test]
+async fn standbys_in_zones_lost_by_lease_detection_count_as_not_ready_at_once() {
+    use continuo::{availability::Observer, controller::Detector, failover::Settings, topology};
+    use jiff::Timestamp;
+    let api = world_api();
+    let nodes = nodes(&["a", "b", "c"], 2);
+    let (caches, feed) = api.watched(&nodes);
+    let detector = Arc::new(Detector::new(Settings::default(), Observer::always()));
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(1_796_000_000));
+    let now = clock.clone();
+    let reporter = Reporter { controller: "continuo".into(), instance: None };
+    let ctx = Context::new(api.client(), caches, Config::default(), reporter)
+        .with_detector(detector.clone())
+        .with_clock(move || Timestamp::from_second(now.load(std::sync::atomic::Ordering::SeqCst)).unwrap());
+    let w = World { api, nodes, ctx: Arc::new(ctx), feed: std::sync::Mutex::new(feed) };
+    let facts = topology::observe(&w.nodes.iter().cloned().map(Arc::new).collect::<Vec<_>>(), &Default::default());
+    // Every kubelet renews every 10 s; from t = 30 s those of zones b and c are silent.
+    let tick = |t: i64| {
+        let at = Timestamp::from_second(1_796_000_000 + t).unwrap();
+        clock.store(at.as_second(), std::sync::atomic::Ordering::SeqCst);
+        for n in &w.nodes {
+            let name = n.metadata.name.as_deref().unwrap();
+            if t < 30 || name.starts_with("a-") {
+                detector.observe(name, Some(format!("renew-{}", t - t % 10)), at);
+            }
+        }
+        detector.evaluate(&facts, at);
+    };
+    tick(0);
+    tick(20);
+    let svc = w.reconcile().await;
+    assert_eq!(objective(&svc, "Zone", "RPO").status, "True");
+    let mut lost_at = None;
+    for t in (30..=60).step_by(2) {
+        tick(t);
+        let svc = w.reconcile().await;
+        let zone = objective(&svc, "Zone", "RPO");
+        if detector.current().zones.contains_key("b") && detector.current().zones.contains_key("c") {
+            lost_at.get_or_insert(t);
+            assert_eq!((zone.status.as_str(), zone.reason.as_str()), ("False", "NoStandbyInAnotherZone"), "{t}s");
+            assert!(
+                zone.message.contains("2 counted not Ready: passhub-db-2, passhub-db-3 on nodes continuo's lease"),
+                "{}",
+                zone.message
+            );
+        }
+    }
+    // The pods said Ready throughout: only continuo's own detection turned the verdict, ~20 s after the silence.
+    let lost_at = lost_at.expect("zones b and c found lost by their leases");
+    assert!(lost_at <= 52, "lost at {lost_at}s");
+    assert!(w.api.list(PODS).iter().all(|p| p["status"]["conditions"][3]["status"] == "True"));
+}

@@ -222,7 +222,12 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
     let Loaded { services, classes, locations, clusters, replication_sources, storage_classes, .. } = load(files)?;
     let volumes = crate::stateful::Observed { claims: &[], storage_classes: storage_classes.as_deref() };
     // Offline, a data layer's objects are those in the files, and their instances are placed as their spec says.
-    let data = Observed { clusters: Layer::Seen(&clusters), sources: Layer::Seen(&replication_sources), pods: None };
+    let data = Observed {
+        clusters: Layer::Seen(&clusters),
+        sources: Layer::Seen(&replication_sources),
+        pods: None,
+        unreachable: &[],
+    };
     let clock = jiff::Timestamp::now();
     let mut objects: Vec<Value> = Vec::new();
     let mut report = String::new();

@@ -124,6 +124,7 @@ impl DataSnapshot {
             clusters: layer(self.cluster_state, &self.clusters),
             sources: layer(self.source_state, &self.sources),
             pods: Some(&self.pods),
+            unreachable: &[],
         }
     }
 }

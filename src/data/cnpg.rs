@@ -26,6 +26,8 @@ pub struct Member {
     pub zone: Option<String>,
     pub ready: bool,
     pub primary: bool,
+    /// On a node continuo's own detection holds unreachable: counted not Ready, whatever the pod says.
+    pub unreachable: bool,
 }
 
 /// The instances of a Cluster: observed (the operator) or, offline, where its spec would put them.
@@ -36,8 +38,14 @@ pub struct Members {
 }
 
 impl Members {
-    /// The observed instance pods of `cluster`, their zones from their nodes.
-    pub fn observed(cluster: &PgCluster, pods: &[&InstancePod], nodes: &[NodeFacts]) -> Members {
+    /// The observed instance pods of `cluster`, their zones from their nodes; an instance on an `unreachable` node
+    /// is not Ready.
+    pub fn observed(
+        cluster: &PgCluster,
+        pods: &[&InstancePod],
+        nodes: &[NodeFacts],
+        unreachable: &[String],
+    ) -> Members {
         let primary = cluster.primary();
         let mut list: Vec<Member> = pods
             .iter()
@@ -45,7 +53,15 @@ impl Members {
                 let pod = p.metadata.name.clone().unwrap_or_default();
                 let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
                 let zone = node.as_ref().and_then(|n| nodes.iter().find(|f| &f.name == n)).and_then(|f| f.zone.clone());
-                Member { primary: primary == Some(pod.as_str()), pod, node, zone, ready: p.ready }
+                let cut = node.as_ref().is_some_and(|n| unreachable.contains(n));
+                Member {
+                    primary: primary == Some(pod.as_str()),
+                    pod,
+                    node,
+                    zone,
+                    ready: p.ready && !cut,
+                    unreachable: cut,
+                }
             })
             .collect();
         list.sort_by(|a, b| a.pod.cmp(&b.pod));
@@ -66,6 +82,7 @@ impl Members {
                 zone: per_zone.then(|| zones[i].clone()),
                 ready: true,
                 primary: i == 0,
+                unreachable: false,
             })
             .collect();
         Members { list, observed: false }
@@ -106,6 +123,20 @@ impl Case<'_> {
     fn not_met(&self, reason: &'static str, why: String) -> Judged {
         let (scope, rpo, name) = (self.scope, self.rpo, self.name);
         (Verdict::NotFeasible, reason, format!("{scope}: RPO {rpo} not met — {name} {why}"))
+    }
+
+    /// The instances counted not Ready because continuo's own detection holds their nodes unreachable, in words.
+    fn unreachable(&self) -> String {
+        let cut: Vec<&str> = self.m.list.iter().filter(|s| s.unreachable).map(|s| s.pod.as_str()).collect();
+        if cut.is_empty() {
+            return String::new();
+        }
+        format!(
+            " ({} counted not Ready: {} on nodes continuo's lease detection holds lost or silent, whatever the pods \
+             still report)",
+            cut.len(),
+            cut.join(", ")
+        )
     }
 
     fn met(&self, reason: &'static str, evidence: String) -> Judged {
@@ -172,8 +203,9 @@ fn on_another_node(case: &Case<'_>, number: i64, primary: &Member) -> Judged {
             "SynchronousStandbyNotReady",
             format!(
                 "has {elsewhere} of {number} required synchronous standby(s) Ready on another node than the primary's \
-                 {}: commits wait until one is",
-                case.planned
+                 {}{}: commits wait until one is",
+                case.planned,
+                case.unreachable()
             ),
         );
     }
@@ -215,9 +247,10 @@ fn in_another_zone(case: &Case<'_>, number: i64, primary: &Member, zone_key: &st
             "NoStandbyInAnotherZone",
             format!(
                 "has {} of {number} required synchronous standby(s) Ready outside the primary's zone ({primary_zone}) \
-                 {}: commits wait until one is, and losing {primary_zone} loses the only Ready copy",
+                 {}{}: commits wait until one is, and losing {primary_zone} loses the only Ready copy",
                 other_zones.len(),
-                case.planned
+                case.planned,
+                case.unreachable()
             ),
         );
     }

@@ -44,12 +44,15 @@ pub struct Observed<'a> {
     pub sources: Layer<'a, ReplicationSource>,
     /// The instance pods of the clusters; `None` offline, where instances are placed as their spec says.
     pub pods: Option<&'a [InstancePod]>,
+    /// Nodes continuo's own failure detection holds unreachable (in a lost zone, or with a silent lease): an
+    /// instance there counts as not Ready at once, before the node controller turns its pod's condition.
+    pub unreachable: &'a [String],
 }
 
 impl Observed<'_> {
     /// Nothing observed yet (a service that declares no data needs nothing).
     pub fn none() -> Observed<'static> {
-        Observed { clusters: Layer::NotObserved, sources: Layer::NotObserved, pods: None }
+        Observed { clusters: Layer::NotObserved, sources: Layer::NotObserved, pods: None, unreachable: &[] }
     }
 }
 
@@ -128,7 +131,7 @@ impl Lookup<'_, '_> {
                     .iter()
                     .filter(|p| p.metadata.namespace.as_deref() == Some(self.ns) && p.cluster() == Some(name))
                     .collect();
-                Members::observed(c, &mine, self.nodes)
+                Members::observed(c, &mine, self.nodes, self.observed.unreachable)
             }
             None => Members::planned(c, self.eligible, self.zone_key),
         };

@@ -62,7 +62,7 @@ fn nodes() -> Vec<NodeFacts> {
 
 fn judge(c: &PgCluster, pods: &[InstancePod], scope: Scope, target: u64) -> Judged {
     let refs: Vec<&InstancePod> = pods.iter().collect();
-    let m = Members::observed(c, &refs, &nodes());
+    let m = Members::observed(c, &refs, &nodes(), &[]);
     super::cnpg::rpo(scope, Span::from_secs(target), c, &m, ZONE, ts("2026-11-30T10:00:00Z"))
 }
 
@@ -322,7 +322,8 @@ fn missing_objects_and_layers_are_unknown_with_the_reason() {
         {"name": "attachments", "volSync": {"replicationSource": "x"}}
     ]))
     .unwrap();
-    let observed = Observed { clusters: Layer::Seen(&[]), sources: Layer::NotInstalled, pods: Some(&[]) };
+    let observed =
+        Observed { clusters: Layer::Seen(&[]), sources: Layer::NotInstalled, pods: Some(&[]), unreachable: &[] };
     let plan = resolve(&declared, "invoicing", &observed, &[], &[], &[], ZONE);
     let verdicts = plan.rpo(Scope::Zone, Span::from_secs(0), Timestamp::UNIX_EPOCH);
     assert_eq!(verdicts[0].1, "DataSourceNotFound");

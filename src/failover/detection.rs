@@ -181,12 +181,22 @@ pub struct Detection {
     /// Per zone, the last renewal seen from the node that went silent first, among the suspect nodes there that
     /// are not cordoned: the evidence of when a node-scope failure began. Empty while the guard holds.
     pub silent_since: BTreeMap<String, Timestamp>,
+    /// The nodes whose leases are suspect now (silent, others alive), not cordoned. Empty while the guard holds.
+    pub suspects: Vec<String>,
 }
 
 impl Detection {
     /// Whether `zone` must not take capacity: lost, or recovering within its hold-down.
     pub fn held(&self, zone: &str) -> bool {
         self.zones.contains_key(zone)
+    }
+
+    /// The nodes not to count on now: every node of a lost zone, and every suspect node.
+    pub fn unreachable(&self, nodes: &[NodeFacts]) -> Vec<String> {
+        let lost = |z: &Option<String>| {
+            z.as_ref().and_then(|z| self.zones.get(z)).is_some_and(|l| matches!(l.state, ZoneState::Lost))
+        };
+        nodes.iter().filter(|n| lost(&n.zone) || self.suspects.contains(&n.name)).map(|n| n.name.clone()).collect()
     }
 
     /// What placement acts on, for telling when it changed: the held zones and whether each is lost, and the guard.
@@ -294,14 +304,23 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
         }
     });
     let mut silent_since = BTreeMap::new();
+    let mut suspects = Vec::new();
     if guard.is_none() {
         for n in nodes.iter().filter(|n| !n.cordoned && suspect(leases, &n.name, memory.fresh_since, now, s)) {
+            suspects.push(n.name.clone());
             if let (Some(zone), Some(at)) = (&n.zone, leases.last_seen(&n.name)) {
                 silent_since.entry(zone.clone()).and_modify(|t: &mut Timestamp| *t = (*t).min(at)).or_insert(at);
             }
         }
     }
-    Detection { zones: memory.zones.clone(), guard, leases_watched: !leases.is_empty(), suspect_nodes, silent_since }
+    Detection {
+        zones: memory.zones.clone(),
+        guard,
+        leases_watched: !leases.is_empty(),
+        suspect_nodes,
+        silent_since,
+        suspects,
+    }
 }
 
 #[cfg(test)]

@@ -133,7 +133,10 @@ fn validate<'a>(i: &Inputs<'a>) -> Result<&'a ContinuityClass, Problem> {
 fn data(i: &Inputs<'_>, zones: &Zones<'_>) -> crate::data::DataPlan {
     let ns = i.service.metadata.namespace.as_deref().unwrap_or_default();
     let keys = &i.config.keys;
-    crate::data::resolve(&i.service.spec.data, ns, &i.data, i.nodes, &zones.in_scope, &zones.eligible, &keys.zone)
+    // What continuo's own detection holds unreachable is not Ready, before the node controller says so.
+    let unreachable = i.failover.detection.unreachable(i.nodes);
+    let observed = crate::data::Observed { unreachable: &unreachable, ..i.data };
+    crate::data::resolve(&i.service.spec.data, ns, &observed, i.nodes, &zones.in_scope, &zones.eligible, &keys.zone)
 }
 
 /// A live Deployment's zone and replicas, when it runs any.
