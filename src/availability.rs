@@ -194,10 +194,24 @@ pub fn advance(i: &Inputs<'_>) -> AvailabilityStatus {
 
 /// The figures as of `now`: the status's, plus the time since its checkpoint in its state (for metrics).
 pub fn as_of(s: &AvailabilityStatus, target: &AvailabilityTarget, tz: &TimeZone, now: Timestamp) -> MonthFigures {
+    months_as_of(s, target, tz, now).0
+}
+
+/// This month's and last month's figures as of `now`, each counting the time since the status's checkpoint that
+/// falls in it (the report of a month, made at any instant, counts it up to that instant, as the metric does).
+pub fn months_as_of(
+    s: &AvailabilityStatus,
+    target: &AvailabilityTarget,
+    tz: &TimeZone,
+    now: Timestamp,
+) -> (MonthFigures, Option<MonthFigures>) {
     let mut ledger = Ledger { current: s.current.clone(), previous: s.previous.clone(), tz, target };
-    ledger.add(s.since.0, now.max(s.since.0), Bucket::Observed(s.state));
-    ledger.roll_to(now);
-    derive(ledger.current, target, tz)
+    // An instant before the checkpoint (a report of an earlier month) adds nothing and starts no month.
+    if now > s.since.0 {
+        ledger.add(s.since.0, now, Bucket::Observed(s.state));
+        ledger.roll_to(now);
+    }
+    (derive(ledger.current, target, tz), ledger.previous)
 }
 
 #[cfg(test)]

@@ -223,7 +223,7 @@ pub(super) fn service(
         mode: class.map(|c| format!("{:?}", c.spec.mode)),
         class: svc.spec.class_name.clone(),
         verdicts,
-        availability: status.and_then(|s| s.availability.as_ref()).and_then(|a| availability(a, w.month)),
+        availability: status.and_then(|s| s.availability.as_ref()).and_then(|a| availability(a, class, w)),
         incidents,
         backups: svc.spec.backup.as_ref().map(|_| backups(mine, class, w)),
         restores: restores
@@ -268,8 +268,22 @@ fn promise(svc: &ResilientService, class: Option<&ContinuityClass>) -> Promise {
     }
 }
 
-fn availability(a: &crate::api::AvailabilityStatus, month: &str) -> Option<MonthAvailability> {
-    let m = [Some(&a.current), a.previous.as_ref()].into_iter().flatten().find(|m| m.month == month)?;
+/// The month's availability up to the window's end (the month's end, or the instant the report is made as of): the
+/// figures checkpointed in status plus the time since the checkpoint, in the state it records.
+fn availability(
+    a: &crate::api::AvailabilityStatus,
+    class: Option<&ContinuityClass>,
+    w: &Window<'_>,
+) -> Option<MonthAvailability> {
+    let declared = class.and_then(|c| c.spec.availability.clone());
+    let target = declared.unwrap_or_else(|| crate::api::AvailabilityTarget {
+        target: a.target.clone().unwrap_or_default(),
+        min_zones: 2,
+        time_zone: "UTC".into(),
+    });
+    let tz = jiff::tz::TimeZone::get(&target.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let (current, previous) = crate::availability::months_as_of(a, &target, &tz, w.end);
+    let m = [Some(current), previous].into_iter().flatten().find(|m| m.month == w.month)?;
     let met = match (m.availability.as_deref(), a.target.as_deref()) {
         (Some(got), Some(want)) if m.observed_seconds > 0 => {
             got.parse::<f64>().ok().zip(want.parse::<f64>().ok()).map(|(g, w)| g >= w)
@@ -281,7 +295,7 @@ fn availability(a: &crate::api::AvailabilityStatus, month: &str) -> Option<Month
         degraded_seconds: m.degraded_seconds,
         down_seconds: m.down_seconds,
         unobserved_seconds: m.unobserved_seconds,
-        availability: m.availability.clone(),
+        availability: m.availability,
         target: a.target.clone(),
         error_budget_remaining_seconds: m.error_budget_remaining_seconds,
         met,

@@ -122,3 +122,31 @@ fn a_stateful_recovery_reports_the_data_its_restored_copy_lost() {
     );
     assert_eq!(words::incident_cells(&r)[5], "volumes restored from acme-daily-11: 2h 1m");
 }
+
+#[test]
+fn the_month_so_far_counts_the_time_since_the_last_checkpoint_as_the_metric_does() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/report-checkpoint.yaml");
+    let o = from_files(&[std::path::PathBuf::from(path)]).unwrap();
+    let make = |month: &str, now: &str| {
+        let inputs = Inputs {
+            month,
+            now: at(now),
+            services: &o.services,
+            classes: &o.classes,
+            points: &o.points,
+            restores: &o.restores,
+            drills: &o.drills,
+        };
+        build(&inputs).unwrap().services[0].availability.clone().expect("the month's availability")
+    };
+    // Up since the month began, nothing checkpointed since: ten days observed, all of them up.
+    let a = make("2026-12", "2026-12-11T00:00:00Z");
+    assert_eq!(a.observed_seconds, 10 * 86_400);
+    assert_eq!((a.availability.as_deref(), a.met), (Some("100.000"), Some(true)));
+    assert_eq!(a.error_budget_remaining_seconds, Some(2678));
+    // Made in January, December counts to its end; November is as it was checkpointed.
+    let december = make("2026-12", "2027-01-05T00:00:00Z");
+    assert_eq!(december.observed_seconds, 31 * 86_400);
+    let november = make("2026-11", "2027-01-05T00:00:00Z");
+    assert_eq!((november.observed_seconds, november.down_seconds), (2_592_000, 60));
+}
