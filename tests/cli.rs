@@ -399,3 +399,24 @@ fn plan_says_what_a_drill_of_each_service_would_do_and_the_rto_it_should_show() 
     let (_, report) = plan_json(&["-f", "examples/backups/daily-7.yaml", "--zones", ZONES]);
     assert!(report.contains("drill Restore: restores the newest good copy into a scratch target"), "{report}");
 }
+
+#[test]
+fn plan_says_a_local_volume_is_lost_with_its_server_as_its_verdict_does() {
+    // The same installation on local volumes (no provisioner): the time line and the verdict tell one story.
+    let dir = std::env::temp_dir().join(format!("continuo-local-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/standard-installation.yaml"));
+    let local =
+        example.unwrap().replace("provisioner: pd.csi.storage.gke.io", "provisioner: kubernetes.io/no-provisioner");
+    let file = dir.join("local.yaml");
+    std::fs::write(&file, local).unwrap();
+    let (_, report) = plan_json(&["-f", file.to_str().unwrap(), "--zones", ZONES]);
+    assert!(report.contains("LocalVolumes: Node: RPO 0s"), "{report}");
+    assert!(!report.contains("survives on network storage"), "{report}");
+    assert!(
+        report
+            .contains("server lost: the volume is lost with it (StorageClass zonal-ssd (kubernetes.io/no-provisioner)"),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

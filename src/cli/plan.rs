@@ -258,7 +258,7 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
                 objects.extend(d.service.iter().map(workload::manifest));
                 objects.extend(d.cron_jobs.iter().flatten().map(workload::manifest));
                 describe(&mut report, &id, svc, class, d, &status::compute(svc, &plan, &now()));
-                describe_volumes(&mut report, svc, d, config);
+                describe_volumes(&mut report, svc, d, config, storage_classes.as_deref());
                 let startup = config.timing.pod_startup(&svc.spec.template, svc.spec.startup_seconds);
                 super::drills::describe(&mut report, svc, class, d, startup);
                 placed.push((svc.spec.replicas, d.placement.primary.clone(), d.zones.clone()));
@@ -325,7 +325,13 @@ fn describe(
 }
 
 /// A stateful service: its volumes, and the time line of a server's and a zone's loss as continuo models it.
-fn describe_volumes(out: &mut String, svc: &ResilientService, d: &plan::Desired, config: &Config) {
+fn describe_volumes(
+    out: &mut String,
+    svc: &ResilientService,
+    d: &plan::Desired,
+    config: &Config,
+    classes: Option<&[crate::stateful::StorageClass]>,
+) {
     if d.stateful_sets.is_empty() {
         return;
     }
@@ -346,10 +352,17 @@ fn describe_volumes(out: &mut String, svc: &ResilientService, d: &plan::Desired,
         Some(f) => format!("fenced (out-of-service taint) {}s after its lease went silent", f.as_secs()),
         None => "not fenced (--fence-lost-nodes is off): its pod stays Terminating until a person acts".into(),
     };
+    let loss = crate::stateful::NodeLoss {
+        fence_after_seconds: t.fence_after.map(|f| f.as_secs() as i64),
+        attach_seconds: crate::stateful::nodes::ATTACH_SECONDS,
+        startup_seconds: startup as i64,
+    };
+    let storage = crate::stateful::storage(&svc.spec.volume_claim_templates, classes, loss);
     let _ = writeln!(
         out,
-        "  server lost: the volume survives on network storage; the pod is {fencing}; + {}s to attach the volume \
-         elsewhere in the zone + {startup}s start-up",
+        "  server lost: {}; the pod is {fencing}; + {}s to attach the volume elsewhere in the zone + {startup}s \
+         start-up",
+        storage.server_loss(),
         crate::stateful::nodes::ATTACH_SECONDS
     );
     let _ = writeln!(

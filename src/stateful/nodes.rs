@@ -134,6 +134,26 @@ fn class_of<'a>(c: &crate::api::ClaimTemplate, classes: &'a [StorageClass]) -> R
 }
 
 impl Storage {
+    /// What a lost server does to the volumes, in words, from the same verdict as the Node RPO (one source).
+    pub fn server_loss(&self) -> String {
+        let Some(survival) = &self.survival else {
+            return "whether the volume survives depends on its StorageClass, which is not among the documents given"
+                .into();
+        };
+        let lost: Vec<&str> = survival
+            .iter()
+            .filter_map(|s| match s {
+                Survival::LostWithTheServer(why) => Some(why.as_str()),
+                Survival::Survives => None,
+            })
+            .collect();
+        if lost.is_empty() {
+            "the volume survives on network storage".into()
+        } else {
+            format!("the volume is lost with it ({}); the replica restarts from the last copy", lost.join("; "))
+        }
+    }
+
     /// The Node RPO: nothing is lost when every volume outlives its server; otherwise the data back to the last
     /// copy is (the backups' verdict then holds, RPO 0 never).
     pub fn node_rpo(&self, rpo_seconds: u64) -> Option<(bool, &'static str, String)> {
