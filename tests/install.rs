@@ -148,6 +148,32 @@ fn metrics_used(expr: &str) -> Result<Vec<&str>, String> {
         .collect())
 }
 
+/// A service whose ObjectivesMet is Unknown (a verdict nothing proves) is counted "not verified", never met: the
+/// per-service panel reads `continuo_service_objectives_met` (1 only for True), and the stat counts False and
+/// Unknown apart.
+#[test]
+fn the_dashboard_never_counts_an_unverified_objective_as_met() {
+    let dashboard: Value = serde_json::from_str(&read("charts/continuo/files/dashboard.json")).unwrap();
+    let targets: Vec<(String, String)> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| (t["legendFormat"].as_str().unwrap_or_default().into(), t["expr"].as_str().unwrap().into()))
+        .collect();
+    let find = |legend: &str| targets.iter().find(|(l, _)| l == legend).map(|(_, e)| e.clone());
+    let unverified = find("not verified").expect("a count of services not verified");
+    assert!(unverified.contains(r#"type="ObjectivesMet",status="Unknown""#), "{unverified}");
+    let not_met = find("not met").expect("a count of services not met");
+    assert!(not_met.contains(r#"type="ObjectivesMet",status="False""#), "{not_met}");
+    for (legend, expr) in &targets {
+        assert!(
+            !expr.contains("continuo_service_objectives_met") || !expr.contains("== 0"),
+            "{legend}: {expr} counts Unknown as not met only by accident"
+        );
+    }
+}
+
 #[test]
 fn every_dashboard_query_uses_metrics_continuo_exports() {
     let dashboard: Value = serde_json::from_str(&read("charts/continuo/files/dashboard.json")).unwrap();

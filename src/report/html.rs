@@ -38,24 +38,9 @@ fn summary(out: &mut String, r: &Report) {
         "<table><tr><th>Service</th><th>Class</th><th>Objectives now</th><th>Availability</th><th>Incidents</th></tr>",
     );
     for s in &r.services {
-        let failing = s.verdicts.iter().filter(|v| v.status == "False").count();
-        let now = if s.verdicts.is_empty() {
-            "—".to_string()
-        } else if failing == 0 {
-            "all met".into()
-        } else {
-            format!("{failing} not met")
-        };
-        let avail =
-            s.availability.as_ref().and_then(|a| a.availability.clone()).map_or("—".into(), |a| format!("{a} %"));
-        let _ = write!(
-            out,
-            "<tr><td>{}/{}</td><td>{}</td><td>{now}</td><td>{avail}</td><td>{}</td></tr>",
-            esc(&s.namespace),
-            esc(&s.name),
-            esc(&s.class),
-            s.incidents.len()
-        );
+        let [name, class, now, avail, incidents] = words::summary_cells(s).map(|c| esc(&c));
+        let _ =
+            write!(out, "<tr><td>{name}</td><td>{class}</td><td>{now}</td><td>{avail}</td><td>{incidents}</td></tr>");
     }
     out.push_str("</table>");
 }

@@ -13,6 +13,14 @@ pub fn render(r: &Report) -> String {
         "Generated {} by continuo from what it recorded: services' status, recovery points and restore requests.\n",
         r.generated_at
     );
+    if !r.services.is_empty() {
+        out.push_str("| Service | Class | Objectives now | Availability | Incidents |\n|---|---|---|---|---|\n");
+        for s in &r.services {
+            let [name, class, now, avail, incidents] = words::summary_cells(s).map(|c| cell(&c));
+            let _ = writeln!(out, "| {name} | {class} | {now} | {avail} | {incidents} |");
+        }
+        out.push('\n');
+    }
     for s in &r.services {
         service(&mut out, s);
     }

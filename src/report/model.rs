@@ -24,6 +24,8 @@ pub struct ServiceReport {
     pub mode: Option<String>,
     pub promise: Promise,
     pub verdicts: Vec<Verdict>,
+    /// The verdicts counted: met only when `True`; `Unknown` is not verified, never met.
+    pub objectives_now: ObjectivesNow,
     pub availability: Option<MonthAvailability>,
     pub incidents: Vec<IncidentReport>,
     pub backups: Option<BackupReport>,
@@ -62,6 +64,40 @@ pub struct Verdict {
     pub status: String,
     pub reason: String,
     pub message: String,
+}
+
+/// The verdicts now, counted as an auditor reads them: a promise is met only when its verdict is `True`.
+#[derive(Serialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectivesNow {
+    pub met: usize,
+    pub not_met: usize,
+    /// `Unknown` verdicts: nothing proves them either way.
+    pub not_verified: usize,
+    /// Every verdict `True` (and at least one).
+    pub all_met: bool,
+    /// The reasons of the verdicts not verified, each once.
+    pub not_verified_reasons: Vec<String>,
+}
+
+impl ObjectivesNow {
+    pub fn of(verdicts: &[Verdict]) -> ObjectivesNow {
+        let count = |s: &str| verdicts.iter().filter(|v| v.status == s).count();
+        let mut reasons: Vec<String> = Vec::new();
+        for v in verdicts.iter().filter(|v| v.status != "True" && v.status != "False") {
+            if !reasons.contains(&v.reason) {
+                reasons.push(v.reason.clone());
+            }
+        }
+        let met = count("True");
+        ObjectivesNow {
+            met,
+            not_met: count("False"),
+            not_verified: verdicts.len() - met - count("False"),
+            all_met: !verdicts.is_empty() && met == verdicts.len(),
+            not_verified_reasons: reasons,
+        }
+    }
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -222,6 +258,7 @@ pub(super) fn service(
         promise: promise(svc, class),
         mode: class.map(|c| format!("{:?}", c.spec.mode)),
         class: svc.spec.class_name.clone(),
+        objectives_now: ObjectivesNow::of(&verdicts),
         verdicts,
         availability: status.and_then(|s| s.availability.as_ref()).and_then(|a| availability(a, class, w)),
         incidents,

@@ -150,3 +150,33 @@ fn the_month_so_far_counts_the_time_since_the_last_checkpoint_as_the_metric_does
     let november = make("2026-11", "2027-01-05T00:00:00Z");
     assert_eq!((november.observed_seconds, november.down_seconds), (2_592_000, 60));
 }
+
+#[test]
+fn a_service_with_one_unverified_verdict_is_not_all_met_in_any_output() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/report-checkpoint.yaml");
+    let o = from_files(&[std::path::PathBuf::from(path)]).unwrap();
+    let inputs = Inputs {
+        month: "2026-12",
+        now: at("2026-12-11T00:00:00Z"),
+        services: &o.services,
+        classes: &o.classes,
+        points: &o.points,
+        restores: &o.restores,
+        drills: &o.drills,
+    };
+    let r = build(&inputs).unwrap();
+    let counted = &r.services[0].objectives_now;
+    assert_eq!((counted.met, counted.not_met, counted.not_verified, counted.all_met), (1, 0, 1, false));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["services"][0]["objectivesNow"]["allMet"], false);
+    assert_eq!(json["services"][0]["objectivesNow"]["notVerifiedReasons"][0], "BackupNotConfigured");
+    let said = "1 not verified (BackupNotConfigured), 1 met";
+    let html = html::render(&r);
+    assert!(!html.contains("all met") && html.contains(said), "{html}");
+    assert!(html.contains("<td>100.000 %</td>"), "the month so far in the summary: {html}");
+    let md = markdown::render(&r);
+    assert!(
+        !md.contains("all met") && md.contains(&format!("| portal/steady-portal | steady | {said} | 100.000 % | 0 |")),
+        "{md}"
+    );
+}

@@ -2,9 +2,39 @@
 //! their own markup around them).
 
 use super::{
-    BackupReport, DrillReport, IncidentReport, MonthAvailability, PromisedObjective, RestoreReport, ServiceReport,
-    human,
+    BackupReport, DrillReport, IncidentReport, MonthAvailability, ObjectivesNow, PromisedObjective, RestoreReport,
+    ServiceReport, human,
 };
+
+/// The summary's cells of a service: name, class, objectives now, the month's availability so far, incidents.
+pub fn summary_cells(s: &ServiceReport) -> [String; 5] {
+    let avail = s.availability.as_ref().and_then(|a| a.availability.clone()).map_or("—".into(), |a| format!("{a} %"));
+    [
+        format!("{}/{}", s.namespace, s.name),
+        s.class.clone(),
+        objectives_now(&s.objectives_now),
+        avail,
+        s.incidents.len().to_string(),
+    ]
+}
+
+/// `all met` only when every verdict is `True`; otherwise what is not met and what is not verified, and why.
+pub fn objectives_now(o: &ObjectivesNow) -> String {
+    if o.all_met {
+        return "all met".into();
+    }
+    let mut parts = Vec::new();
+    if o.not_met > 0 {
+        parts.push(format!("{} not met", o.not_met));
+    }
+    if o.not_verified > 0 {
+        parts.push(format!("{} not verified ({})", o.not_verified, o.not_verified_reasons.join(", ")));
+    }
+    if o.met > 0 {
+        parts.push(format!("{} met", o.met));
+    }
+    if parts.is_empty() { "—".into() } else { parts.join(", ") }
+}
 
 /// What follows the class's name in the promise: `(WarmStandby), 4 replicas declared; availability 99.9 %; data
 /// stays in eu-south-1`.
