@@ -13,7 +13,10 @@ fn at(s: &str) -> Timestamp {
 }
 
 fn report(month: &str, now: &str) -> Report {
-    let o = fixture();
+    report_of(&fixture(), month, now)
+}
+
+fn report_of(o: &Objects, month: &str, now: &str) -> Report {
     build(&Inputs {
         month,
         now: at(now),
@@ -128,16 +131,7 @@ fn the_month_so_far_counts_the_time_since_the_last_checkpoint_as_the_metric_does
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/report-checkpoint.yaml");
     let o = from_files(&[std::path::PathBuf::from(path)]).unwrap();
     let make = |month: &str, now: &str| {
-        let inputs = Inputs {
-            month,
-            now: at(now),
-            services: &o.services,
-            classes: &o.classes,
-            points: &o.points,
-            restores: &o.restores,
-            drills: &o.drills,
-        };
-        build(&inputs).unwrap().services[0].availability.clone().expect("the month's availability")
+        report_of(&o, month, now).services[0].availability.clone().expect("the month's availability")
     };
     // Up since the month began, nothing checkpointed since: ten days observed, all of them up.
     let a = make("2026-12", "2026-12-11T00:00:00Z");
@@ -155,16 +149,7 @@ fn the_month_so_far_counts_the_time_since_the_last_checkpoint_as_the_metric_does
 fn a_service_with_one_unverified_verdict_is_not_all_met_in_any_output() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/report-checkpoint.yaml");
     let o = from_files(&[std::path::PathBuf::from(path)]).unwrap();
-    let inputs = Inputs {
-        month: "2026-12",
-        now: at("2026-12-11T00:00:00Z"),
-        services: &o.services,
-        classes: &o.classes,
-        points: &o.points,
-        restores: &o.restores,
-        drills: &o.drills,
-    };
-    let r = build(&inputs).unwrap();
+    let r = report_of(&o, "2026-12", "2026-12-11T00:00:00Z");
     let counted = &r.services[0].objectives_now;
     assert_eq!((counted.met, counted.not_met, counted.not_verified, counted.all_met), (1, 0, 1, false));
     let json = serde_json::to_value(&r).unwrap();

@@ -134,19 +134,26 @@ fn class_of<'a>(c: &crate::api::ClaimTemplate, classes: &'a [StorageClass]) -> R
 }
 
 impl Storage {
+    /// Why each volume that dies with its server does; `None` when the StorageClasses were not observed.
+    fn lost(&self) -> Option<Vec<&str>> {
+        let survival = self.survival.as_ref()?;
+        Some(
+            survival
+                .iter()
+                .filter_map(|s| match s {
+                    Survival::LostWithTheServer(why) => Some(why.as_str()),
+                    Survival::Survives => None,
+                })
+                .collect(),
+        )
+    }
+
     /// What a lost server does to the volumes, in words, from the same verdict as the Node RPO (one source).
     pub fn server_loss(&self) -> String {
-        let Some(survival) = &self.survival else {
+        let Some(lost) = self.lost() else {
             return "whether the volume survives depends on its StorageClass, which is not among the documents given"
                 .into();
         };
-        let lost: Vec<&str> = survival
-            .iter()
-            .filter_map(|s| match s {
-                Survival::LostWithTheServer(why) => Some(why.as_str()),
-                Survival::Survives => None,
-            })
-            .collect();
         if lost.is_empty() {
             "the volume survives on network storage".into()
         } else {
@@ -157,14 +164,7 @@ impl Storage {
     /// The Node RPO: nothing is lost when every volume outlives its server; otherwise the data back to the last
     /// copy is (the backups' verdict then holds, RPO 0 never).
     pub fn node_rpo(&self, rpo_seconds: u64) -> Option<(bool, &'static str, String)> {
-        let survival = self.survival.as_ref()?;
-        let lost: Vec<&str> = survival
-            .iter()
-            .filter_map(|s| match s {
-                Survival::LostWithTheServer(why) => Some(why.as_str()),
-                Survival::Survives => None,
-            })
-            .collect();
+        let lost = self.lost()?;
         if lost.is_empty() {
             return Some((
                 true,

@@ -72,6 +72,12 @@ async def check(url, page, shot):
         sizes = (await call("Runtime.evaluate", {"returnByValue": True, "expression":
             "Array.from(document.querySelectorAll('svg.chart')).map(s => {const r = s.getBoundingClientRect(); return [r.width, r.height];})"},
             session=session))["result"]["value"]
+        # The page ends where its content ends: no fixed or minimum height leaves blank space below the last section.
+        slack = (await call("Runtime.evaluate", {"returnByValue": True, "expression":
+            "document.documentElement.scrollHeight - Math.max(...Array.from(document.body.children).map(e => e.getBoundingClientRect().bottom + window.scrollY))"},
+            session=session))["result"]["value"]
+        if slack > 80:
+            errors.append(f"{slack}px of blank page below the content")
         full = (await call("Page.getLayoutMetrics", session=session))["cssContentSize"]
         png = (await call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
             "clip": {"x": 0, "y": 0, "width": 1000, "height": min(full["height"], 6000), "scale": 1}}, session=session))["data"]

@@ -26,11 +26,6 @@ spec:
     tiers: [{{name: minutely, schedule: '* * * * *', keep: {{last: 2}}}}]
 ---
 apiVersion: continuo.dev/v1alpha1
-kind: BackupLocation
-metadata: {{name: {ns}-offsite}}
-spec: {{region: region-2}}
----
-apiVersion: continuo.dev/v1alpha1
 kind: ResilientService
 metadata: {{name: ledger, namespace: {ns}}}
 spec:
@@ -70,6 +65,7 @@ pub fn run() {
     let s = Scenario::new("backups");
     let ns = s.ns.clone();
     let _op = Operator::start(&s, "backups", &[]);
+    s.offsite();
     s.cp.apply(&objects(&ns, 0));
     let _cleanup = ClusterScoped(&s);
 
@@ -126,6 +122,5 @@ impl Drop for ClusterScoped<'_> {
     fn drop(&mut self) {
         let (cp, ns) = (self.0.cp, &self.0.ns);
         let _ = cp.kubectl(&["delete", "continuityclass", &format!("{ns}-minutely"), "--wait=false"]);
-        let _ = cp.kubectl(&["delete", "backuplocation", &format!("{ns}-offsite"), "--wait=false"]);
     }
 }

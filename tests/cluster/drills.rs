@@ -41,13 +41,9 @@ spec:
   template: {spec: {containers: [{name: app, image: registry.example/shop:1}]}}
 ",
     );
+    s.offsite();
     s.cp.apply(&format!(
         "apiVersion: continuo.dev/v1alpha1
-kind: BackupLocation
-metadata: {{name: {ns}-offsite}}
-spec: {{region: region-2}}
----
-apiVersion: continuo.dev/v1alpha1
 kind: ResilientService
 metadata: {{name: desk, namespace: {ns}}}
 spec:
@@ -107,5 +103,4 @@ spec: {{service: desk, location: {ns}-offsite}}
     assert_eq!(d["point"], "desk-copy", "{d}");
     let jobs = s.list("jobs", "continuo.dev/action=drill");
     assert_eq!(jobs.len(), 1, "the agent's run, labelled as a drill");
-    let _ = s.cp.kubectl(&["delete", "backuplocation", &format!("{ns}-offsite"), "--wait=false"]);
 }

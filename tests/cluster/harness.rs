@@ -4,7 +4,8 @@
 //!
 //! - `CONTINUO_E2E_KUBECONFIG`: run against that cluster (kind included) instead of the kit. Zone cuts, the API
 //!   server restart and the audit log need the kit; without it those steps fail with the reason.
-//! - `CONTINUO_REQUIRE_CONTROL_PLANE=1` (CI): a control plane that cannot be had is a failure, never a skip.
+//! - Ignored by default (skipped, never passed); run explicitly, a control plane that cannot be had fails the
+//!   scenario with the reason. CI also sets `CONTINUO_REQUIRE_CONTROL_PLANE=1` and fails when the kit is missing.
 
 use std::{
     io::{Read, Write},
@@ -235,6 +236,32 @@ impl Scenario {
         self.cp.apply(&yaml.replace("NAMESPACE", &self.ns));
     }
 
+    /// The scenario's BackupLocation (cluster-wide, `<namespace>-offsite`, in region-2: off every zone here),
+    /// deleted with the scenario.
+    pub fn offsite(&self) -> String {
+        let name = format!("{}-offsite", self.ns);
+        self.cp.apply(&format!(
+            "apiVersion: continuo.dev/v1alpha1\nkind: BackupLocation\nmetadata: {{name: {name}}}\nspec: {{region: region-2}}\n"
+        ));
+        name
+    }
+
+    /// A copy of `service` in continuo's catalog, captured `hours_ago`: a RecoveryPoint whose status is written as
+    /// the catalog writes it.
+    pub fn catalogued_copy(&self, service: &str, name: &str, hours_ago: i64) {
+        let ns = &self.ns;
+        self.apply(&format!(
+            "apiVersion: continuo.dev/v1alpha1\nkind: RecoveryPoint\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+             spec: {{service: {service}, location: {ns}-offsite}}\n"
+        ));
+        let at = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours_ago)).to_string();
+        let status = serde_json::json!({"status": {"phase": "Available", "id": format!("snap-{name}"),
+            "capturedAt": at, "completedAt": at, "region": "region-2"}});
+        let patch = status.to_string();
+        let args = ["patch", "-n", ns, "recoverypoint", name, "--subresource=status", "--type=merge", "-p", &patch];
+        self.cp.kubectl(&args).unwrap_or_else(|e| panic!("{e}"));
+    }
+
     pub fn get(&self, kind: &str, name: &str) -> Option<Value> {
         self.cp.get(&self.ns, kind, name)
     }
@@ -289,6 +316,8 @@ impl Drop for Scenario {
             let _ = Command::new(kit.join("zone.sh")).args(["up", "--all"]).status();
         }
         let _ = self.cp.kubectl(&["delete", "namespace", &self.ns, "--wait=false"]);
+        let location = format!("{}-offsite", self.ns);
+        let _ = self.cp.kubectl(&["delete", "backuplocation", &location, "--ignore-not-found", "--wait=false"]);
     }
 }
 

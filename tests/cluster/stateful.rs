@@ -20,11 +20,6 @@ provisioner: kubernetes.io/no-provisioner
 volumeBindingMode: WaitForFirstConsumer
 ---
 apiVersion: continuo.dev/v1alpha1
-kind: BackupLocation
-metadata: {{name: {ns}-offsite}}
-spec: {{region: region-2}}
----
-apiVersion: continuo.dev/v1alpha1
 kind: ContinuityClass
 metadata: {{name: {ns}-installation}}
 spec:
@@ -81,33 +76,6 @@ spec:
     )
 }
 
-/// A copy continuo's catalog holds: a RecoveryPoint, its status written as the catalog writes it.
-fn copy(s: &Scenario, name: &str, hours_ago: i64) {
-    let ns = &s.ns;
-    s.apply(&format!(
-        "apiVersion: continuo.dev/v1alpha1
-kind: RecoveryPoint
-metadata: {{name: {name}, namespace: {ns}}}
-spec: {{service: archive, location: {ns}-offsite}}
-"
-    ));
-    let at = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours_ago)).to_string();
-    let status = serde_json::json!({"status": {"phase": "Available", "id": format!("snap-{name}"), "capturedAt": at,
-        "completedAt": at, "region": "region-2"}});
-    s.cp.kubectl(&[
-        "patch",
-        "-n",
-        ns,
-        "recoverypoint",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &status.to_string(),
-    ])
-    .unwrap_or_else(|e| panic!("{e}"));
-}
-
 fn replicas(s: &Scenario, zone: &str) -> Option<i64> {
     s.get("statefulset", &format!("archive-{zone}"))?["spec"]["replicas"].as_i64()
 }
@@ -125,8 +93,9 @@ pub fn run() {
     s.cp.apply(&cluster_objects(&ns));
     let _cleanup = ClusterScoped(&s);
     let _op = Operator::start(&s, "stateful", &["--zone-hold-down", "30s"]);
-    copy(&s, "archive-old", 30);
-    copy(&s, "archive-new", 2);
+    s.offsite();
+    s.catalogued_copy("archive", "archive-old", 30);
+    s.catalogued_copy("archive", "archive-new", 2);
     s.apply(&service(&ns));
 
     // One StatefulSet per zone; the replica in zone-a, on a claim the PV binder bound to a zone-a volume.
@@ -191,7 +160,6 @@ impl Drop for ClusterScoped<'_> {
         let (cp, ns) = (self.0.cp, &self.0.ns);
         let _ = cp.kubectl(&["delete", "pv", "-l", &format!("e2e={ns}"), "--wait=false"]);
         let _ = cp.kubectl(&["delete", "continuityclass", &format!("{ns}-installation"), "--wait=false"]);
-        let _ = cp.kubectl(&["delete", "backuplocation", &format!("{ns}-offsite"), "--wait=false"]);
         let _ = cp.kubectl(&["delete", "storageclass", &format!("{ns}-zonal"), "--wait=false"]);
     }
 }
