@@ -80,9 +80,14 @@ pub fn incidents_against_rto(out: &mut String, incidents: &[IncidentReport]) {
     out.push_str("</svg>");
 }
 
-/// The newest copy's age over the month (a saw: it grows until the next copy), against the RPO as a line.
+/// The newest copy's age over the month (a saw: it grows until the next copy), against the RPO as a line. When the
+/// copies cover less than half the month (a service that started copying lately), the chart zooms to where they
+/// are; when they are too close together to draw one by one at that scale, it says so in words.
 pub fn copy_age_against_rpo(out: &mut String, captures: &[i64], rpo: Option<i64>, span: i64) {
     let h = 120;
+    let origin = captures.first().copied().unwrap_or(0).clamp(0, span);
+    let origin = if origin > span / 2 { origin } else { 0 };
+    let width = (span - origin).max(1);
     let mut points: Vec<(i64, i64)> = Vec::new();
     for (n, c) in captures.iter().enumerate() {
         let next = captures.get(n + 1).copied().unwrap_or(span);
@@ -91,9 +96,9 @@ pub fn copy_age_against_rpo(out: &mut String, captures: &[i64], rpo: Option<i64>
         points.push((next, next - c));
     }
     let top = points.iter().map(|p| p.1).chain(rpo).max().unwrap_or(1).max(1) * 11 / 10;
-    let y = |age: i64| h - 14 - age * (h - 24) / top;
+    let y = |age: i64| h - 26 - age * (h - 36) / top;
     open(out, h, "newest copy's age against the RPO");
-    let line: Vec<String> = points.iter().map(|(t, a)| format!("{},{}", x(*t, span), y(*a))).collect();
+    let line: Vec<String> = points.iter().map(|(t, a)| format!("{},{}", x(t - origin, width), y(*a))).collect();
     let _ = write!(out, r##"<polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{}"/>"##, line.join(" "));
     if let Some(r) = rpo {
         let _ = write!(
@@ -105,7 +110,36 @@ pub fn copy_age_against_rpo(out: &mut String, captures: &[i64], rpo: Option<i64>
             human(r)
         );
     }
+    let mut said = Vec::new();
+    if origin > 0 {
+        said.push(format!("the last {} of the month, from the first copy", human(width)));
+    }
+    if let Some(gap) = typical_gap(captures) {
+        // A tooth narrower than 3 pixels is not seen as one.
+        if gap * (W - 2 * PAD) < 3 * width {
+            said.push(format!(
+                "{} copies about every {}: too close to draw one by one here",
+                captures.len(),
+                human(gap)
+            ));
+        }
+    }
+    if !said.is_empty() {
+        let _ = write!(
+            out,
+            r##"<text x="{PAD}" y="{}" font-size="10" fill="#555">{}</text>"##,
+            h - 6,
+            esc(&said.join("; "))
+        );
+    }
     out.push_str("</svg>");
+}
+
+/// The median gap between consecutive copies, when there are two or more.
+fn typical_gap(captures: &[i64]) -> Option<i64> {
+    let mut gaps: Vec<i64> = captures.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    gaps.get(gaps.len() / 2).copied()
 }
 
 /// Text safe in HTML.

@@ -165,3 +165,20 @@ fn a_service_with_one_unverified_verdict_is_not_all_met_in_any_output() {
         "{md}"
     );
 }
+
+#[test]
+fn copies_a_minute_apart_late_in_the_month_are_zoomed_to_and_said_in_words() {
+    let month = 30 * 86_400;
+    // Ten copies a minute apart, in the month's last quarter of an hour.
+    let captures: Vec<i64> = (0..10).map(|k| month - 900 + 60 * k).collect();
+    let mut svg = String::new();
+    charts::copy_age_against_rpo(&mut svg, &captures, Some(300), month);
+    let first_x: i64 = svg.split("points=\"").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert!(first_x < 20, "the first copy drawn at the left, not squeezed into the right edge: {svg}");
+    assert!(svg.contains("the last 15m 0s of the month, from the first copy"), "{svg}");
+    // A month of copies a minute apart cannot be drawn one by one: the chart says so.
+    let all: Vec<i64> = (0..month / 60).map(|k| k * 60).collect();
+    let mut svg = String::new();
+    charts::copy_age_against_rpo(&mut svg, &all, Some(300), month);
+    assert!(svg.contains("43200 copies about every 1m 0s: too close to draw one by one here"), "{svg}");
+}
