@@ -13,6 +13,9 @@ use crate::api::Span;
 pub const CLUSTER_LABEL: &str = "cnpg.io/cluster";
 /// The label that tells instance pods (`instance`) from job pods.
 pub const POD_ROLE_LABEL: &str = "cnpg.io/podRole";
+/// The condition CloudNativePG sets on a Cluster with failure-domain keys: whether its synchronous standbys are
+/// in another failure domain than the primary's now.
+pub const TOPOLOGY_SATISFIED: &str = "SyncReplicationTopologySatisfied";
 /// PostgreSQL's `archive_timeout` as CloudNativePG sets it unless the Cluster overrides it.
 pub const DEFAULT_ARCHIVE_TIMEOUT: Span = Span::from_secs(300);
 /// What continuo decodes of a Cluster: only the fields it judges.
@@ -59,6 +62,13 @@ fn archive_timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Stri
 pub struct Synchronous {
     pub number: Option<i64>,
     pub data_durability: Option<String>,
+    /// Node labels whose values are failure domains: synchronous standbys are elected in another domain than the
+    /// primary's while enough of them can be (CloudNativePG 1.28 and later); otherwise anywhere.
+    #[serde(default)]
+    pub node_failure_domain_keys: Vec<String>,
+    /// The same, read from the pods' own topology labels.
+    #[serde(default)]
+    pub pod_failure_domain_keys: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -83,14 +93,14 @@ pub struct PgAffinity {
 pub struct PgStatus {
     pub current_primary: Option<String>,
     pub current_primary_timestamp: Option<String>,
-    /// Of the conditions, only `ContinuousArchiving` is kept.
+    /// Of the conditions, only `ContinuousArchiving` and `SyncReplicationTopologySatisfied` are kept.
     #[serde(default, deserialize_with = "archiving_only")]
     pub conditions: Vec<PgCondition>,
 }
 
 fn archiving_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PgCondition>, D::Error> {
     let mut all: Vec<PgCondition> = Option::deserialize(d)?.unwrap_or_default();
-    all.retain(|c| c.type_ == "ContinuousArchiving");
+    all.retain(|c| c.type_ == "ContinuousArchiving" || c.type_ == TOPOLOGY_SATISFIED);
     Ok(all)
 }
 
@@ -139,11 +149,28 @@ impl PgCluster {
 
     /// How the synchronous standby is kept out of the primary's zone, if it is.
     pub fn zone_bound(&self, zone_key: &str) -> Option<&'static str> {
+        if let Some(keys) = self.failure_domain_keys(zone_key) {
+            return Some(keys);
+        }
         let constraint = self.spec.postgresql.as_ref().and_then(|p| p.sync_replica_election_constraint.as_ref());
         if constraint.is_some_and(|c| c.enabled && c.node_labels_anti_affinity.iter().any(|l| l == zone_key)) {
             return Some("syncReplicaElectionConstraint on the zone label");
         }
         self.one_per_zone(zone_key).then_some("one instance per zone")
+    }
+
+    /// Which of `synchronous.nodeFailureDomainKeys` and `podFailureDomainKeys` names the zone label, if one does.
+    /// CloudNativePG honours it only while enough standbys are outside the primary's domain, and says whether it
+    /// does in the `SyncReplicationTopologySatisfied` condition.
+    pub fn failure_domain_keys(&self, zone_key: &str) -> Option<&'static str> {
+        let sync = self.spec.postgresql.as_ref()?.synchronous.as_ref()?;
+        if sync.node_failure_domain_keys.iter().any(|k| k == zone_key) {
+            Some("synchronous.nodeFailureDomainKeys on the zone label")
+        } else if sync.pod_failure_domain_keys.iter().any(|k| k == zone_key) {
+            Some("synchronous.podFailureDomainKeys on the zone label")
+        } else {
+            None
+        }
     }
 
     /// Required pod anti-affinity on the zone label: no two instances can share a zone.

@@ -228,11 +228,25 @@ fn in_another_zone(case: &Case<'_>, number: i64, primary: &Member, zone_key: &st
             "StandbyMayShareZone",
             format!(
                 "may elect its synchronous standby in the primary's zone, which the zone's loss takes with it; set \
+                 spec.postgresql.synchronous.nodeFailureDomainKeys: [{zone_key}] (CloudNativePG 1.28+), \
                  spec.postgresql.syncReplicaElectionConstraint (enabled, nodeLabelsAntiAffinity: [{zone_key}]) or \
                  spec.affinity (topologyKey {zone_key}, podAntiAffinityType required)"
             ),
         );
     };
+    // Failure-domain keys are a preference CloudNativePG drops when it cannot honour it: its own word counts.
+    let honoured = case.c.failure_domain_keys(zone_key).and(case.c.condition(TOPOLOGY_SATISFIED));
+    if let Some(c) = honoured.filter(|c| c.status == "False") {
+        let why = c.message.as_deref().or(c.reason.as_deref()).unwrap_or("no reason given");
+        return case.not_met(
+            "SyncTopologyNotSatisfied",
+            format!(
+                "elects its synchronous standbys outside the primary's zone only while it can ({bound}), and reports \
+                 it cannot now ({TOPOLOGY_SATISFIED} False: {why}): a commit may be acknowledged in the primary's zone \
+                 alone"
+            ),
+        );
+    }
     let m = case.m;
     let other_zones: Vec<&str> = m
         .ready_standbys()

@@ -383,3 +383,29 @@ fn through_a_zone_loss_preferred_durability_cannot_say_what_was_lost() {
     assert_eq!(facts[0].rpo_seconds, None, "unknown, never claimed 0");
     assert_eq!(facts[0].promoted, None, "the primary was promoted before the loss");
 }
+
+/// CloudNativePG 1.28's failure-domain keys naming the zone label bind the synchronous standby to another zone
+/// while the Cluster says it can (`SyncReplicationTopologySatisfied`); once it says it cannot, RPO 0 is not met.
+#[test]
+fn failure_domain_keys_on_the_zone_label_bind_the_standby_while_the_cluster_honours_them() {
+    for key in ["nodeFailureDomainKeys", "podFailureDomainKeys"] {
+        let sync = json!({"method": "any", "number": 1, "dataDurability": "required", key: [ZONE]});
+        let mut c = cluster(json!({"synchronous": sync}), json!(null));
+        let (verdict, reason, message) = judge(&c, &spread(), Scope::Zone, 0);
+        assert_eq!((verdict, reason), (Verdict::Feasible, "SynchronousReplication"), "{message}");
+        assert!(message.contains(&format!("synchronous.{key} on the zone label")), "{message}");
+        let not_now: super::cnpg::PgStatus =
+            serde_json::from_value(json!({"currentPrimary": "passhub-db-1", "conditions": [
+            {"type": "SyncReplicationTopologySatisfied", "status": "False", "reason": "InsufficientDomains",
+             "message": "1 standby outside zone a, 2 required"}]}))
+            .unwrap();
+        c.status = Some(not_now);
+        let (verdict, reason, message) = judge(&c, &spread(), Scope::Zone, 0);
+        assert_eq!((verdict, reason), (Verdict::NotFeasible, "SyncTopologyNotSatisfied"), "{message}");
+        assert!(message.contains("1 standby outside zone a, 2 required"), "{message}");
+    }
+    // Keys that name another label do not bind the zone.
+    let sync = json!({"number": 1, "dataDurability": "required", "nodeFailureDomainKeys": ["rack"]});
+    let c = cluster(json!({"synchronous": sync}), json!(null));
+    assert_eq!(judge(&c, &spread(), Scope::Zone, 0).1, "StandbyMayShareZone");
+}

@@ -303,16 +303,8 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
             }
         }
     });
-    let mut silent_since = BTreeMap::new();
-    let mut suspects = Vec::new();
-    if guard.is_none() {
-        for n in nodes.iter().filter(|n| !n.cordoned && suspect(leases, &n.name, memory.fresh_since, now, s)) {
-            suspects.push(n.name.clone());
-            if let (Some(zone), Some(at)) = (&n.zone, leases.last_seen(&n.name)) {
-                silent_since.entry(zone.clone()).and_modify(|t: &mut Timestamp| *t = (*t).min(at)).or_insert(at);
-            }
-        }
-    }
+    let (silent_since, suspects) =
+        if guard.is_none() { suspicions(nodes, leases, memory.fresh_since, now, s) } else { Default::default() };
     Detection {
         zones: memory.zones.clone(),
         guard,
@@ -321,6 +313,26 @@ pub fn evaluate(nodes: &[NodeFacts], leases: &Leases, memory: &mut Memory, now: 
         silent_since,
         suspects,
     }
+}
+
+/// The suspect nodes that are not cordoned, and per zone the last renewal seen from the one that went silent
+/// first.
+fn suspicions(
+    nodes: &[NodeFacts],
+    leases: &Leases,
+    fresh: Option<Timestamp>,
+    now: Timestamp,
+    s: &Settings,
+) -> (BTreeMap<String, Timestamp>, Vec<String>) {
+    let mut silent_since = BTreeMap::new();
+    let mut suspects = Vec::new();
+    for n in nodes.iter().filter(|n| !n.cordoned && suspect(leases, &n.name, fresh, now, s)) {
+        suspects.push(n.name.clone());
+        if let (Some(zone), Some(at)) = (&n.zone, leases.last_seen(&n.name)) {
+            silent_since.entry(zone.clone()).and_modify(|t: &mut Timestamp| *t = (*t).min(at)).or_insert(at);
+        }
+    }
+    (silent_since, suspects)
 }
 
 #[cfg(test)]
