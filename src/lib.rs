@@ -6,6 +6,7 @@
 //! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`] → [`report`]. The shell — [`controller`],
 //! [`cli`] and [`metrics`] — observes, applies and records. `tests/layers.rs` fails on an import circle.
 
+pub mod agent;
 pub mod api;
 pub mod availability;
 pub mod backup;

@@ -126,6 +126,9 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions.
     Crds,
+    /// The reference backup agent (restic): carries out the agent contract from its variables (CONTINUO_ACTION
+    /// and the others continuo sets); the report goes to the termination message and standard output.
+    Agent,
     /// Print, offline, the objects the operator would apply; zone table and objective verdicts go to stderr.
     Plan {
         /// Files with ResilientService and ContinuityClass documents.
@@ -196,6 +199,11 @@ fn main() -> ExitCode {
         Command::Crds => {
             print!("{}", cli::crds_yaml());
             ExitCode::SUCCESS
+        }
+        Command::Agent => {
+            let (ok, report) = continuo::agent::run(&std::env::vars().collect());
+            println!("{report}");
+            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Command::Report { month, namespace, output, files, at } => match report(month, namespace, output, files, at) {
             Ok(text) => {
