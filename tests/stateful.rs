@@ -161,6 +161,25 @@ impl World {
     }
 }
 
+/// The claim the service's backup runs copy, and the pod they run beside (a ReadWriteOnce volume is on its server).
+fn backed_up_from(w: &World) -> (String, String) {
+    let jobs = w.api.list("/apis/batch/v1/namespaces/erp/cronjobs");
+    let pod = &jobs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let claim =
+        pod["volumes"].as_array().unwrap().iter().find_map(|v| v["persistentVolumeClaim"]["claimName"].as_str());
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "continuo-restore-archives");
+    assert_eq!(mount.unwrap()["readOnly"], true, "copied read-only");
+    let env = pod["containers"][0]["env"].as_array().unwrap();
+    assert!(env.iter().any(|e| e["name"] == "CONTINUO_BACKUP_PATHS" && e["value"] == "/continuo/restore/archives"));
+    let beside = &pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    let at = beside["labelSelector"]["matchLabels"]["statefulset.kubernetes.io/pod-name"].as_str();
+    (claim.unwrap().to_string(), at.unwrap().to_string())
+}
+
 /// The restore init container's variables, if the set has one.
 fn restore_env(set: &Value) -> Option<std::collections::BTreeMap<String, Value>> {
     let init = set["spec"]["template"]["spec"]["initContainers"].as_array()?;
@@ -190,6 +209,7 @@ async fn a_lost_zone_s_installation_is_restored_elsewhere_from_the_newest_off_zo
     assert!(w.api.get(CLAIMS, "archives-acme-eu-south-1a-0").is_some());
     assert_eq!(w.status()["readyReplicas"], 1);
     assert_eq!(w.condition("DataRestored").1, "OnTheirVolumes");
+    assert_eq!(backed_up_from(&w), ("archives-acme-eu-south-1a-0".into(), "acme-eu-south-1a-0".into()));
     // Node RPO and RTO judged on the volume's storage.
     let objectives = w.status()["objectives"].clone();
     let node_rto =
@@ -234,6 +254,11 @@ async fn a_lost_zone_s_installation_is_restored_elsewhere_from_the_newest_off_zo
     assert_eq!(incident["restoredPoint"], "acme-d2");
     assert_eq!((incident["dataLossSeconds"].as_i64(), incident["withinRpo"].as_bool()), (Some(7300), Some(true)));
     assert!(incident["recovered"].is_null(), "open until the restored replica is Ready");
+    assert_eq!(
+        backed_up_from(&w),
+        ("archives-acme-eu-south-1b-0".into(), "acme-eu-south-1b-0".into()),
+        "copies are now made from the replica that serves"
+    );
 
     // The restore and start-up take 90 s: the incident closes with the whole time line.
     w.at(190);

@@ -38,7 +38,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     let mut placement = place(i, &class.spec, &zones);
     let stateful = !i.service.spec.volume_claim_templates.is_empty();
     let volumes = stateful.then(|| volumes::gravity(i, &class.spec, &zones, &mut placement));
-    let (backup, cron_jobs) = backups(i, class, &zones.in_scope, &zones.eligible, zones.regions);
+    let (backup, mut cron_jobs) = backups(i, class, &zones.in_scope, &zones.eligible, zones.regions);
     let data = data(i, &zones);
     let startup = i.config.timing.pod_startup(&i.service.spec.template, i.service.spec.startup_seconds);
     let storage = stateful.then(|| volumes::storage(i, startup));
@@ -72,6 +72,9 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     let stateful_sets = volumes.as_ref().map(|v| volumes::into_stateful_sets(i, v, &mut built)).unwrap_or_default();
     if let Some(v) = &volumes {
         volumes::mark_diverged(&mut built.zones, v);
+    }
+    if let Some(jobs) = cron_jobs.as_mut() {
+        volumes::back_up_from(i, &stateful_sets, jobs);
     }
     built.zones.sort_by(|a, b| a.name.cmp(&b.name));
     let (mut incidents, mut incident_changes) = record_incidents(i, &class.spec, &zones, &built.zones, &data);

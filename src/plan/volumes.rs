@@ -249,6 +249,20 @@ pub(super) fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built)
         .collect()
 }
 
+/// A stateful service's copies are made from its first running replica (the first zone's StatefulSet that runs
+/// one, ordinal 0): each backup run mounts that replica's claims, read-only, beside its pod.
+pub(super) fn back_up_from(i: &Inputs<'_>, sets: &[StatefulSet], jobs: &mut [k8s_openapi::api::batch::v1::CronJob]) {
+    let running = sets.iter().find(|s| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0);
+    let Some(name) = running.and_then(|s| s.metadata.name.as_deref()) else { return };
+    let claims = &i.service.spec.volume_claim_templates;
+    for job in jobs {
+        let pod = job.spec.as_mut().and_then(|s| s.job_template.spec.as_mut()).map(|s| &mut s.template);
+        if let Some(pod) = pod {
+            set::mount_for_backup(pod, claims, name, 0);
+        }
+    }
+}
+
 /// What a stateful service's Node objectives are judged on: its claims' StorageClasses and the operator's fencing.
 pub(super) fn storage(i: &Inputs<'_>, startup: u64) -> stateful::Storage {
     let loss = stateful::NodeLoss {

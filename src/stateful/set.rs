@@ -188,10 +188,9 @@ pub fn zone_view(s: &StatefulSet) -> Deployment {
     }
 }
 
-/// The agent's one-off restore Job pod, for a stateful service: it mounts the claims of `set`'s replica `ordinal`
-/// and restores into them (`CONTINUO_RESTORE_TARGET=volume`, the marker `marker` so that a retried run does not
-/// restore twice). `beside`: the replica's pod still runs, so the Job pod runs on its server (a ReadWriteOnce volume
-/// attaches to one server; pods there may share it).
+/// Mounts ordinal `ordinal`'s claims of StatefulSet `set` into a Job's agent (a restore request's run) at
+/// [`RESTORE_PATH`], with the variables of a restore into volumes; `beside`: on the server of that ordinal's running
+/// pod (a ReadWriteOnce volume is attached to one server).
 pub fn mount_into_job(
     pod: &mut PodTemplateSpec,
     claims: &[ClaimTemplate],
@@ -200,9 +199,37 @@ pub fn mount_into_job(
     marker: &str,
     beside: bool,
 ) {
-    use k8s_openapi::api::core::v1::{
-        Affinity, PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm, Volume,
-    };
+    mount_claims(
+        pod,
+        claims,
+        set,
+        ordinal,
+        &[
+            var("CONTINUO_RESTORE_TARGET", "volume".into()),
+            var("CONTINUO_RESTORE_PATH", RESTORE_PATH.into()),
+            var("CONTINUO_RESTORE_MARKER", marker.into()),
+            var("CONTINUO_RESTORE_ORDINALS", ordinal.to_string()),
+            var("CONTINUO_POD_INDEX", ordinal.to_string()),
+        ],
+    );
+    if beside {
+        beside_pod(pod, set, ordinal);
+    }
+}
+
+/// Mounts the claims of the replica a copy is made from (ordinal `ordinal` of StatefulSet `set`) into a backup
+/// run's agent, read-only, beside that replica's running pod, and names them in `CONTINUO_BACKUP_PATHS`.
+pub fn mount_for_backup(pod: &mut PodTemplateSpec, claims: &[ClaimTemplate], set: &str, ordinal: i32) {
+    let paths: Vec<String> = claims.iter().map(|c| format!("{RESTORE_PATH}/{}", c.metadata.name)).collect();
+    mount_claims(pod, claims, set, ordinal, &[var("CONTINUO_BACKUP_PATHS", paths.join(","))]);
+    if let Some(mounts) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()?.volume_mounts.as_mut()) {
+        mounts.iter_mut().filter(|m| m.mount_path.starts_with(RESTORE_PATH)).for_each(|m| m.read_only = Some(true));
+    }
+    beside_pod(pod, set, ordinal);
+}
+
+fn mount_claims(pod: &mut PodTemplateSpec, claims: &[ClaimTemplate], set: &str, ordinal: i32, env: &[EnvVar]) {
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaimVolumeSource, Volume};
     let spec = pod.spec.get_or_insert_with(Default::default);
     let volumes = spec.volumes.get_or_insert_with(Vec::new);
     for c in claims {
@@ -221,28 +248,26 @@ pub fn mount_into_job(
             mount_path: format!("{RESTORE_PATH}/{}", c.metadata.name),
             ..VolumeMount::default()
         }));
-        agent.env.get_or_insert_with(Vec::new).extend([
-            var("CONTINUO_RESTORE_TARGET", "volume".into()),
-            var("CONTINUO_RESTORE_PATH", RESTORE_PATH.into()),
-            var("CONTINUO_RESTORE_MARKER", marker.into()),
-            var("CONTINUO_RESTORE_ORDINALS", ordinal.to_string()),
-            var("CONTINUO_POD_INDEX", ordinal.to_string()),
-        ]);
+        agent.env.get_or_insert_with(Vec::new).extend(env.iter().cloned());
     }
-    if beside {
-        let term = PodAffinityTerm {
-            label_selector: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
-                match_labels: Some(BTreeMap::from([(
-                    "statefulset.kubernetes.io/pod-name".to_string(),
-                    format!("{set}-{ordinal}"),
-                )])),
-                ..Default::default()
-            }),
-            topology_key: "kubernetes.io/hostname".into(),
-            ..PodAffinityTerm::default()
-        };
-        let affinity = spec.affinity.get_or_insert_with(Affinity::default);
-        let pod_affinity = affinity.pod_affinity.get_or_insert_with(PodAffinity::default);
-        pod_affinity.required_during_scheduling_ignored_during_execution.get_or_insert_with(Vec::new).push(term);
-    }
+}
+
+/// Requires the pod on the server of the StatefulSet pod `<set>-<ordinal>`.
+fn beside_pod(pod: &mut PodTemplateSpec, set: &str, ordinal: i32) {
+    use k8s_openapi::api::core::v1::{Affinity, PodAffinity, PodAffinityTerm};
+    let term = PodAffinityTerm {
+        label_selector: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                "statefulset.kubernetes.io/pod-name".to_string(),
+                format!("{set}-{ordinal}"),
+            )])),
+            ..Default::default()
+        }),
+        topology_key: "kubernetes.io/hostname".into(),
+        ..PodAffinityTerm::default()
+    };
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    let affinity = spec.affinity.get_or_insert_with(Affinity::default);
+    let pod_affinity = affinity.pod_affinity.get_or_insert_with(PodAffinity::default);
+    pod_affinity.required_during_scheduling_ignored_during_execution.get_or_insert_with(Vec::new).push(term);
 }
