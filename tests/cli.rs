@@ -355,41 +355,6 @@ fn plan_of_a_standard_installation_shows_its_statefulsets_the_timing_model_and_t
 }
 
 #[test]
-fn the_restore_into_a_volume_runs_once_and_only_in_the_ordinals_named() {
-    let dir = std::env::temp_dir().join(format!("continuo-restore-{}", std::process::id()));
-    let (volumes, bin) = (dir.join("restore"), dir.join("bin"));
-    std::fs::create_dir_all(volumes.join("archives")).unwrap();
-    std::fs::create_dir_all(&bin).unwrap();
-    // A restic that writes what it was asked to restore.
-    let restic = bin.join("restic");
-    std::fs::write(&restic, "#!/bin/sh\necho \"$2\" >> \"$4/restored-from\"\n").unwrap();
-    std::fs::set_permissions(&restic, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let run = |index: &str| {
-        let out = Command::new("sh")
-            .arg("examples/stateful/restore-into-volume.sh")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .env("CONTINUO_RESTORE_PATH", &volumes)
-            .env("CONTINUO_RESTORE_MARKER", ".continuo-restored")
-            .env("CONTINUO_RESTORE_ORDINALS", "1,2")
-            .env("CONTINUO_POD_INDEX", index)
-            .env("CONTINUO_POINT_ID", "snap-7")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-    };
-    let log = volumes.join("archives/restored-from");
-    assert!(run("0").contains("keeps its volume"));
-    assert!(!log.exists(), "ordinal 0 was not moved: its volume is left alone");
-    run("1");
-    assert_eq!(std::fs::read_to_string(&log).unwrap(), "snap-7:/archives\n");
-    assert!(run("1").contains("restored already (snap-7)"), "a restart restores nothing");
-    assert_eq!(std::fs::read_to_string(&log).unwrap(), "snap-7:/archives\n");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
 fn plan_says_what_a_drill_of_each_service_would_do_and_the_rto_it_should_show() {
     let (_, report) = plan_json(&["-f", "examples/booking-engine.yaml", "--zones", ZONES]);
     assert!(report.contains("drill ZoneLoss: takes out eu-south-1"), "{report}");

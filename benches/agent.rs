@@ -1,0 +1,131 @@
+//! The reference agent's throughput against restic run by hand on the same data: a backup of `AGENT_BENCH_MIB`
+//! (default 1,024) MiB of incompressible files into a fresh local repository, and its restore into an empty
+//! volume, each three times; the agent's overhead (its checksum manifest, the report, the restore's move into
+//! place) is the difference.
+//!
+//! `cargo bench --bench agent` (needs restic on the PATH; the data goes under `$TMPDIR`).
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+const RUNS: usize = 3;
+
+fn restic(repo: &Path, args: &[&str], cwd: &Path) {
+    let ok = Command::new("restic")
+        .args(args)
+        .env("RESTIC_REPOSITORY", repo)
+        .env("RESTIC_PASSWORD", "bench")
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .status()
+        .expect("restic on the PATH");
+    assert!(ok.success(), "restic {args:?}");
+}
+
+fn agent(root: &Path, action: &str, extra: &[(&str, &str)]) {
+    let ok = Command::new(env!("CARGO_BIN_EXE_continuo"))
+        .arg("agent")
+        .envs([
+            ("CONTINUO_ACTION", action),
+            ("CONTINUO_SERVICE", "bench"),
+            ("CONTINUO_NAMESPACE", "bench"),
+            ("RESTIC_PASSWORD", "bench"),
+        ])
+        .env("CONTINUO_LOCATION_PATH", root.join("agent-repo"))
+        .env("CONTINUO_RESTORE_PATH", root.join("volumes"))
+        .env("CONTINUO_TERMINATION_LOG", root.join("report"))
+        .env("CONTINUO_WORK_DIR", root.join("work"))
+        .envs(extra.iter().copied())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "continuo agent {action}");
+}
+
+/// `mib` MiB of incompressible data in 64 MiB files.
+fn data(dir: &Path, mib: usize) {
+    fs::create_dir_all(dir).unwrap();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut block = vec![0u8; 1 << 20];
+    for f in 0..mib.div_ceil(64) {
+        let mut file = fs::File::create(dir.join(format!("part-{f:03}.bin"))).unwrap();
+        for _ in 0..64.min(mib - f * 64) {
+            for b in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.copy_from_slice(&x.to_le_bytes());
+            }
+            file.write_all(&block).unwrap();
+        }
+    }
+}
+
+fn best(mut f: impl FnMut() -> f64) -> f64 {
+    (0..RUNS).map(|_| f()).fold(f64::MAX, f64::min)
+}
+
+fn timed(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let mib: usize = std::env::var("AGENT_BENCH_MIB").ok().and_then(|m| m.parse().ok()).unwrap_or(1024);
+    let root: PathBuf = std::env::temp_dir().join(format!("continuo-agent-bench-{}", std::process::id()));
+    let volume = root.join("volumes/data");
+    data(&volume, mib);
+    let (by_hand, agent_repo) = (root.join("hand-repo"), root.join("agent-repo"));
+    let fresh = |repo: &Path| {
+        let _ = fs::remove_dir_all(repo);
+        restic(repo, &["init"], &root);
+    };
+
+    let hand_backup = best(|| {
+        fresh(&by_hand);
+        timed(|| restic(&by_hand, &["backup", volume.to_str().unwrap()], &root))
+    });
+    let agent_backup = best(|| {
+        let _ = fs::remove_dir_all(&agent_repo);
+        timed(|| agent(&root, "backup", &[]))
+    });
+    let target = root.join("restored");
+    let hand_restore = best(|| {
+        let _ = fs::remove_dir_all(&target);
+        timed(|| restic(&by_hand, &["restore", "latest", "--target", target.to_str().unwrap()], &root))
+    });
+    let report = fs::read_to_string(root.join("report")).unwrap();
+    let id = report.split("\"id\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let agent_restore = best(|| {
+        let _ = fs::remove_dir_all(&volume);
+        fs::create_dir_all(&volume).unwrap();
+        timed(|| {
+            agent(
+                &root,
+                "restore",
+                &[("CONTINUO_POINT_ID", &id), ("CONTINUO_RESTORE_ORDINALS", "0"), ("CONTINUO_POD_INDEX", "0")],
+            )
+        })
+    });
+    let rate = |secs: f64| mib as f64 / secs;
+    println!("{mib} MiB, best of {RUNS}:");
+    println!(
+        "  backup   restic by hand {hand_backup:6.2} s ({:6.1} MiB/s)   agent {agent_backup:6.2} s ({:6.1} MiB/s)   overhead {:+.1} %",
+        rate(hand_backup),
+        rate(agent_backup),
+        100.0 * (agent_backup / hand_backup - 1.0)
+    );
+    println!(
+        "  restore  restic by hand {hand_restore:6.2} s ({:6.1} MiB/s)   agent {agent_restore:6.2} s ({:6.1} MiB/s)   overhead {:+.1} %",
+        rate(hand_restore),
+        rate(agent_restore),
+        100.0 * (agent_restore / hand_restore - 1.0)
+    );
+    let _ = fs::remove_dir_all(&root);
+}
