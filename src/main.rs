@@ -47,6 +47,10 @@ struct ModelArgs {
     /// is really down: a node that is only cut off keeps writing to a volume now attached elsewhere (30s to 1h).
     #[arg(long, env = "CONTINUO_FENCE_LOST_NODES", value_parser = fence_after)]
     fence_lost_nodes: Option<Span>,
+    /// The image of continuo's reference backup agent (`continuo agent` and restic, built from Dockerfile.agent):
+    /// run for a service whose spec.backup names no agent of its own.
+    #[arg(long, env = "CONTINUO_AGENT_IMAGE")]
+    agent_image: Option<String>,
 }
 
 impl ModelArgs {
@@ -59,6 +63,7 @@ impl ModelArgs {
                 lease_timeout: Some(self.node_lease_timeout),
                 fence_after: self.fence_lost_nodes,
             },
+            agent_image: self.agent_image.clone().filter(|i| !i.is_empty()),
         }
     }
 }

@@ -385,3 +385,31 @@ fn plan_says_a_local_volume_is_lost_with_its_server_as_its_verdict_does() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_service_that_names_no_agent_is_copied_by_the_reference_agent_or_told_why_not() {
+    let dir = std::env::temp_dir().join(format!("continuo-default-agent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/backups/daily-7.yaml")).unwrap();
+    // The same service, its spec.backup naming no agent.
+    let start = example.find("    agent:\n").unwrap();
+    let end = example[start..].find("\n---").map_or(example.len(), |e| start + e);
+    let file = dir.join("no-agent.yaml");
+    std::fs::write(&file, format!("{}{}", &example[..start], &example[end..])).unwrap();
+    let file = file.to_str().unwrap();
+
+    let (items, _) =
+        plan_json(&["--agent-image", "registry.example.com/continuo/agent:0.1.0", "-f", file, "--zones", ZONES]);
+    let cron = items.iter().find(|o| o["kind"] == "CronJob").expect("the backup CronJob");
+    let pod = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["image"], "registry.example.com/continuo/agent:0.1.0");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["volumes"][0]["emptyDir"], serde_json::json!({}));
+
+    let (items, report) = plan_json(&["-f", file, "--zones", ZONES]);
+    assert!(items.iter().all(|o| o["kind"] != "CronJob"), "no agent, no CronJob");
+    assert!(report.contains("AgentNotSet"), "{report}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -92,11 +92,13 @@ pub struct ServiceBackup {
     /// The agent: a pod template whose first container copies, restores and deletes the service's data.
     /// continuo runs it with `CONTINUO_ACTION` (`backup`, `restore`, `delete`) and the other variables of the
     /// agent contract (see the README); the agent writes the copy's id and size to its termination message.
+    /// Left out: continuo's reference agent (restic), from the image the operator is given (`--agent-image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::formats::pod_template_schema")]
     #[x_kube(
         validation = Rule::new("has(self.spec) && self.spec.containers.size() > 0").message("agent.spec.containers must list at least one container")
     )]
-    pub agent: PodTemplateSpec,
+    pub agent: Option<PodTemplateSpec>,
 }
 
 /// Where copies are stored: cluster-scoped, named by services.

@@ -57,6 +57,22 @@ pub struct Agent<'a> {
     /// Zones the agent may run in: eligible ones only, so a copy is never scheduled into a zone that is down.
     pub zones: &'a [String],
     pub regions: Option<&'a [String]>,
+    /// The reference agent's image, for a service that names no agent of its own.
+    pub image: Option<&'a str>,
+}
+
+/// continuo's reference agent (`continuo agent`, restic) as a pod: non-root, no service account token, its
+/// cache and the copy's manifest in an emptyDir at /tmp.
+pub fn reference_agent(image: &str) -> PodTemplateSpec {
+    serde_json::from_value(serde_json::json!({"spec": {
+        "automountServiceAccountToken": false,
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "agent", "image": image,
+            "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                                "capabilities": {"drop": ["ALL"]}},
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
+        "volumes": [{"name": "tmp", "emptyDir": {}}]}}))
+    .unwrap_or_default()
 }
 
 /// `<service>-backup-<tiers>`, kept within the 52 characters a CronJob name may have.
@@ -97,7 +113,8 @@ impl Agent<'_> {
 
     /// The agent's pod for `action`, with the contract's variables.
     pub fn pod(&self, action: &str, vars: &[(&str, String)]) -> PodTemplateSpec {
-        let agent = self.service.spec.backup.as_ref().map(|b| b.agent.clone()).unwrap_or_default();
+        let declared = self.service.spec.backup.as_ref().and_then(|b| b.agent.clone());
+        let agent = declared.or_else(|| self.image.map(reference_agent)).unwrap_or_default();
         let mut pod = agent;
         let meta = pod.metadata.get_or_insert_with(ObjectMeta::default);
         meta.labels.get_or_insert_with(BTreeMap::new).extend(self.labels(action));
@@ -237,7 +254,8 @@ mod tests {
     fn a_cron_job_runs_the_agent_in_the_class_time_zone_only_in_eligible_zones() {
         let (svc, loc) = (service(), location());
         let zones = ["eu-south-1a".to_string(), "eu-south-1b".to_string()];
-        let agent = Agent { service: &svc, location: &loc, keys: &Keys::default(), zones: &zones, regions: None };
+        let agent =
+            Agent { service: &svc, location: &loc, keys: &Keys::default(), zones: &zones, regions: None, image: None };
         let run = Run { schedule: "0 2 * * *".into(), tiers: vec!["archive".into(), "intraday".into()] };
         let cj = serde_json::to_value(agent.cron_job(&run, "Europe/Rome")).unwrap();
         assert_eq!(cj["metadata"]["name"], "einvoicing-backup-archive-intraday");

@@ -98,7 +98,8 @@ async fn start_run(
     let Some(location) = ctx.caches.location(&point.spec.location) else { return Ok(()) };
     let zones: Vec<String> = desired.zones.iter().filter(|z| z.eligible).map(|z| z.name.clone()).collect();
     let regions = class.and_then(|c| c.spec.residency.as_ref()).map(|r| r.regions.as_slice());
-    let agent = Agent { service: svc, location: &location, keys: &ctx.config.keys, zones: &zones, regions };
+    let image = ctx.config.agent_image.as_deref();
+    let agent = Agent { service: svc, location: &location, keys: &ctx.config.keys, zones: &zones, regions, image };
     let id = point.status.as_ref().and_then(|s| s.id.clone()).unwrap_or_default();
     let vars = [
         ("CONTINUO_POINT_ID", id),

@@ -29,10 +29,24 @@ pub(super) fn backups(
     });
     planned.agent_zones = eligible.to_vec();
     planned.agent_regions = regions.map(<[String]>::to_vec);
+    let image = i.config.agent_image.as_deref();
+    if spec.agent.is_none() && image.is_none() && planned.problem.is_none() {
+        planned.problem = Some(crate::verdict::problem(
+            "AgentNotSet",
+            "spec.backup names no agent and the operator has no reference agent image (--agent-image, the chart's \
+             agent.image): no copy can be made",
+        ));
+    }
     let cron_jobs = match (&planned.problem, i.backups.location) {
         (None, Some(location)) => {
-            let agent =
-                backup::jobs::Agent { service: i.service, location, keys: &i.config.keys, zones: eligible, regions };
+            let agent = backup::jobs::Agent {
+                service: i.service,
+                location,
+                keys: &i.config.keys,
+                zones: eligible,
+                regions,
+                image,
+            };
             Some(planned.runs.iter().map(|r| agent.cron_job(r, &planned.time_zone)).collect())
         }
         _ => None,

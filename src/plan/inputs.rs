@@ -17,6 +17,8 @@ use crate::{
 pub struct Config {
     pub keys: Keys,
     pub timing: Timing,
+    /// The reference agent's image (`--agent-image`): run for a service whose `spec.backup` names no agent.
+    pub agent_image: Option<String>,
 }
 
 /// Everything a plan is computed from.

@@ -205,7 +205,9 @@ pub(super) fn stand_down(i: &Inputs<'_>, shape: &crate::workload::Shape<'_>, v: 
 /// stage, so that its digest covers it and only that zone rolls).
 pub(super) fn restore_into(i: &Inputs<'_>, zones: &Zones<'_>, v: &Volumes, built: &mut Built) {
     let Some(location) = i.backups.location else { return };
-    let agent = Agent { service: i.service, location, keys: &i.config.keys, zones: &zones.eligible, regions: None };
+    let image = i.config.agent_image.as_deref();
+    let agent =
+        Agent { service: i.service, location, keys: &i.config.keys, zones: &zones.eligible, regions: None, image };
     let pod = agent.pod("restore", &[]);
     for r in &v.recoveries {
         let Some(point) = r.point.as_deref() else { continue };

@@ -71,6 +71,7 @@ pub(super) async fn start_once(step: &Step<'_>, run: &Run<'_>) -> Result<Started
         keys: &ctx.config.keys,
         zones: &step.plan.agent_zones,
         regions: step.plan.agent_regions.as_deref(),
+        image: ctx.config.agent_image.as_deref(),
     };
     let mut job = agent.job(run.name.to_string(), run.action, run.point, run.subject, run.vars);
     if let (Some(into), Some(spec)) = (run.into, job.spec.as_mut()) {
