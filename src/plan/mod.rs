@@ -66,16 +66,8 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     }
     let rollout = roll_out(i, &placement, &mut built);
     drain(i, &shape, &zones, &placement, &mut built);
-    if let Some(v) = &volumes {
-        volumes::stand_down(i, &shape, v, &mut built);
-    }
-    let stateful_sets = volumes.as_ref().map(|v| volumes::into_stateful_sets(i, v, &mut built)).unwrap_or_default();
-    if let Some(v) = &volumes {
-        volumes::mark_diverged(&mut built.zones, v);
-    }
-    if let Some(jobs) = cron_jobs.as_mut() {
-        volumes::back_up_from(i, &stateful_sets, jobs);
-    }
+    let stateful_sets =
+        volumes.as_ref().map(|v| volumes::stateful(i, &shape, v, &mut built, cron_jobs.as_mut())).unwrap_or_default();
     built.zones.sort_by(|a, b| a.name.cmp(&b.name));
     let (mut incidents, mut incident_changes) = record_incidents(i, &class.spec, &zones, &built.zones, &data);
     if let Some(v) = &volumes {

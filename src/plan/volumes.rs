@@ -174,7 +174,7 @@ fn copy(p: &RecoveryPoint) -> Option<Copy<'_>> {
 
 /// A zone back from a loss whose replicas were recreated elsewhere runs nothing on its diverged volumes: its role
 /// says so (`Diverged`) in status and in `continuo plan`.
-pub(super) fn mark_diverged(zones: &mut [crate::api::ZoneStatus], v: &Volumes) {
+fn mark_diverged(zones: &mut [crate::api::ZoneStatus], v: &Volumes) {
     for z in zones.iter_mut().filter(|z| z.eligible && z.desired_replicas == 0) {
         if v.diverged.iter().any(|d| d.zone == z.name) {
             z.role = "Diverged".into();
@@ -182,11 +182,29 @@ pub(super) fn mark_diverged(zones: &mut [crate::api::ZoneStatus], v: &Volumes) {
     }
 }
 
+/// The stateful stage after the drain: one writer (a zone whose replicas moved runs none), each zone's workload as
+/// a StatefulSet, the zones back from a loss marked `Diverged`, and the backup runs copying the serving replica.
+pub(super) fn stateful(
+    i: &Inputs<'_>,
+    shape: &crate::workload::Shape<'_>,
+    v: &Volumes,
+    built: &mut Built,
+    cron_jobs: Option<&mut Vec<k8s_openapi::api::batch::v1::CronJob>>,
+) -> Vec<StatefulSet> {
+    stand_down(i, shape, v, built);
+    let sets = into_stateful_sets(i, v, built);
+    mark_diverged(&mut built.zones, v);
+    if let Some(jobs) = cron_jobs {
+        back_up_from(i, &sets, jobs);
+    }
+    sets
+}
+
 /// One writer: a zone whose replicas were recreated elsewhere from a copy (or empty) runs none of them on its old
 /// volumes, from the reconcile that recreates them on. Its StatefulSet is written at 0 then, while the zone is
 /// still down (the API server takes the write; the kubelets find it so when they return), and stays at 0 through
 /// the hold-down and after, whether the zone was lost or drained by a person.
-pub(super) fn stand_down(i: &Inputs<'_>, shape: &crate::workload::Shape<'_>, v: &Volumes, built: &mut Built) {
+fn stand_down(i: &Inputs<'_>, shape: &crate::workload::Shape<'_>, v: &Volumes, built: &mut Built) {
     let zones: std::collections::BTreeSet<&str> = v.recoveries.iter().map(|r| r.from_zone.as_str()).collect();
     for zone in zones {
         let name = crate::workload::deployment_name(&kube::ResourceExt::name_any(i.service), zone);
@@ -223,7 +241,7 @@ pub(super) fn restore_into(i: &Inputs<'_>, zones: &Zones<'_>, v: &Volumes, built
 /// Each zone's workload as a StatefulSet. A zone growing by restored replicas holds the pods it had until they
 /// are Ready, so adding the restore restarts none of them; a zone not due in a rollout holds all of its pods; a
 /// zone a restore request quiesces runs none (its status still says what it is meant to run).
-pub(super) fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built) -> Vec<StatefulSet> {
+fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built) -> Vec<StatefulSet> {
     let claims = &i.service.spec.volume_claim_templates;
     std::mem::take(&mut built.deployments)
         .into_iter()
@@ -253,7 +271,7 @@ pub(super) fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built)
 
 /// A stateful service's copies are made from its first running replica (the first zone's StatefulSet that runs
 /// one, ordinal 0): each backup run mounts that replica's claims, read-only, beside its pod.
-pub(super) fn back_up_from(i: &Inputs<'_>, sets: &[StatefulSet], jobs: &mut [k8s_openapi::api::batch::v1::CronJob]) {
+fn back_up_from(i: &Inputs<'_>, sets: &[StatefulSet], jobs: &mut [k8s_openapi::api::batch::v1::CronJob]) {
     let running = sets.iter().find(|s| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0);
     let Some(name) = running.and_then(|s| s.metadata.name.as_deref()) else { return };
     let claims = &i.service.spec.volume_claim_templates;
