@@ -287,6 +287,16 @@ impl Scenario {
 
     /// The service's pods Ready now, by the zone of their node, as the API server reports them.
     pub fn ready_by_zone(&self, service: &str) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for (zone, _) in self.ready_pods(service) {
+            *out.entry(zone).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// The service's pods Ready now (not terminating): the zone of each one's node, and when it turned Ready (its
+    /// Ready condition's transition, as the kubelet wrote it: what a poll's own lag cannot blur).
+    pub fn ready_pods(&self, service: &str) -> Vec<(String, Option<jiff::Timestamp>)> {
         let nodes = self.cp.list("", "nodes", "");
         let zone_of = |node: &str| {
             nodes
@@ -296,14 +306,14 @@ impl Scenario {
                 .unwrap_or("?")
                 .to_string()
         };
-        let mut out = std::collections::BTreeMap::new();
+        let mut out = Vec::new();
         for p in self.list("pods", &format!("continuo.dev/service={service}")) {
-            let ready = p["status"]["conditions"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+            let conditions = p["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let ready = conditions.iter().find(|c| c["type"] == "Ready" && c["status"] == "True");
             let terminating = !p["metadata"]["deletionTimestamp"].is_null();
-            if ready && !terminating {
-                *out.entry(zone_of(p["spec"]["nodeName"].as_str().unwrap_or_default())).or_insert(0) += 1;
+            if let (Some(c), false) = (ready, terminating) {
+                let since = c["lastTransitionTime"].as_str().and_then(|t| t.parse().ok());
+                out.push((zone_of(p["spec"]["nodeName"].as_str().unwrap_or_default()), since));
             }
         }
         out
