@@ -1,7 +1,10 @@
 //! What the agent is asked to do, read from the contract's environment: the action, the repository (restic's own
 //! backends, from the BackupLocation's `config`), what to copy, where to restore. Pure: a map in, settings out.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 /// The environment, as a map (tests build one; the agent reads its own).
 pub type Env = BTreeMap<String, String>;
@@ -72,7 +75,7 @@ pub fn read(env: &Env) -> Result<Settings, String> {
     let restore_path = get(env, "CONTINUO_RESTORE_PATH").unwrap_or("/continuo/restore");
     let paths: Vec<PathBuf> = match get(env, "CONTINUO_BACKUP_PATHS") {
         Some(list) => list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
-        None => subdirectories(restore_path),
+        None => subdirectories(Path::new(restore_path)),
     };
     if action == Action::Backup && dump.is_none() && paths.is_empty() {
         return Err(format!(
@@ -95,7 +98,7 @@ pub fn read(env: &Env) -> Result<Settings, String> {
 }
 
 /// The directories under `root` (the volumes mounted there, one per claim), in name order.
-fn subdirectories(root: &str) -> Vec<PathBuf> {
+pub(super) fn subdirectories(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
     let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();

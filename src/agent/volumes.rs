@@ -55,9 +55,7 @@ pub fn restore(s: &Settings, r: &Restic<'_>) -> Result<Value, String> {
 
 /// The volumes mounted for the restore: one directory per claim.
 fn claims(root: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries = fs::read_dir(root).map_err(|e| format!("{}: {e}", root.display()))?;
-    let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    dirs.sort();
+    let dirs = super::settings::subdirectories(root);
     if dirs.is_empty() {
         return Err(format!("no volume mounted under {}", root.display()));
     }
