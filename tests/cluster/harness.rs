@@ -62,17 +62,29 @@ fn start() -> Result<ControlPlane, String> {
             kit.display()
         ));
     }
-    let out = Command::new(kit.join("up.sh")).stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!("the kit's up.sh failed ({})", out.status));
-    }
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let line = up(&kit)?;
     let kubeconfig = PathBuf::from(line.trim_start_matches("export KUBECONFIG="));
     let state = kubeconfig.parent().ok_or("no state directory")?.to_path_buf();
     let text = std::fs::read_to_string(state.join("kubeconfig-operator")).map_err(|e| e.to_string())?;
     let operator_kubeconfig = out_dir.join("kubeconfig-operator");
     std::fs::write(&operator_kubeconfig, impersonating(&text)).map_err(|e| e.to_string())?;
     Ok(ControlPlane { kubectl: state.join("bin/kubectl"), kubeconfig, kit: Some((kit, state)), operator_kubeconfig })
+}
+
+/// Runs the kit's `up.sh` (idempotent: it keeps what runs and starts what is missing) until it succeeds, four
+/// tries at most, and gives its last line (`export KUBECONFIG=…`). A retry is not a workaround for our code: the
+/// kit can report a component it just started as exited before the process has become it (seen on CI).
+fn up(kit: &Path) -> Result<String, String> {
+    let mut last = String::new();
+    for attempt in 1..=4 {
+        let out = Command::new(kit.join("up.sh")).stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        last = format!("the kit's up.sh failed ({}) {attempt} times", out.status);
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    Err(last)
 }
 
 /// The same kubeconfig, its user impersonating the operator's ServiceAccount (and its groups).
@@ -197,8 +209,7 @@ impl ControlPlane {
         let pid = std::fs::read_to_string(state.join("run/kube-apiserver.pid")).expect("the API server's pid");
         let _ = Command::new("kill").args(["-9", pid.trim()]).status();
         std::thread::sleep(Duration::from_secs(1));
-        let ok = Command::new(kit.join("up.sh")).stdout(Stdio::null()).status().expect("up.sh");
-        assert!(ok.success(), "up.sh after the restart");
+        up(kit).unwrap_or_else(|why| panic!("after the restart: {why}"));
     }
 }
 
