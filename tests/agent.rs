@@ -81,6 +81,14 @@ impl World {
         report["id"].as_str().unwrap().to_string()
     }
 
+    /// A repository holding one copy of an empty volume.
+    fn backup_of_nothing(&self) {
+        let empty = self.root.join("nothing");
+        fs::create_dir_all(&empty).unwrap();
+        let (ok, report, _) = self.agent("backup", &[("CONTINUO_BACKUP_PATHS", empty.to_str().unwrap())]);
+        assert!(ok, "{report}");
+    }
+
     fn volume(&self) -> PathBuf {
         self.root.join("volumes/archives")
     }
@@ -185,6 +193,44 @@ fn a_volume_backed_up_deleted_and_restored_as_the_init_container_does_comes_back
     other[3] = ("CONTINUO_POD_INDEX", "1");
     let (ok, report, _) = w.agent("restore", &other);
     assert!(ok && report["restored"] == serde_json::json!([]), "{report}");
+}
+
+#[test]
+fn a_copy_made_at_another_path_is_restored_by_its_directorys_name_and_an_unknown_copy_is_refused() {
+    if !restic_here("restore from another path") {
+        return;
+    }
+    let w = World::new("elsewhere");
+    // Another agent (or a hand-made copy) backed the volume up where it was mounted then, not where it is now.
+    let elsewhere = w.root.join("old-node/mnt/archives");
+    odd_tree(&elsewhere);
+    let before = snapshot_of(&elsewhere);
+    let paths = elsewhere.to_string_lossy().into_owned();
+    let (ok, report, out) = w.agent("backup", &[("CONTINUO_BACKUP_PATHS", paths.as_str())]);
+    assert!(ok, "{report} {}", String::from_utf8_lossy(&out.stderr));
+    let id = report["id"].as_str().unwrap().to_string();
+    fs::create_dir_all(w.volume()).unwrap();
+    let restore = |id: &str| {
+        w.agent(
+            "restore",
+            &[("CONTINUO_POINT_ID", id), ("CONTINUO_RESTORE_ORDINALS", "0"), ("CONTINUO_POD_INDEX", "0")],
+        )
+    };
+    let (ok, report, out) = restore(&id);
+    assert!(ok, "{report} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["restored"], serde_json::json!(["archives"]), "{report}");
+    assert_eq!(snapshot_of(&w.volume()), before, "the copy came back whole into the new volume");
+    assert!(!w.volume().join(".continuo-staging").exists(), "nothing of the staging is left behind");
+
+    let other = World::new("elsewhere-unknown");
+    fs::create_dir_all(other.volume()).unwrap();
+    other.backup_of_nothing();
+    let (ok, report, _) = other.agent(
+        "restore",
+        &[("CONTINUO_POINT_ID", "deadbeef"), ("CONTINUO_RESTORE_ORDINALS", "0"), ("CONTINUO_POD_INDEX", "0")],
+    );
+    let why = report["error"].as_str().unwrap_or_default();
+    assert!(!ok && why.contains("deadbeef"), "an unknown copy is refused, naming it: {report}");
 }
 
 #[test]

@@ -70,13 +70,16 @@ fn act(s: &Settings) -> Result<Value, String> {
 
 /// A copy of the volumes (with their checksum manifest), or of the dump command's output.
 fn backup(s: &Settings, r: &Restic<'_>) -> Result<Value, String> {
-    r.ensure()?;
     let captured = jiff::Timestamp::now();
     let host = format!("{}/{}", s.namespace, s.service);
     let mut tags = vec!["continuo".to_string(), format!("service={}", s.service)];
     tags.extend(s.tiers.iter().map(|t| format!("tier={t}")));
     let (summary, files) = match &s.dump {
-        Some(command) => (r.backup_stream(command, &format!("{}.dump", s.service), &host, &tags)?, 1),
+        Some(command) => {
+            // A stream cannot be read twice: the repository is made sure of before the dump starts.
+            r.ensure()?;
+            (r.backup_stream(command, &format!("{}.dump", s.service), &host, &tags)?, 1)
+        }
         None => {
             let m = manifest::build(&s.paths).map_err(|e| format!("reading what to copy: {e}"))?;
             let dir = s.work_dir.join(MANIFEST_DIR);

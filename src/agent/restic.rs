@@ -90,13 +90,21 @@ impl Restic<'_> {
         self.run(&["init"], None).map(|_| ())
     }
 
-    /// Backs `paths` up in one snapshot.
+    /// Backs `paths` up in one snapshot; a repository that does not exist yet is created first. Every restic call
+    /// pays for opening the repository (its key derivation takes about half a second), so the repository is
+    /// created when restic says it is missing, not asked about before each copy.
     pub fn backup(&self, paths: &[PathBuf], host: &str, tags: &[String]) -> Result<Summary, String> {
         let mut args: Vec<String> = ["backup", "--json", "--host", host].map(String::from).to_vec();
         args.extend(tags.iter().flat_map(|t| ["--tag".to_string(), t.clone()]));
         args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        summary(&self.run(&refs, None)?)
+        match self.run(&refs, None) {
+            Err(e) if missing(&e) => {
+                self.run(&["init"], None)?;
+                summary(&self.run(&refs, None)?)
+            }
+            out => summary(&out?),
+        }
     }
 
     /// Backs up what `dump` writes to its standard output, as the file `name`.
@@ -161,6 +169,11 @@ impl Restic<'_> {
             format!("the repository is damaged: {}", found.join("; ").trim_start_matches("restic check: "))
         })
     }
+}
+
+/// Whether restic's error says there is no repository at the location (yet).
+fn missing(error: &str) -> bool {
+    error.contains("Is there a repository at the following location")
 }
 
 fn last_lines(s: &str, n: usize) -> String {

@@ -28,29 +28,38 @@ pub fn restore(s: &Settings, r: &Restic<'_>) -> Result<Value, String> {
     let claims = claims(path)?;
     let mut restored = Vec::new();
     let mut skipped = Vec::new();
-    let mut snapshot = None;
+    let mut listed = None;
     for claim in claims {
         let name = claim.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if claim.join(marker).exists() {
             skipped.push(name);
             continue;
         }
-        let snap = match &snapshot {
-            Some(s) => s,
-            None => snapshot.insert(r.snapshot(id)?),
-        };
-        let source = snap.paths.iter().find(|p| p.rsplit('/').next() == Some(name.as_str())).ok_or_else(|| {
-            format!("copy {} holds no directory {name:?} (it holds {})", snap.short_id, snap.paths.join(", "))
-        })?;
         let staging = claim.join(".continuo-staging");
         let _ = fs::remove_dir_all(&staging);
-        r.restore(&snap.id, Some(source), &staging)?;
+        // continuo's own backup runs mount each claim at the path its restore does: restored by that path at once,
+        // with one restic call. A copy made elsewhere (another agent's paths) is looked up by the directory's name.
+        let mut source = claim.to_string_lossy().into_owned();
+        r.restore(id, Some(&source), &staging)?;
+        if !staging.join(source.trim_start_matches('/')).exists() {
+            let snap = match &listed {
+                Some(s) => s,
+                None => listed.insert(r.snapshot(id)?),
+            };
+            source =
+                snap.paths.iter().find(|p| p.rsplit('/').next() == Some(name.as_str())).cloned().ok_or_else(|| {
+                    format!("copy {} holds no directory {name:?} (it holds {})", snap.short_id, snap.paths.join(", "))
+                })?;
+            let _ = fs::remove_dir_all(&staging);
+            r.restore(&snap.id, Some(&source), &staging)?;
+        }
         move_into(&staging.join(source.trim_start_matches('/')), &claim).map_err(|e| format!("{name}: {e}"))?;
         fs::remove_dir_all(&staging).map_err(|e| format!("{name}: {e}"))?;
-        fs::write(claim.join(marker), format!("{}\n", snap.id)).map_err(|e| format!("{name}: {e}"))?;
+        fs::write(claim.join(marker), format!("{id}\n")).map_err(|e| format!("{name}: {e}"))?;
         restored.push(name);
     }
-    Ok(json!({"restored": restored, "alreadyRestored": skipped, "id": snapshot.map(|s| s.short_id)}))
+    let id = (!restored.is_empty()).then(|| listed.map_or_else(|| id.to_string(), |s| s.short_id));
+    Ok(json!({"restored": restored, "alreadyRestored": skipped, "id": id}))
 }
 
 /// The volumes mounted for the restore: one directory per claim.
