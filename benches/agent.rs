@@ -1,7 +1,7 @@
 //! The reference agent's throughput against restic run by hand on the same data: a backup of `AGENT_BENCH_MIB`
 //! (default 1,024) MiB of incompressible files into a fresh local repository, and its restore into an empty
-//! volume, each three times; the agent's overhead (its checksum manifest, the report, the restore's move into
-//! place) is the difference.
+//! volume, each three times, both into a repository that exists; the agent's overhead (its checksum manifest, the
+//! report, the restore's move into place) is the difference.
 //!
 //! `cargo bench --bench agent` (needs restic on the PATH; the data goes under `$TMPDIR`).
 
@@ -81,7 +81,8 @@ fn main() {
     let root: PathBuf = std::env::temp_dir().join(format!("continuo-agent-bench-{}", std::process::id()));
     let volume = root.join("volumes/data");
     data(&volume, mib);
-    let (by_hand, agent_repo) = (root.join("hand-repo"), root.join("agent-repo"));
+    // The agent's repository is the location's path with `<namespace>/<service>` appended.
+    let (by_hand, agent_repo) = (root.join("hand-repo"), root.join("agent-repo/bench/bench"));
     let fresh = |repo: &Path| {
         let _ = fs::remove_dir_all(repo);
         restic(repo, &["init"], &root);
@@ -91,8 +92,9 @@ fn main() {
         fresh(&by_hand);
         timed(|| restic(&by_hand, &["backup", volume.to_str().unwrap()], &root))
     });
+    // Both into a repository that exists: a service's first copy also creates it, once.
     let agent_backup = best(|| {
-        let _ = fs::remove_dir_all(&agent_repo);
+        fresh(&agent_repo);
         timed(|| agent(&root, "backup", &[]))
     });
     let target = root.join("restored");

@@ -50,11 +50,19 @@ pub fn build(roots: &[PathBuf]) -> std::io::Result<Manifest> {
     let mut m = Manifest::default();
     for root in roots {
         let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut entries = BTreeMap::new();
-        walk(root, root, &mut entries)?;
-        m.roots.insert(name, entries);
+        m.roots.insert(name, entries(root)?);
     }
     Ok(m)
+}
+
+/// Every entry under `root`, its files hashed on all cores at once.
+fn entries(root: &Path) -> std::io::Result<BTreeMap<String, Entry>> {
+    use rayon::prelude::*;
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out)?;
+    let mut files: Vec<(&String, &mut Entry)> = out.iter_mut().filter(|(_, e)| e.kind == "file").collect();
+    files.par_iter_mut().try_for_each(|(rel, e)| sha256(&root.join(rel)).map(|h| e.sha256 = Some(h)))?;
+    Ok(out)
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) -> std::io::Result<()> {
@@ -70,7 +78,8 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) -> std::io::
             walk(root, &path, out)?;
             Entry { kind: "dir".into(), mode, size: None, sha256: None, target: None }
         } else {
-            Entry { kind: "file".into(), mode, size: Some(meta.size()), sha256: Some(sha256(&path)?), target: None }
+            // Hashed afterwards, with every other file, in parallel.
+            Entry { kind: "file".into(), mode, size: Some(meta.size()), sha256: None, target: None }
         };
         out.insert(rel, entry);
     }
@@ -95,8 +104,7 @@ fn sha256(path: &Path) -> std::io::Result<String> {
 /// words, at most `limit` of them (an empty list: every byte, mode and link came back).
 pub fn compare(m: &Manifest, name: &str, restored: &Path, limit: usize) -> std::io::Result<Vec<String>> {
     let Some(want) = m.roots.get(name) else { return Ok(vec![format!("{name}: not in the manifest")]) };
-    let mut got = BTreeMap::new();
-    walk(restored, restored, &mut got)?;
+    let got = entries(restored)?;
     let mut diffs = Vec::new();
     for (path, w) in want {
         match got.get(path) {
