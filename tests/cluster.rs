@@ -3,7 +3,7 @@
 //! under the chart's ServiceAccount, judged from outside through the API.
 //!
 //! Ignored in a plain `cargo nextest run` (they need the control plane): CI runs them with
-//! `cargo nextest run --run-ignored only --test cluster` (README, Testing). They share one control plane and run
+//! `cargo nextest run --run-ignored only --test cluster` (docs/src/development/testing.md). They share one control plane and run
 //! one at a time (`.config/nextest.toml`, test group `control-plane`); each scenario has its own namespace, and
 //! every zone it cuts is brought back even when it fails.
 

@@ -110,19 +110,7 @@ fn exported_metrics() -> BTreeSet<String> {
     exported.extend(continuo::metrics::SERVICE_COUNTERS.iter().map(|(n, _)| format!("{n}_total")));
     exported.extend(continuo::metrics::BLAST_RADIUS.iter().map(|(n, _)| n.to_string()));
     // Every metric the operator registers, as the exposition names it (a counter gains `_total`).
-    let metrics = std::sync::Arc::new(continuo::metrics::Metrics::default());
-    // Families are exposed once they have a sample.
-    metrics.observe("success", Some("api"), std::time::Duration::from_millis(1));
-    metrics.copy_catalogued(&["daily".into()]);
-    metrics.copy_failed(&["daily".into()]);
-    metrics.detected(&continuo::failover::Detection::default());
-    metrics.drill_ended("ZoneLoss", "Passed", 34.0);
-    metrics.incident_ended(
-        &serde_json::from_value(json!({"scope": "Zone", "subject": "a", "began": "2026-11-25T00:00:00Z",
-        "detected": "2026-11-25T00:00:21Z", "lowestReady": 2, "replicas": 4, "rtoSeconds": 35, "withinRto": false}))
-        .unwrap(),
-    );
-    let text = continuo::metrics::render(&metrics.registry(None)).unwrap();
+    let text = continuo::metrics::every_family().unwrap();
     for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
         let mut parts = line.split(' ');
         let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());

@@ -47,8 +47,8 @@ fn markdown_and_json_match_their_golden_files() {
 
 #[test]
 fn the_samples_in_docs_are_what_the_command_writes() {
-    same_as("docs/report-sample.html", &report("html"));
-    same_as("docs/report-sample.md", &report("md"));
+    same_as("docs/src/availability/report-sample.html", &report("html"));
+    same_as("docs/src/availability/report-sample.md", &report("md"));
 }
 
 #[test]

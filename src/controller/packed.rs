@@ -2,8 +2,8 @@
 //! generation) as fields, everything else continuo reads as one compact JSON text, decoded when a reconcile reads
 //! it. A decoded object keeps each label, annotation and field in an allocation of its own (a label map is a
 //! B-tree node of eleven slots, ~550 bytes, even for one entry); packed, a Deployment's cache entry is half the
-//! size, and a thousand services' Deployments, budgets and Services several MiB less (see the README's
-//! performance section). Reading one back costs a few microseconds, once per reconcile.
+//! size, and a thousand services' Deployments, budgets and Services several MiB less (see docs/src/performance.md,
+//! where the memory goes). Reading one back costs a few microseconds, once per reconcile.
 
 use std::{borrow::Cow, marker::PhantomData};
 

@@ -336,6 +336,25 @@ impl Collector for ServiceCollector {
 }
 
 /// Renders a registry in the OpenMetrics text format.
+/// The exposition of a registry in which every family of the operator's has one sample (a family is exposed once
+/// it has one): what the metrics reference lists and what the alerts' expressions are checked against.
+pub fn every_family() -> Result<String, fmt::Error> {
+    let metrics = Arc::new(Metrics::default());
+    metrics.observe("success", Some("api"), Duration::from_millis(1));
+    metrics.copy_catalogued(&["daily".into()]);
+    metrics.copy_failed(&["daily".into()]);
+    metrics.detected(&crate::failover::Detection::default());
+    metrics.drill_ended("ZoneLoss", "Passed", 34.0);
+    metrics.restore_took(12.0, true);
+    let incident = serde_json::json!({"scope": "Zone", "subject": "a", "began": "2026-11-25T00:00:00Z",
+        "detected": "2026-11-25T00:00:21Z", "lowestReady": 2, "replicas": 4, "rtoSeconds": 35, "withinRto": false,
+        "dataLossSeconds": 3});
+    if let Ok(i) = serde_json::from_value(incident) {
+        metrics.incident_ended(&i);
+    }
+    render(&metrics.registry(None))
+}
+
 pub fn render(registry: &Registry) -> Result<String, fmt::Error> {
     // Sized from the last scrape: a text grown by doubling (4 MB at 1,000 services) holds up to twice that while
     // each copy is made.

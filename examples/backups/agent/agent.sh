@@ -1,6 +1,6 @@
 #!/bin/sh
 # continuo backup agent: copies a PostgreSQL database to a restic repository in object storage, restores it,
-# and deletes a copy, following continuo's agent contract (see the README, "Backups").
+# and deletes a copy, following continuo's agent contract (docs/src/data/agent-contract.md).
 #
 # From continuo:   CONTINUO_ACTION, CONTINUO_SERVICE, CONTINUO_NAMESPACE, CONTINUO_TIERS, CONTINUO_POINT,
 #                  CONTINUO_POINT_ID, CONTINUO_RESTORE_SCOPE, CONTINUO_LOCATION_ENDPOINT, CONTINUO_LOCATION_BUCKET
