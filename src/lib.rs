@@ -3,7 +3,7 @@
 //!
 //! The core is pure and computes desired objects and status from plain values. Its layers point down only:
 //! [`verdict`] and [`api`] → [`spread`], [`stateful`] → [`topology`], [`placement`], [`workload`], [`backup`] → [`data`], [`drill`], [`failover`],
-//! [`availability`], [`rollout`] → [`objectives`] → [`plan`] → [`status`] → [`report`]. The shell — [`controller`],
+//! [`availability`], [`rollout`], [`sites`] → [`objectives`] → [`plan`] → [`status`] → [`report`]. The shell — [`controller`],
 //! [`cli`] and [`metrics`] — observes, applies and records. `tests/layers.rs` fails on an import circle.
 
 pub mod agent;
@@ -21,6 +21,7 @@ pub mod placement;
 pub mod plan;
 pub mod report;
 pub mod rollout;
+pub mod sites;
 pub mod spread;
 pub mod stateful;
 pub mod status;

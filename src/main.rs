@@ -51,6 +51,17 @@ struct ModelArgs {
     /// run for a service whose spec.backup names no agent of its own.
     #[arg(long, env = "CONTINUO_AGENT_IMAGE")]
     agent_image: Option<String>,
+    /// Karmada's `--cluster-monitor-grace-period`: how long a silent member cluster stays Ready (Region scope).
+    #[arg(long, env = "CONTINUO_KARMADA_CLUSTER_GRACE", default_value = "40s")]
+    karmada_cluster_grace: Span,
+    /// Automatic site failover: how long a site's clusters must have been not Ready before continuo moves the
+    /// service to the next site (a blip of the link to Karmada must not move a service).
+    #[arg(long, env = "CONTINUO_SITE_FAILOVER_HOLD", default_value = "2m")]
+    site_failover_hold: Span,
+    /// From a placement change to the service applied at the new site: Karmada's scheduling and propagation and
+    /// the member's reconcile.
+    #[arg(long, env = "CONTINUO_SITE_PROPAGATION", default_value = "15s")]
+    site_propagation: Span,
 }
 
 impl ModelArgs {
@@ -64,6 +75,11 @@ impl ModelArgs {
                 fence_after: self.fence_lost_nodes,
             },
             agent_image: self.agent_image.clone().filter(|i| !i.is_empty()),
+            sites: continuo::sites::verdict::Timing {
+                cluster_grace: self.karmada_cluster_grace,
+                hold: self.site_failover_hold,
+                propagation: self.site_propagation,
+            },
         }
     }
 }
@@ -126,6 +142,13 @@ enum Command {
         /// Address of the admin port (/livez, /readyz, /metrics).
         #[arg(long, env = "CONTINUO_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
         admin_address: std::net::SocketAddr,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Run the site controller on Karmada's control plane (KUBECONFIG pointing at Karmada's API server): keeps
+    /// each service whose class names sites at its serving site through Karmada's policies, carries out declared
+    /// site failovers (SiteFailover) and judges the Region objectives. One replica.
+    Sites {
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -210,6 +233,7 @@ fn main() -> ExitCode {
             println!("{report}");
             if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
+        Command::Sites { model } => sites(model.config().sites),
         Command::Report { month, namespace, output, files, at } => match report(month, namespace, output, files, at) {
             Ok(text) => {
                 print!("{text}");
@@ -275,6 +299,32 @@ fn main() -> ExitCode {
                 builtin_classes,
             };
             run(settings, log_format)
+        }
+    }
+}
+
+fn sites(timing: continuo::sites::verdict::Timing) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let client = kube::Client::try_default().await.map_err(|e| e.to_string())?;
+        continuo::controller::sites::run(client, timing).await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

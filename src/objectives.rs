@@ -1,6 +1,6 @@
 //! Whether each objective of a class is feasible on this cluster with this placement — and why, in numbers.
 //!
-//! The timing model (documented in the README):
+//! The timing model (documented in docs/src/failover/timing.md):
 //! - a lost node is noticed after the node-monitor grace period (kube-controller-manager default 50 s);
 //! - its pods are evicted after their `tolerationSeconds` for `not-ready`/`unreachable`, which continuo
 //!   derives from the Node-scope RTO: `RTO − detection − pod start-up`, clamped to 0..=300 s;
@@ -124,6 +124,10 @@ pub fn assess(s: &Situation<'_>) -> Vec<ObjectiveStatus> {
         let capacity = match o.scope {
             Scope::Node => node_rto(s, o),
             Scope::Zone => zone_rto(s, o),
+            Scope::Region => {
+                out.extend(across_sites(o));
+                continue;
+            }
         };
         let (verdict, reason, mut message) = with_data_failover(s, o, capacity);
         if s.storage.is_some() && o.scope == Scope::Zone && reason != "SpareCapacity" {
@@ -144,6 +148,33 @@ pub fn assess(s: &Situation<'_>) -> Vec<ObjectiveStatus> {
             }
             out.push(status(o.scope, "RPO", rpo, verdict, reason, message));
         }
+    }
+    out
+}
+
+/// A Region objective, in a cluster: not judged here. A site's loss takes this cluster; continuo on the Karmada
+/// control plane that places the service across sites judges it (`continuo plan` does too, offline, given the
+/// Karmada `Cluster`s).
+fn across_sites(o: &Objective) -> Vec<ObjectiveStatus> {
+    let why = "not verified in this cluster — a site's loss takes it: continuo judges the Region scope on the Karmada \
+               control plane that moves the service between sites";
+    let mut out = vec![status(
+        o.scope,
+        "RTO",
+        o.rto,
+        Verdict::Unknown,
+        "JudgedAcrossSites",
+        format!("Region: RTO {} {why}", o.rto),
+    )];
+    if let Some(rpo) = o.rpo {
+        out.push(status(
+            o.scope,
+            "RPO",
+            rpo,
+            Verdict::Unknown,
+            "JudgedAcrossSites",
+            format!("Region: RPO {rpo} {why}"),
+        ));
     }
     out
 }
@@ -379,6 +410,7 @@ mod tests {
             availability: None,
             recovery: None,
             drills: None,
+            sites: None,
         }
     }
 

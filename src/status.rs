@@ -84,6 +84,8 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                     Some(Availability::UnknownTimeZone(_)) => previous.availability.clone(),
                     Some(Availability::NotYetUp) | None => None,
                 },
+                // Written on Karmada's control plane only, where no zone is planned.
+                site: None,
                 conditions: vec![],
             }
         }

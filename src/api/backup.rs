@@ -91,7 +91,8 @@ pub struct ServiceBackup {
     pub expected_duration: Option<Span>,
     /// The agent: a pod template whose first container copies, restores and deletes the service's data.
     /// continuo runs it with `CONTINUO_ACTION` (`backup`, `restore`, `delete`) and the other variables of the
-    /// agent contract (see the README); the agent writes the copy's id and size to its termination message.
+    /// agent contract (docs/src/data/agent-contract.md); the agent writes the copy's id and size to its
+    /// termination message.
     /// Left out: continuo's reference agent (restic), from the image the operator is given (`--agent-image`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::formats::pod_template_schema")]

@@ -23,6 +23,9 @@ pub enum Scope {
     Node,
     /// A whole availability zone (a data center) is lost.
     Zone,
+    /// A whole site is lost: every zone of a cluster or region. Needs `sites` (Karmada member clusters) in the
+    /// class; judged by continuo on the Karmada control plane.
+    Region,
 }
 
 impl Scope {
@@ -31,6 +34,7 @@ impl Scope {
         match self {
             Scope::Node => "Node",
             Scope::Zone => "Zone",
+            Scope::Region => "Region",
         }
     }
 }
@@ -84,10 +88,12 @@ pub struct Residency {
     printcolumn(name = "MinZones", type_ = "integer", json_path = ".spec.minZones"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
+#[x_kube(validation = Rule::new("!self.objectives.exists(o, o.scope == 'Region') || has(self.sites)").message("a Region objective needs sites: the Karmada member clusters the service can be moved between"))]
 #[serde(rename_all = "camelCase")]
 pub struct ContinuityClassSpec {
     /// What this class promises, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub description: Option<String>,
     /// How replicas are laid out across zones.
     pub mode: Mode,
@@ -121,6 +127,10 @@ pub struct ContinuityClassSpec {
     /// Stateful services: what a replica moved out of a lost zone starts from when no off-zone copy exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<super::RecoveryPolicy>,
+    /// The sites (Karmada member clusters) a service of this class runs at, the primary first, for the Region
+    /// scope: how the recovery sites stand by and who decides a failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<super::Sites>,
 }
 
 fn one() -> i32 {

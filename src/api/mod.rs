@@ -10,6 +10,7 @@ mod duration;
 mod failover;
 mod formats;
 mod service;
+mod sites;
 mod stateful;
 
 pub use backup::*;
@@ -20,6 +21,7 @@ pub use duration::{PATTERN as DURATION_PATTERN, Span};
 pub use failover::*;
 pub use formats::TIME_ZONE_PATTERN;
 pub use service::*;
+pub use sites::*;
 pub use stateful::*;
 
 /// The API group of every continuo resource.
@@ -35,6 +37,7 @@ pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensi
         RecoveryPoint::crd(),
         RestoreRequest::crd(),
         ContinuityDrill::crd(),
+        SiteFailover::crd(),
     ]
 }
 

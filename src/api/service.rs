@@ -170,6 +170,10 @@ pub struct ResilientServiceStatus {
     /// Availability this month and last, when the class declares a target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<super::AvailabilityStatus>,
+    /// On Karmada's control plane, for a class with sites: the site the service serves from, and the Region
+    /// verdicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<super::SiteStatus>,
     /// Ready, Reconciling, Stalled, ZoneRedundant, ObjectivesMet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]

@@ -31,7 +31,7 @@ pub struct Observed<'a> {
 }
 
 /// What the backup stage decided.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct BackupPlan {
     pub time_zone: String,
     pub tiers: Vec<Tier>,

@@ -3,6 +3,7 @@
 mod drills;
 pub mod plan;
 pub mod report;
+mod sites;
 
 use crate::api;
 

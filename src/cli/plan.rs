@@ -12,6 +12,8 @@ use kube::ResourceExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::sites::Offline;
+
 use crate::{
     api::{BackupLocation, ContinuityClass, RecoveryPoint, ResilientService, RestoreRequest},
     backup,
@@ -116,6 +118,9 @@ pub struct Loaded {
     pub drills: Vec<crate::api::ContinuityDrill>,
     /// StorageClasses, when the files hold any: what a stateful service's Node objectives are judged on.
     pub storage_classes: Option<Vec<crate::stateful::StorageClass>>,
+    /// Karmada member clusters and declared site failovers: what a class's sites are judged on.
+    pub karmada_clusters: Vec<crate::sites::Cluster>,
+    pub site_failovers: Vec<crate::api::SiteFailover>,
 }
 
 /// Loads services, classes and backup locations from `files` (built-in classes first, so a file's class of the
@@ -130,6 +135,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
     let (mut clusters, mut replication_sources) = (Vec::new(), Vec::new());
     let (mut points, mut restores, mut drills) = (Vec::new(), Vec::new(), Vec::new());
     let mut storage_classes: Option<Vec<crate::stateful::StorageClass>> = None;
+    let (mut karmada_clusters, mut site_failovers) = (Vec::new(), Vec::new());
     for file in files {
         for doc in documents(file)? {
             match doc.get("kind").and_then(Value::as_str) {
@@ -151,6 +157,10 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
                 Some("RecoveryPoint") => points.push(typed(file, &doc, |_: &RecoveryPoint| Ok(()))?),
                 Some("RestoreRequest") => restores.push(typed(file, &doc, |_: &RestoreRequest| Ok(()))?),
                 Some("ContinuityDrill") => drills.push(typed(file, &doc, cel::<crate::api::ContinuityDrill>)?),
+                Some("Cluster") if api_group(&doc) == "cluster.karmada.io" => {
+                    karmada_clusters.push(super::sites::cluster(&doc))
+                }
+                Some("SiteFailover") => site_failovers.push(typed(file, &doc, cel::<crate::api::SiteFailover>)?),
                 Some("Cluster") if api_group(&doc) == "postgresql.cnpg.io" => {
                     clusters.push(typed(file, &doc, |_: &PgCluster| Ok(()))?);
                 }
@@ -179,6 +189,8 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
         restores,
         drills,
         storage_classes,
+        karmada_clusters,
+        site_failovers,
     })
 }
 
@@ -219,12 +231,13 @@ fn nodes_for(
 
 /// Plans every service in `files` against `topology`.
 pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Config) -> Result<Rendered, String> {
-    let Loaded { services, classes, locations, clusters, replication_sources, storage_classes, .. } = load(files)?;
+    let loaded = load(files)?;
+    let Loaded { services, classes, locations, clusters, replication_sources, storage_classes, .. } = &loaded;
     let volumes = crate::stateful::Observed { claims: &[], storage_classes: storage_classes.as_deref() };
     // Offline, a data layer's objects are those in the files, and their instances are placed as their spec says.
     let data = Observed {
-        clusters: Layer::Seen(&clusters),
-        sources: Layer::Seen(&replication_sources),
+        clusters: Layer::Seen(clusters),
+        sources: Layer::Seen(replication_sources),
         pods: None,
         unreachable: &[],
     };
@@ -233,7 +246,7 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
     let mut report = String::new();
     let mut stalled = false;
     let mut placed: Vec<(i32, Option<String>, Vec<crate::api::ZoneStatus>)> = Vec::new();
-    for svc in &services {
+    for svc in services {
         let class = classes.get(&svc.spec.class_name);
         let nodes = nodes_for(topology, svc, class, config)?;
         let location = svc.spec.backup.as_ref().and_then(|b| locations.get(&b.location));
@@ -265,6 +278,19 @@ pub fn run(files: &[PathBuf], topology: &Topology, output: Output, config: &Conf
                 if let Some(b) = &d.backup {
                     describe_backups(&mut report, svc, b, location.is_some(), clock);
                 }
+                let (clusters, declarations) = (&loaded.karmada_clusters, &loaded.site_failovers);
+                let (backup, stateful) = (d.backup.as_ref(), !d.stateful_sets.is_empty());
+                let sites = class.map(|class| Offline {
+                    svc,
+                    class,
+                    clusters,
+                    declarations,
+                    backup,
+                    startup,
+                    stateful,
+                    timing: &config.sites,
+                });
+                sites.inspect(|o| super::sites::describe(o, &mut objects, &mut report));
             }
         }
     }

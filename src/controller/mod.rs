@@ -22,6 +22,7 @@ mod reflect;
 mod reported;
 mod restore_drill;
 mod run;
+pub mod sites;
 mod volumes;
 mod watches;
 mod writes;

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Seconds from the decision to fail over until the new primary accepts writes (pg_promote and the instance
-/// manager's update): an estimate, documented in the README.
+/// manager's update): an estimate, documented in docs/src/data/data-layers.md.
 pub const PROMOTION_SECS: u64 = 5;
 
 /// One instance of a Cluster and where it runs.
@@ -162,7 +162,19 @@ fn synchronous(scope: Scope, rpo: Span, c: &PgCluster, m: &Members, zone_key: &s
     match scope {
         Scope::Node => on_another_node(&case, number, primary),
         Scope::Zone => in_another_zone(&case, number, primary, zone_key),
+        Scope::Region => across_sites(scope, rpo),
     }
+}
+
+/// A database's standbys live in the one cluster its Cluster describes: a site's loss takes them all.
+fn across_sites(scope: Scope, rpo: crate::api::Span) -> Judged {
+    (
+        Verdict::NotFeasible,
+        "NeedsCrossSiteReplication",
+        format!(
+            "{scope}: RPO {rpo} not feasible from the database — its standbys run in this cluster, which a site's loss takes"
+        ),
+    )
 }
 
 /// How many standbys must acknowledge every commit, or why none must.

@@ -19,6 +19,8 @@ pub struct Config {
     pub timing: Timing,
     /// The reference agent's image (`--agent-image`): run for a service whose `spec.backup` names no agent.
     pub agent_image: Option<String>,
+    /// How fast Karmada and the member clusters act when a site is lost (the Region scope).
+    pub sites: crate::sites::verdict::Timing,
 }
 
 /// Everything a plan is computed from.

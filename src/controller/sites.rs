@@ -1,0 +1,362 @@
+//! The site controller (`continuo sites`), run on Karmada's control plane: for each ResilientService whose class
+//! names sites it applies the Karmada policies that keep the service at its serving site, records where it serves
+//! and the Region verdicts in `status.site`, and carries out the declared failovers (`SiteFailover`), timing each
+//! against the Region RTO. Reads come from watch caches; a steady state writes nothing.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::{StreamExt, future::ready};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams},
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        reflector::{self, ObjectRef, Store, store::Writer},
+        watcher,
+    },
+};
+use serde_json::{Value, json};
+
+use super::Error;
+use crate::{
+    api::{BackupLocation, ContinuityClass, ObjectiveStatus, ResilientService, Scope, SiteFailover, SiteStatus},
+    sites::{self, Cluster, Declaration, Recorded, Serving, karmada, verdict},
+};
+
+/// The field manager of everything this controller writes.
+pub const MANAGER: &str = "continuo-sites";
+/// Cluster health and holds are re-read this often even when nothing changes (a hold expires by the clock).
+const RESYNC: Duration = Duration::from_secs(15);
+
+fn resource(group: &str, kind: &str, plural: &str, version: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// Karmada's kinds continuo reads or writes.
+pub fn karmada_resources() -> [ApiResource; 4] {
+    [
+        resource("cluster.karmada.io", "Cluster", "clusters", "v1alpha1"),
+        resource("policy.karmada.io", "PropagationPolicy", "propagationpolicies", "v1alpha1"),
+        resource("policy.karmada.io", "OverridePolicy", "overridepolicies", "v1alpha1"),
+        resource("work.karmada.io", "ResourceBinding", "resourcebindings", "v1alpha2"),
+    ]
+}
+
+/// What every reconcile of the site controller shares.
+pub struct SiteContext {
+    client: Client,
+    classes: Store<ContinuityClass>,
+    locations: Store<BackupLocation>,
+    failovers: Store<SiteFailover>,
+    clusters: Store<DynamicObject>,
+    policies: Store<DynamicObject>,
+    overrides: Store<DynamicObject>,
+    bindings: Store<DynamicObject>,
+    timing: verdict::Timing,
+}
+
+fn cache<K>(api: Api<K>) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    tokio::spawn(reflector::reflector(writer, watcher(api, watcher::Config::default())).for_each(|_| ready(())));
+    store
+}
+
+fn dynamic(client: &Client, ar: &ApiResource) -> Store<DynamicObject> {
+    let writer = Writer::new(ar.clone());
+    let store = writer.as_reader();
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+    tokio::spawn(reflector::reflector(writer, watcher(api, watcher::Config::default())).for_each(|_| ready(())));
+    store
+}
+
+/// Runs the site controller until the process stops.
+pub async fn run(client: Client, timing: verdict::Timing) -> Result<(), Error> {
+    let [clusters, policies, overrides, bindings] = karmada_resources();
+    let ctx = SiteContext {
+        classes: cache(Api::all(client.clone())),
+        locations: cache(Api::all(client.clone())),
+        failovers: cache(Api::all(client.clone())),
+        clusters: dynamic(&client, &clusters),
+        policies: dynamic(&client, &policies),
+        overrides: dynamic(&client, &overrides),
+        bindings: dynamic(&client, &bindings),
+        client: client.clone(),
+        timing,
+    };
+    for ready in [ctx.classes.wait_until_ready().await, ctx.locations.wait_until_ready().await] {
+        ready.map_err(|_| Error::CachesNotSynced)?;
+    }
+    for store in [&ctx.clusters, &ctx.policies, &ctx.overrides, &ctx.bindings] {
+        store.wait_until_ready().await.map_err(|_| Error::CachesNotSynced)?;
+    }
+    ctx.failovers.wait_until_ready().await.map_err(|_| Error::CachesNotSynced)?;
+    let services: Api<ResilientService> = Api::all(client.clone());
+    // A member cluster's health changing is news for every service with sites.
+    let health = watcher(Api::<DynamicObject>::all_with(client.clone(), &clusters), watcher::Config::default())
+        .touched_objects()
+        .filter_map(|c| ready(c.ok().map(|_| ())));
+    Controller::new(services, watcher::Config::default())
+        .watches(Api::<SiteFailover>::all(client.clone()), watcher::Config::default(), |f| {
+            f.namespace().map(|ns| ObjectRef::new(&f.spec.service).within(&ns))
+        })
+        // Karmada's binding: where the service is scheduled and how each member reports it.
+        .watches_with(
+            Api::<DynamicObject>::all_with(client, &bindings),
+            bindings.clone(),
+            watcher::Config::default(),
+            |b| {
+                let name = b.data["spec"]["resource"]["name"].as_str()?.to_string();
+                b.namespace().map(|ns| ObjectRef::new(&name).within(&ns))
+            },
+        )
+        .reconcile_all_on(health)
+        .run(reconcile, |_, e, _| error_action(e), Arc::new(ctx))
+        .for_each(|r| {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "site reconcile");
+            }
+            ready(())
+        })
+        .await;
+    Ok(())
+}
+
+fn error_action(e: &Error) -> Action {
+    tracing::warn!(error = %e, "site reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// The member clusters as Karmada reports them.
+fn clusters(ctx: &SiteContext) -> Vec<Cluster> {
+    ctx.clusters
+        .state()
+        .iter()
+        .map(|c| Cluster::from_document(&serde_json::to_value(&**c).unwrap_or_default()))
+        .collect()
+}
+
+/// The Karmada binding of the service (`<name>-resilientservice`), as JSON.
+fn binding(ctx: &SiteContext, svc: &ResilientService) -> Option<Value> {
+    let name = format!("{}-resilientservice", svc.name_any());
+    let ns = svc.namespace()?;
+    let b = ctx.bindings.get(&ObjectRef::new_with(&name, karmada_resources()[3].clone()).within(&ns))?;
+    serde_json::to_value(&*b).ok()
+}
+
+/// The member clusters where the service reports Ready, from the binding's aggregated status (Karmada reflects a
+/// custom resource's whole status), and the newest good copy any of them reports.
+fn reported(binding: Option<&Value>) -> (Vec<String>, Option<jiff::Timestamp>) {
+    let items = binding.and_then(|b| b["status"]["aggregatedStatus"].as_array()).cloned().unwrap_or_default();
+    let ready = items
+        .iter()
+        .filter(|i| {
+            i["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        })
+        .filter_map(|i| i["clusterName"].as_str().map(str::to_string))
+        .collect();
+    let newest = items
+        .iter()
+        .filter_map(|i| i["status"]["backup"]["newestCopy"].as_str()?.parse::<jiff::Timestamp>().ok())
+        .max();
+    (ready, newest)
+}
+
+async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<Action, Error> {
+    let ns = svc.namespace().ok_or(Error::NoNamespace)?;
+    let Some(class) = ctx.classes.get(&ObjectRef::new(&svc.spec.class_name)) else {
+        return Ok(Action::requeue(RESYNC));
+    };
+    let Some(sites) = class.spec.sites.clone() else { return Ok(Action::await_change()) };
+    let now = jiff::Timestamp::now();
+    let clusters = clusters(&ctx);
+    let failovers: Vec<Arc<SiteFailover>> = ctx
+        .failovers
+        .state()
+        .into_iter()
+        .filter(|f| f.namespace().as_deref() == Some(ns.as_str()) && f.spec.service == svc.name_any())
+        .collect();
+    let declarations: Vec<Declaration> = failovers
+        .iter()
+        .map(|f| Declaration {
+            name: f.name_any(),
+            to: f.spec.to.clone(),
+            declared: f.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0),
+        })
+        .collect();
+    let previous = svc.status.as_ref().and_then(|s| s.site.clone());
+    let recorded = previous.as_ref().map(|p| Recorded { site: p.serving.clone(), since: p.since.0 });
+    let hold = ctx.timing.hold.as_secs();
+    let (serving, why) = sites::serving(&sites, &clusters, &declarations, recorded.as_ref(), hold, now);
+    apply_policies(&ctx, &svc, &ns, &sites, &serving, &clusters).await?;
+    let binding = binding(&ctx, &svc);
+    let (ready_at, newest) = reported(binding.as_ref());
+    let objectives = region_verdicts(&ctx, &svc, &class, &sites, &clusters, newest, now);
+    let since = match (&previous, &why) {
+        (Some(p), _) if p.serving == serving => p.since.clone(),
+        (_, Serving::Declared { at, .. }) => Time(*at),
+        _ => Time(now),
+    };
+    let (reason, message) = match (&previous, &why) {
+        // Kept where continuo moved it: the move's own words stay.
+        (Some(p), Serving::Kept { .. }) if p.serving == serving => (p.reason.clone(), p.message.clone()),
+        _ => {
+            let (reason, message) = words(&why, &serving);
+            (reason.to_string(), message)
+        }
+    };
+    let site = SiteStatus { serving: serving.clone(), since, reason, message, objectives };
+    if previous.as_ref() != Some(&site) {
+        let api: Api<ResilientService> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch =
+            json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService", "status": {"site": site}});
+        api.patch_status(&svc.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+    }
+    let target = sites.site(&serving).map(|s| sites::members(s, &clusters)).unwrap_or_default();
+    let newest = declarations
+        .iter()
+        .filter(|d| sites.site(&d.to).is_some())
+        .max_by_key(|d| (d.declared, d.name.clone()))
+        .map(|d| d.name.as_str());
+    let moment = sites::declared::Moment {
+        sites: &sites,
+        newest,
+        serving: &serving,
+        before: recorded.as_ref().map(|r| r.site.as_str()),
+        ready_here: ready_at.iter().any(|c| target.iter().any(|t| &t.name == c)),
+        rto: class.spec.objective(Scope::Region).map(|o| o.rto.as_secs()),
+        now,
+    };
+    declared(&ctx, &ns, &failovers, &moment).await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+fn words(why: &Serving, serving: &str) -> (&'static str, String) {
+    match why {
+        Serving::Primary => ("Primary", format!("serving from the primary site {serving}")),
+        Serving::Declared { by, at } => {
+            ("Declared", format!("serving from {serving}, declared by SiteFailover {by} at {at}"))
+        }
+        Serving::Automatic { lost, since } => {
+            ("Automatic", format!("moved to {serving}: site {lost} not Ready since {since}, past the hold"))
+        }
+        Serving::Kept { since } => {
+            ("Automatic", format!("serving from {serving} since {since}, where continuo moved it"))
+        }
+    }
+}
+
+fn region_verdicts(
+    ctx: &SiteContext,
+    svc: &ResilientService,
+    class: &ContinuityClass,
+    sites: &crate::api::Sites,
+    clusters: &[Cluster],
+    newest: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> Vec<ObjectiveStatus> {
+    let Some(o) = class.spec.objective(Scope::Region) else { return Vec::new() };
+    let location = svc.spec.backup.as_ref().and_then(|b| ctx.locations.get(&ObjectRef::new(&b.location)));
+    let backup = verdict::copies(svc, class, location.as_deref(), newest, now);
+    let startup = crate::objectives::Timing::default().pod_startup(&svc.spec.template, svc.spec.startup_seconds);
+    let stateful = !svc.spec.volume_claim_templates.is_empty();
+    let s = verdict::Situation {
+        sites,
+        clusters,
+        startup,
+        stateful,
+        restore: None,
+        backup: backup.as_ref(),
+        timing: &ctx.timing,
+        now,
+    };
+    let status =
+        |objective: &str, target, (v, reason, message): (crate::verdict::Verdict, &str, String)| ObjectiveStatus {
+            scope: Scope::Region,
+            objective: objective.into(),
+            target,
+            status: v.as_status().into(),
+            reason: reason.into(),
+            message,
+        };
+    let mut out = vec![status("RTO", o.rto, verdict::rto(&s, o.rto))];
+    out.extend(o.rpo.map(|rpo| status("RPO", rpo, verdict::rpo(&s, rpo))));
+    out
+}
+
+/// Server-side applies `desired` (a Karmada policy) unless the cached one already says the same; owned by the
+/// service, so deleting it deletes them.
+async fn apply_policy(
+    ctx: &SiteContext,
+    svc: &ResilientService,
+    ar: &ApiResource,
+    cached: &Store<DynamicObject>,
+    mut desired: Value,
+) -> Result<(), Error> {
+    let ns = svc.namespace().ok_or(Error::NoNamespace)?;
+    let name = desired["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    if let Some(owner) = svc.controller_owner_ref(&()) {
+        desired["metadata"]["ownerReferences"] = json!([owner]);
+    }
+    let current = cached.get(&ObjectRef::new_with(&name, ar.clone()).within(&ns));
+    let same = current.as_ref().is_some_and(|c| {
+        c.data["spec"] == desired["spec"]
+            && c.metadata.owner_references.as_ref().map(|o| json!(o))
+                == Some(desired["metadata"]["ownerReferences"].clone())
+    });
+    if same {
+        return Ok(());
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, ar);
+    api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&desired)).await?;
+    Ok(())
+}
+
+async fn apply_policies(
+    ctx: &SiteContext,
+    svc: &ResilientService,
+    ns: &str,
+    sites: &crate::api::Sites,
+    serving: &str,
+    clusters: &[Cluster],
+) -> Result<(), Error> {
+    let [_, policies, overrides, _] = karmada_resources();
+    let name = svc.name_any();
+    let policy = karmada::propagation_policy(&name, ns, sites, serving, clusters);
+    apply_policy(ctx, svc, &policies, &ctx.policies, policy).await?;
+    match karmada::override_policy(&name, ns, sites, serving, clusters) {
+        Some(o) => apply_policy(ctx, svc, &overrides, &ctx.overrides, o).await,
+        None => {
+            let key = karmada::policy_name(&name);
+            if ctx.overrides.get(&ObjectRef::new_with(&key, overrides.clone()).within(ns)).is_some() {
+                let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &overrides);
+                api.delete(&key, &DeleteParams::default()).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Each declaration's record (see [`sites::declared`]), written when it changes.
+async fn declared(
+    ctx: &SiteContext,
+    ns: &str,
+    failovers: &[Arc<SiteFailover>],
+    m: &sites::declared::Moment<'_>,
+) -> Result<(), Error> {
+    let api: Api<SiteFailover> = Api::namespaced(ctx.client.clone(), ns);
+    for f in failovers {
+        let next = sites::declared::status(f, f.status.as_ref(), m);
+        if f.status.as_ref() != Some(&next) {
+            let patch = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "SiteFailover", "status": next});
+            api.patch_status(&f.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+        }
+    }
+    Ok(())
+}
