@@ -15,6 +15,8 @@ mod drills;
 mod harness;
 #[path = "cluster/restart.rs"]
 mod restart;
+#[path = "cluster/sites.rs"]
+mod sites;
 #[path = "cluster/stateful.rs"]
 mod stateful;
 
@@ -213,4 +215,10 @@ fn e2e_8_the_monthly_report_from_the_cluster_and_from_the_operator() {
     let (status, body) = eventually(Duration::from_secs(20), "/report", || op.http_get("/report"));
     assert!(status.contains("200"), "{status}");
     assert!(body.contains("portal") && body.contains("<svg"), "the page names the service and draws its charts");
+}
+
+#[test]
+#[ignore = "end-to-end: needs a real control plane (../shared/control-plane, or CONTINUO_E2E_KUBECONFIG)"]
+fn e2e_9_karmadas_crds_accept_the_site_policies_and_a_declared_failover_is_recorded() {
+    sites::run();
 }

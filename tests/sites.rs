@@ -183,3 +183,24 @@ async fn automatic_failover_moves_after_the_hold_and_stays_when_the_site_returns
     assert_eq!(site(&api)["serving"], "turin", "back only when declared");
     controller.abort();
 }
+
+#[test]
+fn the_karmada_interpreter_embeds_the_tested_lua_as_it_is() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let ric: Value = serde_saphyr::from_str(&read("charts/continuo/files/karmada-interpreter.yaml")).unwrap();
+    assert_eq!(ric["spec"]["target"], json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService"}));
+    for (key, file) in [
+        ("healthInterpretation", "health"),
+        ("statusReflection", "reflect"),
+        ("statusAggregation", "aggregate"),
+        ("dependencyInterpretation", "dependencies"),
+    ] {
+        let embedded = ric["spec"]["customizations"][key]["luaScript"].as_str().unwrap_or_default();
+        assert_eq!(
+            embedded,
+            read(&format!("charts/continuo/files/karmada/{file}.lua")),
+            "{key} differs from {file}.lua"
+        );
+    }
+}

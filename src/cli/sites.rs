@@ -44,7 +44,9 @@ pub struct Offline<'a> {
 
 /// The Karmada objects for `o`, appended to `objects`, and the site report, appended to `report`.
 pub fn describe(o: &Offline<'_>, objects: &mut Vec<Value>, report: &mut String) {
-    let Some(sites) = &o.class.spec.sites else { return };
+    let Some(declared) = &o.class.spec.sites else { return };
+    let (sites, adjusted) = sites::effective(declared, o.stateful);
+    let sites = &sites;
     let (svc, ns) = (o.svc.name_any(), o.svc.namespace().unwrap_or_default());
     let now = jiff::Timestamp::now();
     let timing = o.timing;
@@ -63,6 +65,9 @@ pub fn describe(o: &Offline<'_>, objects: &mut Vec<Value>, report: &mut String) 
         "  sites ({:?} standby, {:?} failover): serving from {serving} ({why})",
         sites.standby, sites.failover
     );
+    if let Some(a) = adjusted {
+        let _ = writeln!(report, "    note: {a}");
+    }
     for site in &sites.sites {
         let names: Vec<&str> = sites::members(site, o.clusters).iter().map(|c| c.name.as_str()).collect();
         let health = match sites::health(site, o.clusters) {

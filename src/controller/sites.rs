@@ -173,7 +173,8 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     let Some(class) = ctx.classes.get(&ObjectRef::new(&svc.spec.class_name)) else {
         return Ok(Action::requeue(RESYNC));
     };
-    let Some(sites) = class.spec.sites.clone() else { return Ok(Action::await_change()) };
+    let Some(declared_sites) = class.spec.sites.as_ref() else { return Ok(Action::await_change()) };
+    let (sites, adjusted) = sites::effective(declared_sites, !svc.spec.volume_claim_templates.is_empty());
     let now = jiff::Timestamp::now();
     let clusters = clusters(&ctx);
     let failovers: Vec<Arc<SiteFailover>> = ctx
@@ -208,6 +209,7 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
         (Some(p), Serving::Kept { .. }) if p.serving == serving => (p.reason.clone(), p.message.clone()),
         _ => {
             let (reason, message) = words(&why, &serving);
+            let message = adjusted.map_or(message.clone(), |a| format!("{message}; {a}"));
             (reason.to_string(), message)
         }
     };

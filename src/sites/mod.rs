@@ -56,6 +56,20 @@ pub struct Declaration {
     pub declared: Timestamp,
 }
 
+/// The sites as they are carried out for a service: a stateful service stands by Cold whatever the class says (a
+/// Warm site would run a second copy writing its own volumes: two writers), and the reason in words when that
+/// changed anything.
+pub fn effective(sites: &Sites, stateful: bool) -> (Sites, Option<String>) {
+    if stateful && sites.standby == crate::api::Standby::Warm {
+        let cold = Sites { standby: crate::api::Standby::Cold, ..sites.clone() };
+        let why = "the class asks for a Warm standby, but the service keeps data on volumes of its own: a second \
+                   site running it would write its own copy of the data, so it stands by Cold (nothing runs there \
+                   until it is moved)";
+        return (cold, Some(why.to_string()));
+    }
+    (sites.clone(), None)
+}
+
 /// The clusters of `site` among those observed, in name order.
 pub fn members<'a>(site: &Site, clusters: &'a [Cluster]) -> Vec<&'a Cluster> {
     let mut out: Vec<&Cluster> = clusters

@@ -159,6 +159,18 @@ fn a_warm_standby_runs_one_cluster_per_site_and_scales_the_others_down() {
     assert!(tolerations[0].get("tolerationSeconds").is_none());
 }
 
+#[test]
+fn a_stateful_service_never_stands_by_warm_two_sites_would_write() {
+    let warm = sites(Standby::Warm, SiteFailoverMode::Declared);
+    let (cold, why) = effective(&warm, true);
+    assert_eq!(cold.standby, Standby::Cold);
+    assert!(why.unwrap().contains("stands by Cold"));
+    let policy = karmada::propagation_policy("db", "erp", &cold, "milan", &healthy());
+    assert_eq!(policy["spec"]["placement"]["clusterAffinity"]["clusterNames"], serde_json::json!(["mil-1", "mil-2"]));
+    assert_eq!(effective(&warm, false).0.standby, Standby::Warm, "a stateless service keeps its warm site");
+    assert!(effective(&warm, false).1.is_none());
+}
+
 fn situation<'a>(s: &'a Sites, clusters: &'a [Cluster], timing: &'a verdict::Timing) -> verdict::Situation<'a> {
     verdict::Situation {
         sites: s,

@@ -31,7 +31,7 @@ pub struct ControlPlane {
     operator_kubeconfig: PathBuf,
 }
 
-fn root() -> &'static Path {
+pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 

@@ -1,0 +1,194 @@
+//! e2e_9: the site controller (`continuo sites`) on a real API server with Karmada's own CRDs installed (from
+//! `../shared/karmada/crds`): every policy continuo writes for Karmada is accepted by their schemas and rules, a
+//! Warm standby's OverridePolicy too (server-side dry run of what `continuo plan` prints), and a declared failover
+//! moves the placement and is recorded Completed with its RTO once the service reports Ready at the new site.
+//! Karmada's own controllers do not run here: the test plays the scheduler's binding, as Karmada documents it,
+//! and a stand-in CRD holds the `Cluster` objects Karmada's aggregated API server would serve.
+
+use std::{process::Command, time::Duration};
+
+use serde_json::Value;
+
+use super::harness::{Scenario, eventually, root};
+
+/// Karmada's CRDs, applied as they ship, and a stand-in for the `Cluster` kind.
+fn install_karmada(s: &Scenario) {
+    let dir = root().join("../shared/karmada/crds");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (Karmada's CRDs come with the kit)", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        s.cp.apply(&std::fs::read_to_string(&f).unwrap());
+    }
+    s.cp.apply(CLUSTER_STAND_IN);
+    s.cp.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd",
+        "propagationpolicies.policy.karmada.io",
+        "overridepolicies.policy.karmada.io",
+        "resourcebindings.work.karmada.io",
+        "clusters.cluster.karmada.io",
+        "resourceinterpretercustomizations.config.karmada.io",
+    ])
+    .expect("Karmada's CRDs are established");
+    // continuo's resource interpreter, accepted by Karmada's own CRD for it.
+    s.cp.apply(&std::fs::read_to_string(root().join("charts/continuo/files/karmada-interpreter.yaml")).unwrap());
+}
+
+/// Karmada serves `Cluster` from its aggregated API server; here a CRD of the same group, version and kind holds
+/// the objects (status stored as written).
+const CLUSTER_STAND_IN: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: clusters.cluster.karmada.io}
+spec:
+  group: cluster.karmada.io
+  scope: Cluster
+  names: {kind: Cluster, plural: clusters, singular: cluster, listKind: ClusterList}
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+";
+
+fn cluster(name: &str, site: &str, region: &str, ready: &str) -> String {
+    let since = jiff::Timestamp::now();
+    format!(
+        "apiVersion: cluster.karmada.io/v1alpha1
+kind: Cluster
+metadata: {{name: {name}, labels: {{continuo.dev/site: {site}}}}}
+spec: {{region: {region}, syncMode: Push}}
+status: {{conditions: [{{type: Ready, status: \"{ready}\", reason: ClusterReady, message: '', lastTransitionTime: \"{since}\"}}]}}
+"
+    )
+}
+
+fn policy(s: &Scenario) -> Option<Value> {
+    s.get("propagationpolicies.policy.karmada.io", "continuo-ict-portal")
+}
+
+/// Karmada's scheduler's part: the binding on `cluster`, whose member reports the service Ready.
+fn karmada_binds(s: &Scenario, cluster: &str) {
+    s.apply(&format!(
+        "apiVersion: work.karmada.io/v1alpha2
+kind: ResourceBinding
+metadata: {{name: ict-portal-resilientservice, namespace: NAMESPACE}}
+spec:
+  resource: {{apiVersion: continuo.dev/v1alpha1, kind: ResilientService, name: ict-portal, namespace: NAMESPACE}}
+  clusters: [{{name: {cluster}}}]
+"
+    ));
+    let status = format!(
+        r#"{{"status": {{"aggregatedStatus": [{{"clusterName": "{cluster}", "applied": true, "status": {{"conditions": [{{"type": "Ready", "status": "True"}}]}}}}]}}}}"#
+    );
+    s.cp.kubectl(&[
+        "patch",
+        "-n",
+        &s.ns,
+        "resourcebindings.work.karmada.io",
+        "ict-portal-resilientservice",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status,
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+pub fn run() {
+    let s = Scenario::new("sites");
+    install_karmada(&s);
+    let (milan, turin, class) = (format!("{}-milan", s.ns), format!("{}-turin", s.ns), format!("{}-dr", s.ns));
+    s.cp.apply(&cluster(&milan, &milan, "region-1", "True"));
+    s.cp.apply(&cluster(&turin, &turin, "region-2", "True"));
+    s.cp.apply(&format!(
+        "apiVersion: continuo.dev/v1alpha1
+kind: ContinuityClass
+metadata: {{name: {class}}}
+spec:
+  mode: Restart
+  objectives: [{{scope: Zone, rto: 60m}}, {{scope: Region, rto: 4h, rpo: 24h}}]
+  sites:
+    sites: [{{name: milan, clusterNames: [{milan}]}}, {{name: turin, clusterLabels: {{continuo.dev/site: {turin}}}}}]
+    standby: Cold
+    failover: Declared
+"
+    ));
+    s.apply(&format!(
+        "apiVersion: continuo.dev/v1alpha1
+kind: ResilientService
+metadata: {{name: ict-portal, namespace: NAMESPACE}}
+spec:
+  className: {class}
+  replicas: 3
+  startupSeconds: 60
+  template: {{spec: {{containers: [{{name: portal, image: registry.example/portal:3}}]}}}}
+"
+    ));
+    let log = std::fs::File::create(root().join(format!("target/e2e/{}-sites.log", s.ns))).unwrap();
+    let mut controller = Command::new(env!("CARGO_BIN_EXE_continuo"))
+        .args(["sites", "--site-failover-hold", "30s"])
+        .env("KUBECONFIG", &s.cp.kubeconfig)
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("continuo sites");
+    let placed = eventually(Duration::from_secs(60), "the PropagationPolicy, accepted by Karmada's CRD", || {
+        policy(&s).ok_or("none yet".to_string())
+    });
+    assert_eq!(placed["spec"]["placement"]["clusterAffinity"]["clusterNames"], serde_json::json!([milan]));
+    assert_eq!(placed["metadata"]["ownerReferences"][0]["kind"], "ResilientService");
+    let site = eventually(Duration::from_secs(30), "status.site", || {
+        s.status("ict-portal")
+            .map(|st| st["site"].clone())
+            .and_then(|v| if v.is_object() { Ok(v) } else { Err(v.to_string()) })
+    });
+    assert_eq!(site["serving"], "milan");
+    karmada_binds(&s, &milan);
+
+    // The disaster: milan is lost and a person declares it.
+    s.cp.apply(&cluster(&milan, &milan, "region-1", "Unknown"));
+    s.apply("apiVersion: continuo.dev/v1alpha1\nkind: SiteFailover\nmetadata: {name: milan-flood, namespace: NAMESPACE}\nspec: {service: ict-portal, to: turin, reason: e2e}\n");
+    eventually(Duration::from_secs(30), "the placement at turin", || {
+        let p = policy(&s).ok_or("gone")?;
+        let selector = &p["spec"]["placement"]["clusterAffinity"]["labelSelector"]["matchLabels"]["continuo.dev/site"];
+        (selector == turin.as_str()).then_some(()).ok_or(p["spec"]["placement"].to_string())
+    });
+    karmada_binds(&s, &turin);
+    let done = eventually(Duration::from_secs(60), "the declaration Completed", || {
+        let f = s.get("sitefailovers.continuo.dev", "milan-flood").ok_or("gone")?;
+        (f["status"]["phase"] == "Completed").then_some(f.clone()).ok_or(f["status"].to_string())
+    });
+    assert_eq!(done["status"]["withinRto"], true, "{done}");
+    println!("declared failover recorded Completed, RTO {}s", done["status"]["rtoSeconds"]);
+
+    // A Warm standby's OverridePolicy, as `continuo plan` prints it, accepted by Karmada's schema (dry run).
+    let plan = Command::new(env!("CARGO_BIN_EXE_continuo"))
+        .args(["plan", "-f", "examples/sites/warm-site.yaml", "-f", "examples/sites/clusters.yaml"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let objects = String::from_utf8_lossy(&plan.stdout);
+    let karmada: Vec<&str> = objects.split("---\n").filter(|d| d.contains("policy.karmada.io")).collect();
+    assert_eq!(karmada.len(), 2, "a PropagationPolicy and an OverridePolicy:\n{objects}");
+    let docs = karmada.join("---\n").replace("namespace: ict", &format!("namespace: {}", s.ns));
+    s.cp.kubectl_in(&["apply", "--server-side", "--dry-run=server", "-f", "-"], Some(&docs))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let _ = controller.kill();
+    let _ = controller.wait();
+    for (kind, name) in [
+        ("clusters.cluster.karmada.io", &milan),
+        ("clusters.cluster.karmada.io", &turin),
+        ("continuityclasses.continuo.dev", &class),
+    ] {
+        let _ = s.cp.kubectl(&["delete", kind, name, "--ignore-not-found"]);
+    }
+}
