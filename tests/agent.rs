@@ -339,3 +339,40 @@ fn two_backups_at_once_and_an_interrupted_one_leave_every_copy_sound() {
     let (_, report, _) = w.agent("list", &[]);
     assert_eq!(report["snapshots"], 3, "three copies, and nothing of the interrupted one: {report}");
 }
+
+#[test]
+fn a_database_dump_is_copied_as_one_file_whole_and_a_failing_dump_makes_no_copy() {
+    if !restic_here("dump") {
+        return;
+    }
+    let w = World::new("dump");
+    // A "database" whose consistent dump is what a command writes to its standard output (pg_dump, in a real one).
+    let dump = w.root.join("orders.sql");
+    let text: String = (0..20_000).map(|i| format!("INSERT INTO orders VALUES ({i}, 'fattura-{i}-€');\n")).collect();
+    fs::write(&dump, &text).unwrap();
+    let command = format!("cat {}", dump.display());
+    let (ok, report, out) = w.agent("backup", &[("CONTINUO_DUMP_COMMAND", command.as_str())]);
+    assert!(ok, "{report} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["files"], 1, "{report}");
+    assert_eq!(report["sizeBytes"].as_u64(), Some(text.len() as u64), "{report}");
+    let id = report["id"].as_str().unwrap().to_string();
+    // What restic holds is the dump, byte for byte.
+    let repo = w.root.join("repository/erp/archive");
+    let back = Command::new("restic")
+        .args(["dump", &id, "/archive.dump"])
+        .env("RESTIC_REPOSITORY", &repo)
+        .env("RESTIC_PASSWORD", "not-a-real-secret")
+        .output()
+        .unwrap();
+    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    assert!(back.stdout == text.as_bytes(), "the restored dump differs from the database's");
+    // A drill restores it into scratch and verifies.
+    let (ok, report, _) =
+        w.agent("restore", &[("CONTINUO_POINT_ID", id.as_str()), ("CONTINUO_RESTORE_TARGET", "scratch")]);
+    assert!(ok && report["verified"] == true, "{report}");
+    // A dump that fails half way is no copy: none is kept, and the report says so.
+    let (ok, report, _) = w.agent("backup", &[("CONTINUO_DUMP_COMMAND", "false")]);
+    assert!(!ok && report["error"].as_str().unwrap_or_default().contains("no copy was made"), "{report}");
+    let (_, report, _) = w.agent("list", &[]);
+    assert_eq!(report["snapshots"], 1, "only the good dump: {report}");
+}
