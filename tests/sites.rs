@@ -155,6 +155,18 @@ async fn a_declared_disaster_moves_the_service_to_the_recovery_site_and_only_a_d
     let refused =
         eventually("Refused", || api.get(FAILOVERS, "rome-typo").filter(|f| f["status"]["phase"] == "Refused")).await;
     assert!(refused["status"]["message"].as_str().unwrap().contains("not a site"), "{refused}");
+    let reasons = eventually("the Events", || {
+        let r: Vec<String> = api
+            .list("/apis/events.k8s.io/v1/namespaces/ict/events")
+            .iter()
+            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .collect();
+        r.contains(&"SiteFailoverRefused".to_string()).then_some(r)
+    })
+    .await;
+    for reason in ["SiteFailoverStarted", "SiteFailoverCompleted"] {
+        assert!(reasons.contains(&reason.to_string()), "{reason} in {reasons:?}");
+    }
 
     tokio::time::sleep(Duration::from_millis(1100)).await; // a later creation time for the failback
     declare(&api, "failback", "milan");

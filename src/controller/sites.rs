@@ -19,7 +19,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use super::Error;
+use super::{Error, events::Recorder};
 use crate::{
     api::{BackupLocation, ContinuityClass, ObjectiveStatus, ResilientService, Scope, SiteFailover, SiteStatus},
     sites::{self, Cluster, Declaration, Recorded, Serving, karmada, verdict},
@@ -55,6 +55,7 @@ pub struct SiteContext {
     overrides: Store<DynamicObject>,
     bindings: Store<DynamicObject>,
     timing: verdict::Timing,
+    recorder: Recorder,
 }
 
 fn cache<K>(api: Api<K>) -> Store<K>
@@ -85,6 +86,10 @@ pub async fn run(client: Client, timing: verdict::Timing) -> Result<(), Error> {
         policies: dynamic(&client, &policies),
         overrides: dynamic(&client, &overrides),
         bindings: dynamic(&client, &bindings),
+        recorder: Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter { controller: MANAGER.into(), instance: None },
+        ),
         client: client.clone(),
         timing,
     };
@@ -358,7 +363,33 @@ async fn declared(
         if f.status.as_ref() != Some(&next) {
             let patch = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "SiteFailover", "status": next});
             api.patch_status(&f.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+            if f.status.as_ref().map(|s| s.phase) != Some(next.phase) {
+                announce(ctx, f, &next).await;
+            }
         }
     }
     Ok(())
+}
+
+/// An Event on the declaration when its phase changes: news a person acts on. A failed publish is logged, never
+/// stops the reconcile (the status is already written).
+async fn announce(ctx: &SiteContext, f: &SiteFailover, s: &crate::api::SiteFailoverStatus) {
+    use crate::api::SiteFailoverPhase as P;
+    use kube::runtime::events::{Event, EventType};
+    let (type_, reason) = match (s.phase, s.within_rto) {
+        (P::Moving, _) => (EventType::Normal, "SiteFailoverStarted"),
+        (P::Completed, Some(false)) => (EventType::Warning, "SiteFailoverExceededRTO"),
+        (P::Completed, _) => (EventType::Normal, "SiteFailoverCompleted"),
+        (P::Refused, _) => (EventType::Warning, "SiteFailoverRefused"),
+    };
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: s.message.as_ref().map(|m| m.chars().take(1000).collect()),
+        action: "Failover".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &f.object_ref(&())).await {
+        tracing::warn!(error = %e, failover = %f.name_any(), "could not publish the Event");
+    }
 }
