@@ -1,7 +1,7 @@
 //! The reference agent's throughput against restic run by hand on the same data: a backup of `AGENT_BENCH_MIB`
-//! (default 1,024) MiB of incompressible files into a fresh local repository, and its restore into an empty
-//! volume, each three times, both into a repository that exists; the agent's overhead (its checksum manifest, the
-//! report, the restore's move into place) is the difference.
+//! (default 1,024) MiB of incompressible files into a local repository that exists, and its restore into an
+//! empty volume, five times each, alternating with restic's, best of five; the agent's overhead (its checksum
+//! manifest, the report, the restore's move into place) is the difference.
 //!
 //! `cargo bench --bench agent` (needs restic on the PATH; the data goes under `$TMPDIR`).
 
@@ -13,7 +13,7 @@ use std::{
     time::Instant,
 };
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 fn restic(repo: &Path, args: &[&str], cwd: &Path) {
     let ok = Command::new("restic")
@@ -66,10 +66,6 @@ fn data(dir: &Path, mib: usize) {
     }
 }
 
-fn best(mut f: impl FnMut() -> f64) -> f64 {
-    (0..RUNS).map(|_| f()).fold(f64::MAX, f64::min)
-}
-
 fn timed(f: impl FnOnce()) -> f64 {
     let t = Instant::now();
     f();
@@ -88,33 +84,42 @@ fn main() {
         restic(repo, &["init"], &root);
     };
 
-    let hand_backup = best(|| {
-        fresh(&by_hand);
-        timed(|| restic(&by_hand, &["backup", volume.to_str().unwrap()], &root))
-    });
-    // Both into a repository that exists: a service's first copy also creates it, once.
-    let agent_backup = best(|| {
-        fresh(&agent_repo);
-        timed(|| agent(&root, "backup", &[]))
-    });
+    // Runs alternate, the agent's and restic's, each after `sync`: neither pays for the other's writeback, and a
+    // slower minute of the machine falls on both.
+    let settle = || {
+        let _ = Command::new("sync").status();
+    };
     let target = root.join("restored");
-    let hand_restore = best(|| {
+    let (mut hand_backup, mut agent_backup, mut hand_restore, mut agent_restore) =
+        (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+    for _ in 0..RUNS {
+        // Both into a repository that exists: a service's first copy also creates it, once.
+        fresh(&by_hand);
+        settle();
+        hand_backup = hand_backup.min(timed(|| restic(&by_hand, &["backup", volume.to_str().unwrap()], &root)));
+        fresh(&agent_repo);
+        settle();
+        agent_backup = agent_backup.min(timed(|| agent(&root, "backup", &[])));
+        let report = fs::read_to_string(root.join("report")).unwrap();
+        let id = report.split("\"id\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
         let _ = fs::remove_dir_all(&target);
-        timed(|| restic(&by_hand, &["restore", "latest", "--target", target.to_str().unwrap()], &root))
-    });
-    let report = fs::read_to_string(root.join("report")).unwrap();
-    let id = report.split("\"id\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let agent_restore = best(|| {
+        settle();
+        hand_restore = hand_restore
+            .min(timed(|| restic(&by_hand, &["restore", "latest", "--target", target.to_str().unwrap()], &root)));
+        // The volume is lost; an empty one is mounted in its place, and the agent restores into it.
         let _ = fs::remove_dir_all(&volume);
         fs::create_dir_all(&volume).unwrap();
-        timed(|| {
+        settle();
+        agent_restore = agent_restore.min(timed(|| {
             agent(
                 &root,
                 "restore",
                 &[("CONTINUO_POINT_ID", &id), ("CONTINUO_RESTORE_ORDINALS", "0"), ("CONTINUO_POD_INDEX", "0")],
             )
-        })
-    });
+        }));
+        // What was restored is the next round's data: the same bytes.
+        let _ = fs::remove_file(volume.join(".continuo-restored"));
+    }
     let rate = |secs: f64| mib as f64 / secs;
     println!("{mib} MiB, best of {RUNS}:");
     println!(
