@@ -173,7 +173,7 @@ pub struct ResilientServiceStatus {
     /// On Karmada's control plane, for a class with sites: the site the service serves from, and the Region
     /// verdicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub site: Option<super::SiteStatus>,
+    pub site: Option<SiteStatus>,
     /// Ready, Reconciling, Stalled, ZoneRedundant, ObjectivesMet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
@@ -249,4 +249,24 @@ impl ResilientService {
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
         self.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
     }
+}
+
+/// Where a service with sites serves, as continuo on Karmada's control plane records it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteStatus {
+    /// The site it serves from.
+    #[schemars(length(max = 32))]
+    pub serving: String,
+    /// Since when.
+    pub since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// Why: `Primary`, `Declared` (a SiteFailover), `Automatic` (its site lost past the hold).
+    #[schemars(length(max = 32))]
+    pub reason: String,
+    #[schemars(length(max = 1024))]
+    pub message: String,
+    /// The Region objective's verdicts, judged here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2))]
+    pub objectives: Vec<ObjectiveStatus>,
 }

@@ -84,26 +84,6 @@ impl Sites {
     }
 }
 
-/// Where a service with sites serves, as continuo on Karmada's control plane records it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SiteStatus {
-    /// The site it serves from.
-    #[schemars(length(max = 32))]
-    pub serving: String,
-    /// Since when.
-    pub since: Time,
-    /// Why: `Primary`, `Declared` (a SiteFailover), `Automatic` (its site lost past the hold).
-    #[schemars(length(max = 32))]
-    pub reason: String,
-    #[schemars(length(max = 1024))]
-    pub message: String,
-    /// The Region objective's verdicts, judged here.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 2))]
-    pub objectives: Vec<super::ObjectiveStatus>,
-}
-
 /// A declared site failover (or failback): the service serves from `to` from now on. Created by a person, once;
 /// never edited (create another to move again). continuo moves the service through Karmada, brings its data there
 /// from the newest copy the site can read, and records when each step happened against the Region RTO.
