@@ -149,6 +149,9 @@ enum Command {
     /// each service whose class names sites at its serving site through Karmada's policies, carries out declared
     /// site failovers (SiteFailover) and judges the Region objectives. One replica.
     Sites {
+        /// Address of the admin port (/livez, /readyz, /metrics).
+        #[arg(long, env = "CONTINUO_ADMIN_ADDRESS", default_value = "0.0.0.0:8080")]
+        admin_address: std::net::SocketAddr,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -233,7 +236,7 @@ fn main() -> ExitCode {
             println!("{report}");
             if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
-        Command::Sites { model } => sites(model.config().sites),
+        Command::Sites { admin_address, model } => sites(model.config().sites, admin_address),
         Command::Report { month, namespace, output, files, at } => match report(month, namespace, output, files, at) {
             Ok(text) => {
                 print!("{text}");
@@ -303,7 +306,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn sites(timing: continuo::sites::verdict::Timing) -> ExitCode {
+fn sites(timing: continuo::sites::verdict::Timing, admin: std::net::SocketAddr) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
@@ -317,8 +320,9 @@ fn sites(timing: continuo::sites::verdict::Timing) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let listener = continuo::controller::admin::bind(admin).await?;
         let client = kube::Client::try_default().await.map_err(|e| e.to_string())?;
-        continuo::controller::sites::run(client, timing).await.map_err(|e| e.to_string())
+        continuo::controller::sites::run(client, timing, listener).await.map_err(|e| e.to_string())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -168,6 +168,7 @@ const NOT_REASONS: &[&str] = &[
     "SiteFailover",
     "SiteFailoverStatus",
     "ResourceBinding",
+    "SiteCollector",
     "AvailabilityMet",
     "DataRestored",
     "FailureDetection",

@@ -97,6 +97,20 @@ async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     panic!("timed out waiting for {what}")
 }
 
+/// `GET /metrics` on the site controller's admin port, off the test's runtime (which serves it).
+async fn scrape(port: u16) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+        let _ = write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text
+    })
+    .await
+    .unwrap_or_default()
+}
+
 fn affinity(api: &FakeApi) -> Option<Value> {
     api.get(POLICIES, "continuo-ict-portal").map(|p| p["spec"]["placement"]["clusterAffinity"].clone())
 }
@@ -112,7 +126,9 @@ fn timing(hold: u64) -> Timing {
 #[tokio::test]
 async fn a_declared_disaster_moves_the_service_to_the_recovery_site_and_only_a_declared_failback_brings_it_back() {
     let api = world("Declared");
-    let controller = tokio::spawn(sites::run(api.client(), timing(120)));
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = admin.local_addr().unwrap().port();
+    let controller = tokio::spawn(sites::run(api.client(), timing(120), admin));
     let placed = eventually("the policy at milan", || affinity(&api)).await;
     assert_eq!(placed, json!({"clusterNames": ["milan-1"]}));
     let policy = api.get(POLICIES, "continuo-ict-portal").unwrap();
@@ -172,13 +188,26 @@ async fn a_declared_disaster_moves_the_service_to_the_recovery_site_and_only_a_d
     declare(&api, "failback", "milan");
     eventually("the policy back at milan", || affinity(&api).filter(|a| a["clusterNames"] == json!(["milan-1"]))).await;
     assert_eq!(api.get(FAILOVERS, "milan-flood").unwrap()["status"]["phase"], "Completed", "a record stays as it was");
+    let want = r#"continuo_site_serving{namespace="ict",service="ict-portal",site="milan",reason="Declared"} 1"#;
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = scrape(port).await;
+        if metrics.contains(want) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(metrics.contains(want), "{metrics}");
+    assert!(metrics.contains(r#"continuo_site_failovers_total{result="completed"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"continuo_site_failovers_total{result="refused"} 1"#), "{metrics}");
     controller.abort();
 }
 
 #[tokio::test]
 async fn automatic_failover_moves_after_the_hold_and_stays_when_the_site_returns() {
     let api = world("Automatic");
-    let controller = tokio::spawn(sites::run(api.client(), timing(1)));
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let controller = tokio::spawn(sites::run(api.client(), timing(1), admin));
     eventually("the policy at milan", || affinity(&api).filter(|a| a["clusterNames"] == json!(["milan-1"]))).await;
     api.put(CLUSTERS, cluster("milan-1", "milan", "eu-south-1", false, now() - jiff::SignedDuration::from_secs(5)));
     // The controller re-reads cluster health on its resync; a service change wakes it sooner.

@@ -19,7 +19,11 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use super::{Error, events::Recorder};
+use super::{
+    Error,
+    admin::{self, Readiness},
+    events::Recorder,
+};
 use crate::{
     api::{BackupLocation, ContinuityClass, ObjectiveStatus, ResilientService, Scope, SiteFailover, SiteStatus},
     sites::{self, Cluster, Declaration, Recorded, Serving, karmada, verdict},
@@ -56,6 +60,7 @@ pub struct SiteContext {
     bindings: Store<DynamicObject>,
     timing: verdict::Timing,
     recorder: Recorder,
+    metrics: Arc<crate::metrics::sites::SiteMetrics>,
 }
 
 fn cache<K>(api: Api<K>) -> Store<K>
@@ -75,8 +80,8 @@ fn dynamic(client: &Client, ar: &ApiResource) -> Store<DynamicObject> {
     store
 }
 
-/// Runs the site controller until the process stops.
-pub async fn run(client: Client, timing: verdict::Timing) -> Result<(), Error> {
+/// Runs the site controller until the process stops, serving `/livez`, `/readyz` and `/metrics` on `admin`.
+pub async fn run(client: Client, timing: verdict::Timing, admin: tokio::net::TcpListener) -> Result<(), Error> {
     let [clusters, policies, overrides, bindings] = karmada_resources();
     let ctx = SiteContext {
         classes: cache(Api::all(client.clone())),
@@ -92,6 +97,7 @@ pub async fn run(client: Client, timing: verdict::Timing) -> Result<(), Error> {
         ),
         client: client.clone(),
         timing,
+        metrics: Arc::default(),
     };
     for ready in [ctx.classes.wait_until_ready().await, ctx.locations.wait_until_ready().await] {
         ready.map_err(|_| Error::CachesNotSynced)?;
@@ -101,11 +107,12 @@ pub async fn run(client: Client, timing: verdict::Timing) -> Result<(), Error> {
     }
     ctx.failovers.wait_until_ready().await.map_err(|_| Error::CachesNotSynced)?;
     let services: Api<ResilientService> = Api::all(client.clone());
+    let readiness = Readiness::default();
     // A member cluster's health changing is news for every service with sites.
     let health = watcher(Api::<DynamicObject>::all_with(client.clone(), &clusters), watcher::Config::default())
         .touched_objects()
         .filter_map(|c| ready(c.ok().map(|_| ())));
-    Controller::new(services, watcher::Config::default())
+    let controller = Controller::new(services, watcher::Config::default())
         .watches(Api::<SiteFailover>::all(client.clone()), watcher::Config::default(), |f| {
             f.namespace().map(|ns| ObjectRef::new(&f.spec.service).within(&ns))
         })
@@ -119,7 +126,16 @@ pub async fn run(client: Client, timing: verdict::Timing) -> Result<(), Error> {
                 b.namespace().map(|ns| ObjectRef::new(&name).within(&ns))
             },
         )
-        .reconcile_all_on(health)
+        .reconcile_all_on(health);
+    let registry = Arc::new(ctx.metrics.registry(controller.store()));
+    let router = admin::router(registry, readiness.clone(), None);
+    tokio::spawn(async move {
+        if let Err(e) = admin::serve(admin, router).await {
+            tracing::error!(error = %e, "the admin server stopped");
+        }
+    });
+    readiness.set(true);
+    controller
         .run(reconcile, |_, e, _| error_action(e), Arc::new(ctx))
         .for_each(|r| {
             if let Err(e) = r {
@@ -376,12 +392,15 @@ async fn declared(
 async fn announce(ctx: &SiteContext, f: &SiteFailover, s: &crate::api::SiteFailoverStatus) {
     use crate::api::SiteFailoverPhase as P;
     use kube::runtime::events::{Event, EventType};
-    let (type_, reason) = match (s.phase, s.within_rto) {
-        (P::Moving, _) => (EventType::Normal, "SiteFailoverStarted"),
-        (P::Completed, Some(false)) => (EventType::Warning, "SiteFailoverExceededRTO"),
-        (P::Completed, _) => (EventType::Normal, "SiteFailoverCompleted"),
-        (P::Refused, _) => (EventType::Warning, "SiteFailoverRefused"),
+    let (type_, reason, ended) = match (s.phase, s.within_rto) {
+        (P::Moving, _) => (EventType::Normal, "SiteFailoverStarted", None),
+        (P::Completed, Some(false)) => (EventType::Warning, "SiteFailoverExceededRTO", Some("past_rto")),
+        (P::Completed, _) => (EventType::Normal, "SiteFailoverCompleted", Some("completed")),
+        (P::Refused, _) => (EventType::Warning, "SiteFailoverRefused", Some("refused")),
     };
+    if let Some(result) = ended {
+        ctx.metrics.failover_ended(result);
+    }
     let event = Event {
         type_,
         reason: reason.into(),

@@ -35,6 +35,7 @@ use crate::api::ResilientService;
 
 mod blast;
 mod service;
+pub mod sites;
 pub use blast::BLAST_RADIUS;
 use service::samples_into;
 pub use service::{SERVICE_COUNTERS, SERVICE_GAUGES, Sample, samples};
@@ -335,7 +336,6 @@ impl Collector for ServiceCollector {
     }
 }
 
-/// Renders a registry in the OpenMetrics text format.
 /// The exposition of a registry in which every family of the operator's has one sample (a family is exposed once
 /// it has one): what the metrics reference lists and what the alerts' expressions are checked against.
 pub fn every_family() -> Result<String, fmt::Error> {
@@ -355,6 +355,7 @@ pub fn every_family() -> Result<String, fmt::Error> {
     render(&metrics.registry(None))
 }
 
+/// Renders a registry in the OpenMetrics text format.
 pub fn render(registry: &Registry) -> Result<String, fmt::Error> {
     // Sized from the last scrape: a text grown by doubling (4 MB at 1,000 services) holds up to twice that while
     // each copy is made.

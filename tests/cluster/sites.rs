@@ -133,7 +133,7 @@ spec:
     ));
     let log = std::fs::File::create(root().join(format!("target/e2e/{}-sites.log", s.ns))).unwrap();
     let mut controller = Command::new(env!("CARGO_BIN_EXE_continuo"))
-        .args(["sites", "--site-failover-hold", "30s"])
+        .args(["sites", "--site-failover-hold", "30s", "--admin-address", "127.0.0.1:0"])
         .env("KUBECONFIG", &s.cp.kubeconfig)
         .env("RUST_LOG", "info")
         .stdout(log.try_clone().unwrap())

@@ -179,6 +179,12 @@ pub fn metrics() -> String {
     for (name, help) in continuo::metrics::BLAST_RADIUS {
         let _ = writeln!(out, "| `{name}` | gauge (label `zone`) | {} |", cell(help));
     }
+    out.push_str(
+        "\n## The site controller (`continuo sites`, on Karmada's control plane)\n\n| Metric | Type | Meaning |\n|---|---|---|\n",
+    );
+    for (name, kind, help) in continuo::metrics::sites::SITE_FAMILIES {
+        let _ = writeln!(out, "| `{name}` | {kind} | {} |", cell(help));
+    }
     out
 }
 
