@@ -158,7 +158,7 @@ pub fn load(files: &[PathBuf]) -> Result<Loaded, String> {
                 Some("RestoreRequest") => restores.push(typed(file, &doc, |_: &RestoreRequest| Ok(()))?),
                 Some("ContinuityDrill") => drills.push(typed(file, &doc, cel::<crate::api::ContinuityDrill>)?),
                 Some("Cluster") if api_group(&doc) == "cluster.karmada.io" => {
-                    karmada_clusters.push(super::sites::cluster(&doc))
+                    karmada_clusters.push(crate::sites::Cluster::from_document(&doc))
                 }
                 Some("SiteFailover") => site_failovers.push(typed(file, &doc, cel::<crate::api::SiteFailover>)?),
                 Some("Cluster") if api_group(&doc) == "postgresql.cnpg.io" => {

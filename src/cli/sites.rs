@@ -13,20 +13,11 @@ use crate::{
     sites::{self, Cluster, Declaration, Serving, karmada, verdict},
 };
 
-/// A Karmada `Cluster` document, as the sites read it.
-pub fn cluster(doc: &Value) -> Cluster {
-    Cluster::from_document(doc)
-}
-
 /// The declarations of `svc` among the `SiteFailover`s read.
-pub fn declarations(svc: &ResilientService, all: &[SiteFailover]) -> Vec<Declaration> {
+fn declarations(svc: &ResilientService, all: &[SiteFailover]) -> Vec<Declaration> {
     all.iter()
         .filter(|d| d.spec.service == svc.name_any() && d.namespace() == svc.namespace())
-        .map(|d| Declaration {
-            name: d.name_any(),
-            to: d.spec.to.clone(),
-            declared: d.metadata.creation_timestamp.as_ref().map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
-        })
+        .map(|d| Declaration::of(d, jiff::Timestamp::UNIX_EPOCH))
         .collect()
 }
 

@@ -204,14 +204,7 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
         .into_iter()
         .filter(|f| f.namespace().as_deref() == Some(ns.as_str()) && f.spec.service == svc.name_any())
         .collect();
-    let declarations: Vec<Declaration> = failovers
-        .iter()
-        .map(|f| Declaration {
-            name: f.name_any(),
-            to: f.spec.to.clone(),
-            declared: f.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0),
-        })
-        .collect();
+    let declarations: Vec<Declaration> = failovers.iter().map(|f| Declaration::of(f, now)).collect();
     let previous = svc.status.as_ref().and_then(|s| s.site.clone());
     let recorded = previous.as_ref().map(|p| Recorded { site: p.serving.clone(), since: p.since.0 });
     let hold = ctx.timing.hold.as_secs();
@@ -242,14 +235,9 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
         api.patch_status(&svc.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
     }
     let target = sites.site(&serving).map(|s| sites::members(s, &clusters)).unwrap_or_default();
-    let newest = declarations
-        .iter()
-        .filter(|d| sites.site(&d.to).is_some())
-        .max_by_key(|d| (d.declared, d.name.clone()))
-        .map(|d| d.name.as_str());
     let moment = sites::declared::Moment {
         sites: &sites,
-        newest,
+        newest: sites::newest(&sites, &declarations).map(|d| d.name.as_str()),
         serving: &serving,
         before: recorded.as_ref().map(|r| r.site.as_str()),
         ready_here: ready_at.iter().any(|c| target.iter().any(|t| &t.name == c)),

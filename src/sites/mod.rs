@@ -70,6 +70,22 @@ pub fn effective(sites: &Sites, stateful: bool) -> (Sites, Option<String>) {
     (sites.clone(), None)
 }
 
+impl Declaration {
+    /// A `SiteFailover` as a declaration, made at its creation (`otherwise` when the object has no creation time).
+    pub fn of(f: &crate::api::SiteFailover, otherwise: Timestamp) -> Declaration {
+        Declaration {
+            name: f.metadata.name.clone().unwrap_or_default(),
+            to: f.spec.to.clone(),
+            declared: f.metadata.creation_timestamp.as_ref().map_or(otherwise, |t| t.0),
+        }
+    }
+}
+
+/// The declaration in force: the newest naming a site of the class (ties broken by name).
+pub fn newest<'a>(sites: &Sites, declarations: &'a [Declaration]) -> Option<&'a Declaration> {
+    declarations.iter().filter(|d| sites.site(&d.to).is_some()).max_by_key(|d| (d.declared, d.name.clone()))
+}
+
 /// The clusters of `site` among those observed, in name order.
 pub fn members<'a>(site: &Site, clusters: &'a [Cluster]) -> Vec<&'a Cluster> {
     let mut out: Vec<&Cluster> = clusters
@@ -136,9 +152,7 @@ pub fn serving(
     hold: u64,
     now: Timestamp,
 ) -> (String, Serving) {
-    let newest =
-        declarations.iter().filter(|d| sites.site(&d.to).is_some()).max_by_key(|d| (d.declared, d.name.clone()));
-    let (site, why) = match (newest, recorded) {
+    let (site, why) = match (newest(sites, declarations), recorded) {
         (Some(d), Some(r)) if r.since > d.declared && sites.site(&r.site).is_some() => {
             (r.site.clone(), Serving::Kept { since: r.since })
         }
