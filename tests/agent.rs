@@ -296,6 +296,10 @@ fn delete_removes_exactly_one_copy_and_list_shows_the_others() {
     assert!(ok && report["snapshots"] == 2, "{report}");
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains(&ids[0]) && listed.contains(&ids[2]) && !listed.contains(&ids[1]), "{listed}");
+    // The report names them too, newest first, as a recovery site rebuilds its catalog from it.
+    let copies = continuo::sites::arrival::parse_listing(&report.to_string()).unwrap();
+    let same = |listed: &str, made: &str| made.starts_with(listed) || listed.starts_with(made);
+    assert!(copies.len() == 2 && same(&copies[0].id, &ids[2]) && same(&copies[1].id, &ids[0]), "{report}");
     // The others still restore.
     let scratch = [("CONTINUO_POINT_ID", ids[0].as_str()), ("CONTINUO_RESTORE_TARGET", "scratch")];
     assert!(w.agent("restore", &scratch).0);

@@ -146,12 +146,26 @@ fn delete(s: &Settings, r: &Restic<'_>) -> Result<Value, String> {
     Ok(json!({"deleted": snapshot.short_id, "remaining": r.snapshots()?.len()}))
 }
 
-/// The copies the location holds, one JSON line each on the standard output (for rebuilding a catalog), counted in
-/// the report (a termination message holds 4 KiB).
+/// How many copies, newest first, the `list` report names: a termination message holds 4 KiB.
+const LISTED_IN_REPORT: usize = 24;
+
+/// The copies the location holds, one JSON line each on the standard output, and in the report the newest
+/// [`LISTED_IN_REPORT`] of them with when each was captured and its tiers: what a recovery site rebuilds its catalog
+/// from after a site loss took the one that made them.
 fn list(r: &Restic<'_>) -> Result<Value, String> {
-    let all = r.snapshots()?;
+    let mut all = r.snapshots()?;
     for s in &all {
         println!("{}", json!({"id": s.short_id, "time": s.time, "paths": s.paths, "tags": s.tags}));
     }
-    Ok(json!({"snapshots": all.len(), "newest": all.iter().map(|s| s.time.clone()).max()}))
+    let when = |s: &restic::Snapshot| s.time.parse::<jiff::Timestamp>().ok();
+    all.sort_by_key(|s| std::cmp::Reverse(when(s)));
+    let copies: Vec<Value> = all
+        .iter()
+        .filter_map(|s| {
+            let tiers: Vec<&str> = s.tags.iter().filter_map(|t| t.strip_prefix("tier=")).collect();
+            Some(json!({"id": s.short_id, "capturedAt": when(s)?.to_string(), "tiers": tiers}))
+        })
+        .take(LISTED_IN_REPORT)
+        .collect();
+    Ok(json!({"snapshots": all.len(), "copies": copies}))
 }

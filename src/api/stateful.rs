@@ -96,9 +96,14 @@ pub struct Recovery {
     /// Where the replicas run now.
     #[schemars(length(max = 63))]
     pub zone: String,
-    /// The lost zone; its volumes are kept, never written or deleted by continuo.
+    /// The lost zone; its volumes are kept, never written or deleted by continuo. For a service that arrived at
+    /// this site after its site was lost, the lost site's name (as `fromSite`).
     #[schemars(length(max = 63))]
     pub from_zone: String,
+    /// The site lost, when the replicas arrived here from another site (restored from a copy stored outside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub from_site: Option<String>,
     /// The first ordinal of `zone`'s StatefulSet that was restored, and how many.
     pub first_ordinal: i32,
     pub replicas: i32,

@@ -141,6 +141,40 @@ pub fn outcomes(
         .collect()
 }
 
+/// A copy found in the storage itself (the agent's `list`), not made by a run this cluster saw: the catalog of a
+/// recovery site rebuilt after a site loss took the one that made it. Named `<service>-<id>`, so listing twice
+/// catalogues it once; labelled [`FROM_STORAGE_LABEL`].
+pub fn from_storage(
+    id: &str,
+    captured: Timestamp,
+    point_tiers: &[String],
+    service: &str,
+    namespace: &str,
+    location: &BackupLocation,
+    tiers: &[Tier],
+) -> RecoveryPoint {
+    let name = super::jobs::bounded_name(service, &format!("-{}", id.to_ascii_lowercase()), 253);
+    let run = FinishedRun {
+        job: name,
+        tiers: point_tiers.to_vec(),
+        started: None,
+        completed: None,
+        succeeded: true,
+        message: None,
+    };
+    let report = AgentReport { id: id.to_string(), size_bytes: None, captured_at: Some(captured) };
+    let mut p = point(&run, &report, Some(captured), service, namespace, location);
+    p.metadata.labels.get_or_insert_with(Default::default).insert(FROM_STORAGE_LABEL.into(), "true".into());
+    let expires = expires_at(&p, tiers);
+    if let Some(s) = p.status.as_mut() {
+        s.expires_at = expires.map(Time);
+    }
+    p
+}
+
+/// Label of a recovery point catalogued from the storage (see [`from_storage`]).
+pub const FROM_STORAGE_LABEL: &str = "continuo.dev/from-storage";
+
 fn point(
     r: &FinishedRun,
     report: &AgentReport,

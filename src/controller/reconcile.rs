@@ -90,6 +90,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let nodes = topology::observe(&ctx.caches.nodes.state(), &ctx.config.keys);
     let location = svc.spec.backup.as_ref().and_then(|b| ctx.caches.location(&b.location));
     let points = ctx.caches.recovery_points_of(&ns, &name);
+    let listing = super::backups::listing(ctx, svc);
     let cron_jobs = ctx.caches.cron_jobs_of(svc);
     let detection = ctx.detector.current();
     let data = ctx.caches.data.snapshot(&ns, &svc.spec.data);
@@ -106,7 +107,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         nodes: &nodes,
         children: &children,
         config: &ctx.config,
-        backups: Backups { location: location.as_ref(), points: &points },
+        backups: Backups { location: location.as_ref(), points: &points, listing: listing.as_ref() },
         failover: Failover { detection: &detection, observer: ctx.detector.observer() },
         data: data.observed(),
         drill: drilled.as_deref(),
@@ -127,12 +128,10 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         }
     }
 
-    // Backups: catalogue finished runs, carry out requests and retention. A step that fails is a Warning, and
-    // the status below is written all the same: a verdict is never held back by a side step.
-    let mut side_step_failed = false;
-    if let Ok(Some(b)) = plan.as_ref().map(|d| d.backup.as_ref()) {
-        side_step_failed = super::backups::keep_catalog(ctx, svc, b, &points, &mut notes).await;
-    }
+    // Backups: catalogue finished runs (and, at a recovery site, the copies the storage holds), carry out requests
+    // and retention. A step that fails is a Warning, and the status below is written all the same: a verdict is
+    // never held back by a side step.
+    let mut side_step_failed = keep_catalog(ctx, svc, plan.as_ref().ok(), &points, &mut notes).await;
 
     // Stateful services: a claim whose data diverged is labelled so (its only write), and a Warning says so.
     if let Ok(desired) = &plan {
@@ -150,6 +149,18 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     ctx.failures.lock().map(|mut f| f.remove(&format!("{ns}/{name}"))).ok();
     let retry = side_step_failed.then_some(SIDE_STEP_RETRY).into_iter().chain(drill_tick).min();
     Ok(next_look(ctx, &plan, class.as_ref(), clock, &written, retry, progress_waits))
+}
+
+/// The backup side steps, for a service that declares backups; whether one failed.
+async fn keep_catalog(
+    ctx: &Context,
+    svc: &ResilientService,
+    desired: Option<&plan::Desired>,
+    points: &[crate::api::RecoveryPoint],
+    notes: &mut Vec<crate::status::Transition>,
+) -> bool {
+    let Some((desired, backup)) = desired.and_then(|d| Some((d, d.backup.as_ref()?))) else { return false };
+    super::backups::keep_catalog(ctx, svc, backup, points, desired.volumes.as_ref(), notes).await
 }
 
 /// The service's zone workloads: its Deployments, or a stateful service's StatefulSets read as such; those whose

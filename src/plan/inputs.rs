@@ -84,12 +84,14 @@ pub struct Backups<'a> {
     pub location: Option<&'a BackupLocation>,
     /// The service's recovery points.
     pub points: &'a [RecoveryPoint],
+    /// For a service arriving after a site loss: where the agent's listing of the copies stands (`None`: no run).
+    pub listing: Option<&'a crate::sites::arrival::Listing>,
 }
 
 impl Backups<'_> {
     /// No location and no copies observed (offline: `continuo plan` without a cluster).
     pub fn none() -> Backups<'static> {
-        Backups { location: None, points: &[] }
+        Backups { location: None, points: &[], listing: None }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod backups;
 mod build;
+mod arrival;
 mod desired;
 mod inputs;
 mod record;

@@ -38,16 +38,29 @@ pub(super) fn gravity(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones
         .cloned()
         .collect();
     let held = held(i, zones, &kept);
-    let moves = stateful::hold(p, i.service.spec.replicas, &held);
+    let arriving = super::arrival::arriving(i, &held, &kept);
+    let moves = match &arriving {
+        Some(a) => super::arrival::moves(p, a),
+        None => stateful::hold(p, i.service.spec.replicas, &held),
+    };
     let mut out = Volumes { recoveries: kept, ..Volumes::default() };
+    if let Some(a) = &arriving {
+        super::arrival::catalog(i, a, &mut out);
+    }
     for m in moves {
-        match recover(i, class, zones, &m) {
+        let outcome = match out.waiting {
+            Some(_) => Err(String::new()),
+            None => recover(i, class, zones, &m, arriving.as_ref(), &out),
+        };
+        match outcome {
             Ok(r) => out.recoveries.push(r),
             Err(why) => {
                 if let Some(t) = p.targets.iter_mut().find(|t| t.zone == m.zone) {
                     t.replicas -= m.replicas;
                 }
-                out.refused.push(why);
+                if !why.is_empty() {
+                    out.refused.push(why);
+                }
             }
         }
     }
@@ -117,21 +130,35 @@ fn held(i: &Inputs<'_>, zones: &Zones<'_>, kept: &[Recovery]) -> Vec<Held> {
 }
 
 /// Carries out one move: the copy its new volumes are restored from, and what that cost in data. `Err`: why it
-/// cannot start.
-fn recover(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones<'_>, m: &Move) -> Result<Recovery, String> {
-    let lost = i.failover.detection.zones.get(&m.from_zone).map_or(i.now, |l| l.began.min(i.now));
+/// cannot start. A move from a lost site (`site`) restores a copy stored outside that site, and its data lost is
+/// judged against the Region RPO.
+fn recover(
+    i: &Inputs<'_>,
+    class: &ContinuityClassSpec,
+    zones: &Zones<'_>,
+    m: &Move,
+    site: Option<&crate::sites::arrival::Arrival>,
+    v: &Volumes,
+) -> Result<Recovery, String> {
+    let detected = i.failover.detection.zones.get(&m.from_zone).map_or(i.now, |l| l.began.min(i.now));
+    let lost = site.map_or(detected, |a| a.lost_at.min(i.now));
     // A zone whose nodes are all gone is known no more: its region is then the one every known zone is in, if one.
     let region = zones.known.get(&m.from_zone).and_then(|z| z.region.as_deref()).or_else(|| {
         let mut regions = zones.known.values().map(|z| z.region.as_deref());
         let first = regions.next().flatten();
         regions.all(|r| r == first).then_some(first).flatten()
     });
-    let loss = Loss { zone: &m.from_zone, region, at: lost };
-    let copies: Vec<Copy<'_>> = i.backups.points.iter().filter_map(copy).collect();
+    let site_name = site.map(|a| format!("site {}", a.from));
+    let loss = match (site, &site_name) {
+        (Some(a), Some(name)) => Loss { zone: name, region: None, at: lost, site_regions: Some(&a.regions) },
+        _ => Loss { zone: &m.from_zone, region, at: lost, site_regions: None },
+    };
+    let copies: Vec<Copy<'_>> = super::arrival::points(i, v).filter_map(copy).collect();
     let empty = class.recovery.as_ref().is_some_and(|r| r.without_copy == WithoutCopy::StartEmpty);
     let mut record = Recovery {
         zone: m.zone.clone(),
         from_zone: m.from_zone.clone(),
+        from_site: site.map(|a| a.from.clone()),
         first_ordinal: m.first_ordinal,
         replicas: m.replicas,
         lost_at: time(lost),
@@ -141,13 +168,14 @@ fn recover(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones<'_>, m: &M
         within_rpo: None,
         ready_at: None,
     };
-    let who = format!("{} replica(s) from {} in {}", m.replicas, m.from_zone, m.zone);
+    let who = format!("{} replica(s) from {} in {}", m.replicas, site_name.as_deref().unwrap_or(&m.from_zone), m.zone);
     match stateful::start_from(&copies, &loss, empty) {
         Start::Restore { point, captured } => {
             if i.backups.location.is_none() {
                 return Err(format!("{who} not started: the service's BackupLocation does not exist"));
             }
-            let rpo = class.objective(Scope::Zone).and_then(|o| o.rpo).map(|r| r.as_secs() as i64);
+            let scope = if site.is_some() { Scope::Region } else { Scope::Zone };
+            let rpo = class.objective(scope).and_then(|o| o.rpo).map(|r| r.as_secs() as i64);
             let loss = stateful::data_loss(lost, captured, rpo);
             record.point = Some(point);
             record.captured_at = Some(time(captured));
@@ -229,7 +257,7 @@ pub(super) fn restore_into(i: &Inputs<'_>, zones: &Zones<'_>, v: &Volumes, built
     let pod = agent.pod("restore", &[]);
     for r in &v.recoveries {
         let Some(point) = r.point.as_deref() else { continue };
-        let id = i.backups.points.iter().find(|p| p.metadata.name.as_deref() == Some(point));
+        let id = super::arrival::points(i, v).find(|p| p.metadata.name.as_deref() == Some(point));
         let id = id.and_then(|p| p.status.as_ref()?.id.as_deref()).unwrap_or_default();
         let Some(d) = built.deployments.iter_mut().find(|d| zone_of(d) == Some(r.zone.as_str())) else { continue };
         let Some(template) = d.spec.as_mut().map(|s| &mut s.template) else { continue };
@@ -315,6 +343,7 @@ pub(super) fn annotate(incidents: &mut [Incident], changes: &mut [incidents::Cha
 /// A stateful spec's own mistakes: a claim no container mounts, a pod volume named like a claim.
 pub(super) fn validate(i: &Inputs<'_>) -> Result<(), crate::verdict::Problem> {
     let spec = &i.service.spec;
+    crate::sites::arrival::Arrival::of(i.service).map_err(|why| crate::verdict::problem("InvalidSiteArrival", why))?;
     let pod = spec.template.spec.as_ref();
     let mounted = |name: &str| {
         let containers = pod.into_iter().flat_map(|p| p.containers.iter().chain(p.init_containers.iter().flatten()));

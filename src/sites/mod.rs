@@ -10,6 +10,7 @@
 //! cluster is tainted `NoExecute` unless an administrator configures it; continuo reads the `Ready` condition
 //! Karmada keeps on each `Cluster` instead.
 
+pub mod arrival;
 pub mod declared;
 pub mod karmada;
 pub mod verdict;

@@ -155,17 +155,26 @@ pub enum Start {
     Refuse { reason: &'static str, message: String },
 }
 
-/// Where a replica was lost: the zone, its region, and when.
+/// Where a replica was lost: the zone (or, for a whole site, the site's name), its region, and when.
 #[derive(Clone, Copy, Debug)]
 pub struct Loss<'a> {
     pub zone: &'a str,
     pub region: Option<&'a str>,
     pub at: Timestamp,
+    /// A whole site was lost, with the regions its clusters are in: a copy survives it only when stored in another
+    /// region (a copy's zone says nothing of which site holds it).
+    pub site_regions: Option<&'a [String]>,
 }
 
 impl Copy<'_> {
     /// Whether the copy is provably stored outside the lost zone: in another zone, or in another region.
     fn outside(&self, loss: &Loss<'_>) -> Option<bool> {
+        if let Some(regions) = loss.site_regions {
+            return match self.region {
+                Some(r) if !regions.is_empty() => Some(!regions.iter().any(|lost| lost == r)),
+                _ => None,
+            };
+        }
         match (self.zone, self.region, loss.region) {
             (Some(z), _, _) => Some(z != loss.zone),
             (None, Some(r), Some(lost)) => Some(r != lost),

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use crate::api::Recovery;
 
 /// What the gravity stage decided.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Volumes {
     /// Replicas recreated from a copy (or empty, as the class allows), this reconcile's and earlier ones still in
     /// effect, for status.
@@ -14,6 +14,12 @@ pub struct Volumes {
     pub refused: Vec<String>,
     /// Claims in a zone whose replicas were recreated elsewhere, now that the zone is back.
     pub diverged: Vec<Diverged>,
+    /// A service arriving after a site loss whose copies are being listed first: why it waits. Nothing started.
+    pub waiting: Option<String>,
+    /// Copies the storage holds that the catalog lacks (listed after a site loss): to be catalogued.
+    pub imports: Vec<crate::api::RecoveryPoint>,
+    /// The agent run (its Job's name) that lists the storage's copies, when one is to run.
+    pub list_run: Option<String>,
 }
 
 /// A claim whose data diverged from the service's, and the claim that now serves in its place: the two volumes a
@@ -48,6 +54,9 @@ impl Volumes {
         use crate::api::conditions::{DATA_DIVERGED, DATA_RESTORED};
         let restoring: Vec<&Recovery> = self.recoveries.iter().filter(|r| r.ready_at.is_none()).collect();
         let restored = match (self.refused.is_empty(), restoring.first(), self.recoveries.last()) {
+            _ if self.waiting.is_some() => {
+                (DATA_RESTORED, "False", "ListingCopies", self.waiting.clone().unwrap_or_default())
+            }
             (false, ..) => (DATA_RESTORED, "False", "NoCopyToRestore", self.refused.join("; ")),
             (true, Some(r), _) => (DATA_RESTORED, "False", "Restoring", format!("{}: not Ready yet", describe(r))),
             (true, None, Some(r)) => (DATA_RESTORED, "True", "Restored", describe(r)),
@@ -79,14 +88,17 @@ impl Volumes {
 
 /// One recovery in words, with its numbers.
 fn describe(r: &Recovery) -> String {
-    let what =
-        format!("{} replica(s) of {} recreated in {} (lost at {})", r.replicas, r.from_zone, r.zone, r.lost_at.0);
+    let (lost, scope) = match &r.from_site {
+        Some(site) => (format!("site {site}"), "Region"),
+        None => (r.from_zone.clone(), "Zone"),
+    };
+    let what = format!("{} replica(s) of {lost} recreated in {} (lost at {})", r.replicas, r.zone, r.lost_at.0);
     match (&r.point, &r.captured_at, r.data_loss_seconds) {
         (Some(p), Some(c), Some(loss)) => {
             let verdict = match r.within_rpo {
-                Some(true) => ", within the Zone RPO",
-                Some(false) => ", beyond the Zone RPO",
-                None => "",
+                Some(true) => format!(", within the {scope} RPO"),
+                Some(false) => format!(", beyond the {scope} RPO"),
+                None => String::new(),
             };
             format!("{what} from copy {p} captured at {}: {loss}s of data lost{verdict}", c.0)
         }

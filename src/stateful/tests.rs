@@ -85,7 +85,7 @@ fn copy(name: &'static str, h: i64, zone: Option<&'static str>, good: bool) -> C
 }
 
 fn loss(zone: &'static str, h: i64) -> Loss<'static> {
-    Loss { zone, region: Some("eu-south-1"), at: t(h) }
+    Loss { zone, region: Some("eu-south-1"), at: t(h), site_regions: None }
 }
 
 #[test]
@@ -222,4 +222,50 @@ fn node_rpo_is_judged_on_each_claim_s_storage_class() {
         storage(&claims, Some(&network), NodeLoss { fence_after_seconds: Some(60), ..loss }).node_rto(900);
     assert_eq!((ok, reason), (true, "FencedInTime"));
     assert_eq!(storage(&claims, Some(&network), loss).node_rto(900).1, "NeedsAPerson");
+}
+
+fn stored(name: &'static str, h: i64, region: Option<&'static str>) -> Copy<'static> {
+    Copy { name, captured: t(h), zone: Some("eu-south-1b"), region, good: true }
+}
+
+#[test]
+fn after_a_site_loss_only_a_copy_stored_in_another_region_is_restored_whatever_its_zone() {
+    let regions = ["eu-south-1".to_string()];
+    let site = Loss { zone: "site milan", region: None, at: t(50), site_regions: Some(&regions) };
+    // The newest copy is stored in a zone with another name, but in the lost site's region: lost with it.
+    let copies = [stored("paris-1", 24, Some("eu-west-3")), stored("milan-1", 48, Some("eu-south-1"))];
+    assert_eq!(start_from(&copies, &site, false), Start::Restore { point: "paris-1".into(), captured: t(24) });
+    let Start::Refuse { reason, message } = start_from(&copies[1..], &site, false) else { panic!("refused") };
+    assert_eq!(reason, "NoCopyToRestore");
+    assert!(message.contains("stored in site milan"), "{message}");
+    // Not knowing the lost site's regions, no copy is known to have survived it.
+    let unknown = Loss { site_regions: Some(&[]), ..site };
+    assert!(matches!(start_from(&copies, &unknown, false), Start::Refuse { .. }));
+}
+
+proptest::proptest! {
+    /// A first start at a recovery site never starts empty, nor refuses, while a good copy captured before the loss
+    /// is stored outside the lost site's regions; and what it restores is always such a copy, the newest.
+    #[test]
+    fn a_first_start_at_a_recovery_site_never_starts_empty_when_a_copy_outside_the_site_exists(
+        copies in proptest::collection::vec((0i64..100, 0usize..3, proptest::bool::ANY), 0..8),
+        lost_at in 0i64..100,
+        empty_allowed in proptest::bool::ANY,
+    ) {
+        const REGIONS: [Option<&str>; 3] = [Some("eu-south-1"), Some("eu-west-3"), None];
+        let regions = ["eu-south-1".to_string()];
+        let site = Loss { zone: "site milan", region: None, at: t(lost_at), site_regions: Some(&regions) };
+        let all: Vec<Copy<'static>> = copies
+            .iter()
+            .map(|(h, r, good)| Copy { name: "c", captured: t(*h), zone: None, region: REGIONS[*r], good: *good })
+            .collect();
+        let survivors: Vec<&Copy<'_>> =
+            all.iter().filter(|c| c.good && c.captured <= t(lost_at) && c.region == Some("eu-west-3")).collect();
+        match start_from(&all, &site, empty_allowed) {
+            Start::Restore { captured, .. } => {
+                proptest::prop_assert_eq!(Some(captured), survivors.iter().map(|c| c.captured).max());
+            }
+            Start::Empty | Start::Refuse { .. } => proptest::prop_assert!(survivors.is_empty()),
+        }
+    }
 }

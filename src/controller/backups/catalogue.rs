@@ -83,7 +83,7 @@ pub(super) async fn catalogue(step: &Step<'_>, notes: &mut Vec<Transition>) -> R
 
 /// Records one run's outcome: a point (then its Job's mark), or a Warning once for a run that failed or did not
 /// report.
-async fn record(step: &Step<'_>, outcome: Outcome, notes: &mut Vec<Transition>) -> Result<(), Error> {
+pub(super) async fn record(step: &Step<'_>, outcome: Outcome, notes: &mut Vec<Transition>) -> Result<(), Error> {
     let ctx = step.ctx;
     match outcome {
         Outcome::Point(p) => {

@@ -14,11 +14,13 @@ mod requests;
 mod retention;
 mod runs;
 mod step;
+mod storage;
 
 use std::collections::HashSet;
 
 use kube::ResourceExt;
 pub use orphans::mark_orphans;
+pub(super) use storage::listing;
 use tracing::warn;
 
 use step::Step;
@@ -38,6 +40,7 @@ pub(super) async fn keep_catalog(
     svc: &ResilientService,
     plan: &BackupPlan,
     points: &[RecoveryPoint],
+    volumes: Option<&crate::stateful::Volumes>,
     notes: &mut Vec<Transition>,
 ) -> bool {
     let step = Step::new(ctx, svc, plan, points);
@@ -45,7 +48,12 @@ pub(super) async fn keep_catalog(
         ["backup", "delete"].iter().flat_map(|a| step.jobs(a)).map(ResourceExt::name_any).collect();
     ctx.reported.keep_only(&step.key, &live);
 
+    let rebuilt = match volumes {
+        Some(v) => storage::rebuild(&step, v, notes).await,
+        None => Ok(()),
+    };
     let outcomes = [
+        ("CatalogUpdateFailed", "rebuilding the catalog from the storage", rebuilt),
         ("CatalogUpdateFailed", "cataloguing finished backup runs", catalogue::catalogue(&step, notes).await),
         ("CatalogUpdateFailed", "updating the points' retention", catalogue::follow_class(&step).await),
         ("CopyRequestFailed", "a copy on request", requests::copies(&step, notes).await),

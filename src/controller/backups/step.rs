@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// The agent's actions whose Jobs the backup steps look at.
-const ACTIONS: [&str; 3] = ["backup", "delete", "restore"];
+const ACTIONS: [&str; 4] = ["backup", "delete", "restore", crate::sites::arrival::LIST_ACTION];
 
 /// What every backup side step of one service works with.
 pub(super) struct Step<'a> {
@@ -22,7 +22,7 @@ pub(super) struct Step<'a> {
     /// `namespace/name`, the key of [`Reported`].
     pub key: String,
     /// The service's agent Jobs, per action in [`ACTIONS`] order, read from the cache once for every step.
-    jobs: [Vec<CachedJob>; 3],
+    jobs: [Vec<CachedJob>; 4],
 }
 
 impl<'a> Step<'a> {
@@ -33,7 +33,7 @@ impl<'a> Step<'a> {
         Step { ctx, svc, plan, points, key: format!("{ns}/{name}"), ns, name, jobs }
     }
 
-    /// The service's agent Jobs that ran `action` (`backup`, `delete` or `restore`).
+    /// The service's agent Jobs that ran `action` (`backup`, `delete`, `restore` or `list`).
     pub fn jobs(&self, action: &str) -> &[CachedJob] {
         ACTIONS.iter().position(|a| *a == action).map_or(&[], |i| &self.jobs[i])
     }

@@ -1,0 +1,59 @@
+//! The arrival stage, for a stateful service that arrives at this site after its own site was lost (the
+//! `continuo.dev/site-arrival` annotation Karmada carries): nothing of it is held here yet, so every replica the
+//! placement wants is recreated from a copy — the newest good one stored outside the lost site — and never started
+//! empty while such a copy exists. The catalog that named the copies was lost with the site: first the agent lists
+//! what the storage holds (`list`), and the copies it names are catalogued here.
+
+use super::inputs::Inputs;
+use crate::{
+    api::{Recovery, RecoveryPoint},
+    placement::Placement,
+    sites::arrival::{Arrival, Listing, imports},
+    stateful::{Held, Move, Volumes},
+};
+
+/// The arrival in effect: annotated, and nothing of the service held in this cluster yet (no zone running or meant
+/// to run a replica, no recovery recorded from that site).
+pub(super) fn arriving(i: &Inputs<'_>, held: &[Held], kept: &[Recovery]) -> Option<Arrival> {
+    let arrival = Arrival::of(i.service).ok().flatten()?;
+    let here = held.iter().any(|h| h.replicas > 0) || kept.iter().any(|r| r.from_site.is_some());
+    (!here).then_some(arrival)
+}
+
+/// Every replica the placement wants moves from the lost site.
+pub(super) fn moves(p: &Placement, a: &Arrival) -> Vec<Move> {
+    p.targets
+        .iter()
+        .filter(|t| t.replicas > 0)
+        .map(|t| Move { zone: t.zone.clone(), from_zone: a.from.clone(), first_ordinal: 0, replicas: t.replicas })
+        .collect()
+}
+
+/// The catalog rebuilt from the storage: until the agent has listed the copies, the service waits (the list run
+/// is asked for); once it has, the copies the catalog lacks are to be catalogued, and weighed now.
+pub(super) fn catalog(i: &Inputs<'_>, a: &Arrival, out: &mut Volumes) {
+    let Some(location) = i.backups.location else { return };
+    let svc = i.service;
+    let run = a.list_job(svc.metadata.name.as_deref().unwrap_or_default());
+    let lost = format!("arrived from site {} (lost at {})", a.from, a.lost_at);
+    match i.backups.listing {
+        None | Some(Listing::NotStarted) | Some(Listing::Running) => {
+            out.waiting = Some(format!(
+                "{lost}: the copies BackupLocation {} holds are being listed (run {run}) before any replica starts: \
+                 the catalog that named them was lost with the site",
+                location.metadata.name.as_deref().unwrap_or_default()
+            ));
+            out.list_run = Some(run);
+        }
+        Some(Listing::Failed(why)) => {
+            out.waiting =
+                Some(format!("{lost}: listing the copies failed ({why}); nothing is started: delete Job {run} to list again"));
+        }
+        Some(Listing::Listed(listed)) => out.imports = imports(listed, i.backups.points, svc, location, &[]),
+    }
+}
+
+/// The copies the restore decision weighs: the catalog's and those just listed.
+pub(super) fn points<'a>(i: &'a Inputs<'_>, out: &'a Volumes) -> impl Iterator<Item = &'a RecoveryPoint> {
+    i.backups.points.iter().chain(&out.imports)
+}
