@@ -460,7 +460,9 @@ impl FakeApi {
                 let manager = query_param(query, "fieldManager").map(decode);
                 let force = query_param(query, "force") == Some("true");
                 let Some(existing) = coll.get_mut(&name) else {
-                    if is_status {
+                    // Only a server-side apply creates what does not exist; a merge or JSON patch is refused 404,
+                    // as the API server does.
+                    if is_status || manager.is_none() {
                         return (404, status(404, "NotFound", &format!("{name} not found")));
                     }
                     let mut obj = Value::Object(Default::default());
