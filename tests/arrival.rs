@@ -91,8 +91,9 @@ impl World {
         let clock = Arc::new(AtomicI64::new(T0));
         let now = clock.clone();
         let config = Config { agent_image: Some("continuo-agent:1".into()), ..Config::default() };
-        let ctx = Context::new(api.client(), caches, config, Reporter { controller: "continuo".into(), instance: None })
-            .with_clock(move || Timestamp::from_second(now.load(Ordering::SeqCst)).unwrap());
+        let ctx =
+            Context::new(api.client(), caches, config, Reporter { controller: "continuo".into(), instance: None })
+                .with_clock(move || Timestamp::from_second(now.load(Ordering::SeqCst)).unwrap());
         World { api, nodes, ctx: Arc::new(ctx), feed: Mutex::new(feed), clock }
     }
 
@@ -121,7 +122,13 @@ impl World {
         let restore = sets.iter().find_map(|s| {
             let init = s["spec"]["template"]["spec"]["initContainers"].as_array()?;
             let c = init.iter().find(|c| c["name"] == "continuo-restore")?;
-            Some(c["env"].as_array()?.iter().map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].clone())).collect())
+            Some(
+                c["env"]
+                    .as_array()?
+                    .iter()
+                    .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].clone()))
+                    .collect(),
+            )
         });
         (replicas, restore)
     }
@@ -163,7 +170,10 @@ async fn a_service_arriving_after_a_site_loss_lists_the_storage_then_restores_th
     assert_eq!(names, ["acme-aa11", "acme-bb22", "acme-cc33"], "the catalog rebuilt from the storage");
     let imported = points.iter().find(|p| p["metadata"]["name"] == "acme-aa11").unwrap();
     assert_eq!(imported["metadata"]["labels"]["continuo.dev/from-storage"], "true");
-    assert_eq!((imported["status"]["phase"].as_str(), imported["status"]["region"].as_str()), (Some("Available"), Some("eu-west-3")));
+    assert_eq!(
+        (imported["status"]["phase"].as_str(), imported["status"]["region"].as_str()),
+        (Some("Available"), Some("eu-west-3"))
+    );
     let (replicas, restore) = w.sets();
     let env = restore.expect("the replica's volume is restored before it starts");
     assert_eq!(replicas, 1);
@@ -181,7 +191,8 @@ async fn a_service_arriving_after_a_site_loss_lists_the_storage_then_restores_th
     // Settled: no second list run, no point catalogued twice, the restore kept.
     w.reconcile().await;
     w.reconcile().await;
-    let lists = w.api.list(JOBS).into_iter().filter(|j| j["metadata"]["labels"]["continuo.dev/action"] == "list").count();
+    let lists =
+        w.api.list(JOBS).into_iter().filter(|j| j["metadata"]["labels"]["continuo.dev/action"] == "list").count();
     assert_eq!((lists, w.api.list(POINTS).len()), (1, 3));
     assert!(w.api.get(JOBS, &run).is_some());
     assert_eq!(w.sets().1.unwrap()["CONTINUO_POINT"], "acme-aa11");

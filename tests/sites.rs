@@ -17,6 +17,7 @@ const CLASSES: &str = "/apis/continuo.dev/v1alpha1/continuityclasses";
 const SERVICES: &str = "/apis/continuo.dev/v1alpha1/namespaces/ict/resilientservices";
 const FAILOVERS: &str = "/apis/continuo.dev/v1alpha1/namespaces/ict/sitefailovers";
 const POLICIES: &str = "/apis/policy.karmada.io/v1alpha1/namespaces/ict/propagationpolicies";
+const OVERRIDES: &str = "/apis/policy.karmada.io/v1alpha1/namespaces/ict/overridepolicies";
 const BINDINGS: &str = "/apis/work.karmada.io/v1alpha2/namespaces/ict/resourcebindings";
 
 fn now() -> jiff::Timestamp {
@@ -140,7 +141,8 @@ async fn a_declared_disaster_moves_the_service_to_the_recovery_site_and_only_a_d
     karmada_places(&api, "milan-1", true);
 
     // Milan is lost: with declared failover nothing moves until a person says so.
-    api.put(CLUSTERS, cluster("milan-1", "milan", "eu-south-1", false, now()));
+    let lost = jiff::Timestamp::from_second(now().as_second()).unwrap();
+    api.put(CLUSTERS, cluster("milan-1", "milan", "eu-south-1", false, lost));
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(affinity(&api).unwrap(), json!({"clusterNames": ["milan-1"]}));
 
@@ -158,6 +160,18 @@ async fn a_declared_disaster_moves_the_service_to_the_recovery_site_and_only_a_d
     assert!(done["status"]["rtoSeconds"].as_i64().unwrap() < 60, "{done}");
     let status = eventually("serving turin", || Some(site(&api)).filter(|s| s["serving"] == "turin")).await;
     assert_eq!(status["reason"], "Declared");
+    // The service at turin is told where it came from: the site, when Karmada last saw it Ready, its region.
+    let arrival = json!({"from": "milan", "lostAt": lost.to_string(), "regions": ["eu-south-1"]});
+    assert_eq!(status["arrival"], arrival, "{status}");
+    let over = api.get(OVERRIDES, "continuo-ict-portal").expect("an OverridePolicy for the arrival");
+    let rule = &over["spec"]["overrideRules"][0];
+    assert_eq!(rule["targetCluster"], json!({"labelSelector": {"matchLabels": {"continuo.dev/site": "turin"}}}));
+    let annotation = rule["overriders"]["annotationsOverrider"][0]["value"]["continuo.dev/site-arrival"].as_str();
+    let carried: continuo::sites::arrival::Arrival = serde_json::from_str(annotation.unwrap()).unwrap();
+    assert_eq!(
+        (carried.from.as_str(), carried.lost_at, carried.regions),
+        ("milan", lost, vec!["eu-south-1".to_string()])
+    );
 
     // A steady state writes nothing; milan's return changes nothing either.
     tokio::time::sleep(Duration::from_millis(300)).await;

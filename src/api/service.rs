@@ -269,4 +269,20 @@ pub struct SiteStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 2))]
     pub objectives: Vec<ObjectiveStatus>,
+    /// After a move: the site it left, when that site was lost, and its regions, as the serving site's copy of the
+    /// service is annotated (`continuo.dev/site-arrival`) so that it starts from a copy stored outside that site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<SiteArrival>,
+}
+
+/// Where a service that moved came from (see [`SiteStatus::arrival`]).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteArrival {
+    #[schemars(length(max = 32))]
+    pub from: String,
+    pub lost_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(max = 63)))]
+    pub regions: Vec<String>,
 }

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     api::{BackupLocation, ContinuityClass, ObjectiveStatus, ResilientService, Scope, SiteFailover, SiteStatus},
-    sites::{self, Cluster, Declaration, Recorded, Serving, karmada, verdict},
+    sites::{self, Cluster, Declaration, Recorded, Serving, arrival::Arrival, karmada, verdict},
 };
 
 /// The field manager of everything this controller writes.
@@ -209,7 +209,8 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     let recorded = previous.as_ref().map(|p| Recorded { site: p.serving.clone(), since: p.since.0 });
     let hold = ctx.timing.hold.as_secs();
     let (serving, why) = sites::serving(&sites, &clusters, &declarations, recorded.as_ref(), hold, now);
-    apply_policies(&ctx, &svc, &ns, &sites, &serving, &clusters).await?;
+    let arrival = arrival(&sites, &clusters, previous.as_ref(), &serving, &why, now);
+    apply_policies(&ctx, &svc, &ns, (&sites, &serving, arrival.as_ref()), &clusters).await?;
     let binding = binding(&ctx, &svc);
     let (ready_at, newest) = reported(binding.as_ref());
     let objectives = region_verdicts(&ctx, &svc, &class, &sites, &clusters, newest, now);
@@ -227,7 +228,8 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
             (reason.to_string(), message)
         }
     };
-    let site = SiteStatus { serving: serving.clone(), since, reason, message, objectives };
+    let arrival = arrival.as_ref().map(crate::api::SiteArrival::from);
+    let site = SiteStatus { serving: serving.clone(), since, reason, message, objectives, arrival };
     if previous.as_ref() != Some(&site) {
         let api: Api<ResilientService> = Api::namespaced(ctx.client.clone(), &ns);
         let patch =
@@ -246,6 +248,30 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     };
     declared(&ctx, &ns, &failovers, &moment).await?;
     Ok(Action::requeue(RESYNC))
+}
+
+/// The arrival the serving site's copy carries: after a move off the site it served from (recorded), or kept from
+/// the last move while it stays; a service first seen away from the primary came from the primary.
+fn arrival(
+    sites: &crate::api::Sites,
+    clusters: &[Cluster],
+    previous: Option<&SiteStatus>,
+    serving: &str,
+    why: &Serving,
+    now: jiff::Timestamp,
+) -> Option<Arrival> {
+    let kept = previous.and_then(|p| p.arrival.as_ref()).map(Arrival::from);
+    let from = match previous {
+        Some(p) if p.serving != serving => Some(p.serving.clone()),
+        Some(_) => kept.as_ref().map(|k| k.from.clone()),
+        None => Some(sites.primary().name.clone()),
+    };
+    let otherwise = match why {
+        Serving::Declared { at, .. } => *at,
+        Serving::Automatic { since, .. } => *since,
+        _ => now,
+    };
+    Arrival::after_move(sites, clusters, from.as_deref(), serving, kept, otherwise)
 }
 
 fn words(why: &Serving, serving: &str) -> (&'static str, String) {
@@ -329,19 +355,19 @@ async fn apply_policy(
     Ok(())
 }
 
+/// The service's policies for where it serves: the sites, the serving one, and the arrival it carries there.
 async fn apply_policies(
     ctx: &SiteContext,
     svc: &ResilientService,
     ns: &str,
-    sites: &crate::api::Sites,
-    serving: &str,
+    (sites, serving, arrival): (&crate::api::Sites, &str, Option<&Arrival>),
     clusters: &[Cluster],
 ) -> Result<(), Error> {
     let [_, policies, overrides, _] = karmada_resources();
     let name = svc.name_any();
     let policy = karmada::propagation_policy(&name, ns, sites, serving, clusters);
     apply_policy(ctx, svc, &policies, &ctx.policies, policy).await?;
-    match karmada::override_policy(&name, ns, sites, serving, clusters) {
+    match karmada::override_policy(&name, ns, sites, serving, clusters, arrival) {
         Some(o) => apply_policy(ctx, svc, &overrides, &ctx.overrides, o).await,
         None => {
             let key = karmada::policy_name(&name);

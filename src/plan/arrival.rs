@@ -46,8 +46,9 @@ pub(super) fn catalog(i: &Inputs<'_>, a: &Arrival, out: &mut Volumes) {
             out.list_run = Some(run);
         }
         Some(Listing::Failed(why)) => {
-            out.waiting =
-                Some(format!("{lost}: listing the copies failed ({why}); nothing is started: delete Job {run} to list again"));
+            out.waiting = Some(format!(
+                "{lost}: listing the copies failed ({why}); nothing is started: delete Job {run} to list again"
+            ));
         }
         Some(Listing::Listed(listed)) => out.imports = imports(listed, i.backups.points, svc, location, &[]),
     }

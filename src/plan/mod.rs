@@ -4,9 +4,9 @@
 //!
 //! Nothing here does I/O or reads the clock; the caller observes, this decides.
 
+mod arrival;
 mod backups;
 mod build;
-mod arrival;
 mod desired;
 mod inputs;
 mod record;

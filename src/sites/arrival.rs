@@ -64,6 +64,52 @@ impl Arrival {
     }
 }
 
+impl From<&crate::api::SiteArrival> for Arrival {
+    fn from(a: &crate::api::SiteArrival) -> Arrival {
+        Arrival { from: a.from.clone(), lost_at: a.lost_at.0, regions: a.regions.clone() }
+    }
+}
+
+impl From<&Arrival> for crate::api::SiteArrival {
+    fn from(a: &Arrival) -> crate::api::SiteArrival {
+        let at = Timestamp::from_second(a.lost_at.as_second()).unwrap_or(a.lost_at);
+        crate::api::SiteArrival {
+            from: a.from.clone(),
+            lost_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at),
+            regions: a.regions.clone(),
+        }
+    }
+}
+
+impl Arrival {
+    /// On Karmada's control plane: the arrival the serving site's copy of the service carries. Kept while the
+    /// service stays where it moved (`kept`); after a move off site `from`, it was lost when Karmada last saw its
+    /// clusters Ready, or, for a site not seen lost (a declared disaster), at `otherwise` (the declaration); none
+    /// while it serves at the site it always served from.
+    pub fn after_move(
+        sites: &crate::api::Sites,
+        clusters: &[super::Cluster],
+        from: Option<&str>,
+        serving: &str,
+        kept: Option<Arrival>,
+        otherwise: Timestamp,
+    ) -> Option<Arrival> {
+        let from = from.filter(|f| *f != serving)?;
+        if let Some(k) = kept.filter(|k| k.from == from) {
+            return Some(k);
+        }
+        let site = sites.site(from)?;
+        let lost_at = match super::health(site, clusters) {
+            super::Health::Lost { since } => since.min(otherwise),
+            _ => otherwise,
+        };
+        let mut regions: Vec<String> = super::members(site, clusters).iter().filter_map(|c| c.region.clone()).collect();
+        regions.sort();
+        regions.dedup();
+        Some(Arrival { from: from.to_string(), lost_at, regions })
+    }
+}
+
 /// What the agent's `list` run says, as the plan reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Listing {
@@ -102,7 +148,7 @@ pub fn parse_listing(message: &str) -> Result<Vec<Listed>, String> {
     let report: Report =
         serde_json::from_str(line).map_err(|e| format!("the agent's list report {line:?} is not valid: {e}"))?;
     let mut copies = report.copies;
-    copies.sort_by(|a, b| b.captured_at.cmp(&a.captured_at));
+    copies.sort_by_key(|c| std::cmp::Reverse(c.captured_at));
     Ok(copies)
 }
 
@@ -146,7 +192,8 @@ mod tests {
 
     #[test]
     fn an_arrival_reads_back_what_it_wrote_and_a_bad_one_is_refused_with_the_expected_shape() {
-        let a = Arrival { from: "milan".into(), lost_at: t("2026-12-01T10:00:00Z"), regions: vec!["eu-south-1".into()] };
+        let a =
+            Arrival { from: "milan".into(), lost_at: t("2026-12-01T10:00:00Z"), regions: vec!["eu-south-1".into()] };
         let mut svc: crate::api::ResilientService = serde_json::from_value(serde_json::json!({
             "apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
             "metadata": {"name": "erp", "namespace": "acme", "annotations": {ARRIVAL_ANNOTATION: a.annotation()}},
@@ -164,7 +211,8 @@ mod tests {
 
     #[test]
     fn a_copy_survives_the_site_only_when_its_region_is_known_and_not_the_sites() {
-        let a = Arrival { from: "milan".into(), lost_at: t("2026-12-01T10:00:00Z"), regions: vec!["eu-south-1".into()] };
+        let a =
+            Arrival { from: "milan".into(), lost_at: t("2026-12-01T10:00:00Z"), regions: vec!["eu-south-1".into()] };
         assert_eq!(a.outside(Some("eu-west-3")), Some(true));
         assert_eq!(a.outside(Some("eu-south-1")), Some(false));
         assert_eq!(a.outside(None), None);

@@ -95,32 +95,43 @@ pub fn propagation_policy(service: &str, namespace: &str, sites: &Sites, serving
     })
 }
 
-/// Warm only: the `OverridePolicy` that scales the service down to `standbyReplicas` at every site but the
-/// serving one. `None` for a Cold standby (nothing runs elsewhere to scale).
+/// The `OverridePolicy` of the service: with a Warm standby, it scales the service down to `standbyReplicas` at
+/// every site but the serving one; after a move (`arrival`), it annotates the service at the serving site with the
+/// site it left, when that was lost and its regions, so that the member's continuo starts it from a copy stored
+/// outside the lost site (see [`super::arrival`]). `None` when there is neither.
 pub fn override_policy(
     service: &str,
     namespace: &str,
     sites: &Sites,
     serving: &str,
     clusters: &[Cluster],
+    arrival: Option<&super::arrival::Arrival>,
 ) -> Option<Value> {
-    if sites.standby != Standby::Warm {
+    let mut rules = Vec::new();
+    if sites.standby == Standby::Warm {
+        let standby: Vec<String> =
+            warm_clusters(sites, clusters).into_iter().filter(|(site, _)| site != serving).map(|(_, c)| c).collect();
+        rules.push(json!({
+            "targetCluster": {"clusterNames": standby},
+            "overriders": {"plaintext": [
+                {"path": "/spec/replicas", "operator": "replace", "value": sites.standby_replicas}
+            ]},
+        }));
+    }
+    if let (Some(a), Some(site)) = (arrival, sites.site(serving)) {
+        let value = json!({super::arrival::ARRIVAL_ANNOTATION: a.annotation()});
+        rules.push(json!({
+            "targetCluster": affinity(site),
+            "overriders": {"annotationsOverrider": [{"operator": "add", "value": value}]},
+        }));
+    }
+    if rules.is_empty() {
         return None;
     }
-    let standby: Vec<String> =
-        warm_clusters(sites, clusters).into_iter().filter(|(site, _)| site != serving).map(|(_, c)| c).collect();
     Some(json!({
         "apiVersion": POLICY_API,
         "kind": "OverridePolicy",
         "metadata": metadata(service, namespace),
-        "spec": {
-            "resourceSelectors": selector(service),
-            "overrideRules": [{
-                "targetCluster": {"clusterNames": standby},
-                "overriders": {"plaintext": [
-                    {"path": "/spec/replicas", "operator": "replace", "value": sites.standby_replicas}
-                ]},
-            }],
-        },
+        "spec": {"resourceSelectors": selector(service), "overrideRules": rules},
     }))
 }

@@ -146,12 +146,12 @@ fn a_warm_standby_runs_one_cluster_per_site_and_scales_the_others_down() {
         serde_json::json!(["mil-2", "tur-1", "fra-1"]),
         "one cluster per site, a Ready one first"
     );
-    let over = karmada::override_policy("hub", "erp", &s, "turin", &c).unwrap();
+    let over = karmada::override_policy("hub", "erp", &s, "turin", &c, None).unwrap();
     let rule = &over["spec"]["overrideRules"][0];
     assert_eq!(rule["targetCluster"]["clusterNames"], serde_json::json!(["mil-2", "fra-1"]));
     assert_eq!(rule["overriders"]["plaintext"][0]["value"], 1);
     assert!(
-        karmada::override_policy("hub", "erp", &sites(Standby::Cold, SiteFailoverMode::Declared), "milan", &c)
+        karmada::override_policy("hub", "erp", &sites(Standby::Cold, SiteFailoverMode::Declared), "milan", &c, None)
             .is_none()
     );
     let tolerations = &policy["spec"]["placement"]["clusterTolerations"];
@@ -221,4 +221,28 @@ fn the_region_rpo_refuses_copies_kept_at_the_primary_site_and_rpo_zero_across_si
     at_primary.backup = Some(&plan);
     let (v, reason, msg) = verdict::rpo(&at_primary, Span::from_secs(86_400));
     assert_eq!((v, reason), (Verdict::NotFeasible, "CopiesInProtectedSite"), "{msg}");
+}
+
+#[test]
+fn the_site_a_service_moved_to_is_told_where_it_came_from_when_that_was_lost_and_its_regions() {
+    use super::arrival::Arrival;
+    let s = sites(Standby::Cold, SiteFailoverMode::Declared);
+    let c = milan_lost_at(100);
+    // Declared at 400: milan was lost at 100 (the last of its clusters to stop being Ready).
+    let a = Arrival::after_move(&s, &c, Some("milan"), "turin", None, t(400)).unwrap();
+    assert_eq!(a, Arrival { from: "milan".into(), lost_at: t(100), regions: vec!["eu-south-1".into()] });
+    // Kept while the service stays; none at the site it always served from.
+    let later = Arrival::after_move(&s, &healthy(), Some("milan"), "turin", Some(a.clone()), t(9_000));
+    assert_eq!(later.as_ref(), Some(&a));
+    assert_eq!(Arrival::after_move(&s, &c, None, "milan", None, t(400)), None);
+    assert_eq!(Arrival::after_move(&s, &c, Some("milan"), "milan", None, t(400)), None);
+    // A declared move off a site not seen lost (a planned move): its writes count until the declaration.
+    let planned = Arrival::after_move(&s, &healthy(), Some("milan"), "turin", None, t(400)).unwrap();
+    assert_eq!(planned.lost_at, t(400));
+
+    let over = karmada::override_policy("hub", "erp", &s, "turin", &c, Some(&a)).expect("annotates the arrival");
+    let rule = &over["spec"]["overrideRules"][0];
+    assert_eq!(rule["targetCluster"]["clusterNames"], serde_json::json!(["tur-1"]), "only the serving site");
+    let value = rule["overriders"]["annotationsOverrider"][0]["value"][super::arrival::ARRIVAL_ANNOTATION].as_str();
+    assert_eq!(serde_json::from_str::<Arrival>(value.unwrap()).unwrap(), a);
 }

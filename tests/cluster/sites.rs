@@ -161,6 +161,17 @@ spec:
         let selector = &p["spec"]["placement"]["clusterAffinity"]["labelSelector"]["matchLabels"]["continuo.dev/site"];
         (selector == turin.as_str()).then_some(()).ok_or(p["spec"]["placement"].to_string())
     });
+    // Turin's copy of the service is told where it came from, through an OverridePolicy the real API server took.
+    let over = eventually(Duration::from_secs(30), "the arrival's OverridePolicy", || {
+        s.get("overridepolicies.policy.karmada.io", "continuo-ict-portal").ok_or("none yet".to_string())
+    });
+    let value = &over["spec"]["overrideRules"][0]["overriders"]["annotationsOverrider"][0]["value"];
+    let arrival: serde_json::Value =
+        serde_json::from_str(value["continuo.dev/site-arrival"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (arrival["from"].as_str(), arrival["regions"].clone()),
+        (Some("milan"), serde_json::json!(["region-1"]))
+    );
     karmada_binds(&s, &turin);
     let done = eventually(Duration::from_secs(60), "the declaration Completed", || {
         let f = s.get("sitefailovers.continuo.dev", "milan-flood").ok_or("gone")?;

@@ -36,7 +36,11 @@ pub(in crate::controller) fn listing(ctx: &Context, svc: &crate::api::ResilientS
 }
 
 /// Starts the list run the plan asks for, and catalogues the copies it listed that the catalog lacks.
-pub(super) async fn rebuild(step: &Step<'_>, v: &crate::stateful::Volumes, notes: &mut Vec<Transition>) -> Result<(), Error> {
+pub(super) async fn rebuild(
+    step: &Step<'_>,
+    v: &crate::stateful::Volumes,
+    notes: &mut Vec<Transition>,
+) -> Result<(), Error> {
     let mut first = First::default();
     let location = step.svc.spec.backup.as_ref().and_then(|b| step.ctx.caches.location(&b.location));
     if let (Some(name), Some(location)) = (v.list_run.as_deref(), location.as_ref()) {
