@@ -211,3 +211,27 @@ async fn copies_stored_only_in_the_lost_sites_region_start_nothing_and_say_why()
     assert_eq!(reason, "NoCopyToRestore");
     assert!(message.contains("all stored in site milan"), "{message}");
 }
+
+#[tokio::test]
+async fn volumes_left_from_an_earlier_stint_at_the_site_start_nothing_until_a_person_clears_them() {
+    let w = World::new("eu-west-3");
+    // A failback: this site ran the service before, and its retained claim is still here.
+    w.api.put(
+        "/api/v1/namespaces/erp/persistentvolumeclaims",
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "archives-acme-eu-west-3a-0", "namespace": NS,
+                "labels": {"continuo.dev/service": "acme", "continuo.dev/zone": "eu-west-3a"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "50Gi"}}}}),
+    );
+    w.reconcile().await;
+    let (reason, message) = w.condition("DataRestored");
+    assert_eq!(reason, "StaleVolumesPresent", "{message}");
+    assert!(message.contains("archives-acme-eu-west-3a-0"), "names the claim: {message}");
+    assert_eq!(w.sets(), (0, None), "no replica would bind the old volume");
+    assert!(w.api.list(JOBS).is_empty(), "nothing listed before the volumes are cleared");
+
+    // The person deletes it: the arrival goes on as usual.
+    w.api.remove("/api/v1/namespaces/erp/persistentvolumeclaims", "archives-acme-eu-west-3a-0");
+    w.reconcile().await;
+    assert_eq!(w.condition("DataRestored").0, "ListingCopies");
+}

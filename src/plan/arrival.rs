@@ -32,26 +32,50 @@ pub(super) fn moves(p: &Placement, a: &Arrival) -> Vec<Move> {
 /// The catalog rebuilt from the storage: until the agent has listed the copies, the service waits (the list run
 /// is asked for); once it has, the copies the catalog lacks are to be catalogued, and weighed now.
 pub(super) fn catalog(i: &Inputs<'_>, a: &Arrival, out: &mut Volumes) {
+    let lost = format!("arrived from site {} (lost at {})", a.from, a.lost_at);
+    if let Some(stale) = stale(i, &lost) {
+        out.waiting = Some(("StaleVolumesPresent", stale));
+        return;
+    }
     let Some(location) = i.backups.location else { return };
     let svc = i.service;
     let run = a.list_job(svc.metadata.name.as_deref().unwrap_or_default());
-    let lost = format!("arrived from site {} (lost at {})", a.from, a.lost_at);
     match i.backups.listing {
         None | Some(Listing::NotStarted) | Some(Listing::Running) => {
-            out.waiting = Some(format!(
-                "{lost}: the copies BackupLocation {} holds are being listed (run {run}) before any replica starts: \
-                 the catalog that named them was lost with the site",
-                location.metadata.name.as_deref().unwrap_or_default()
+            out.waiting = Some((
+                "ListingCopies",
+                format!(
+                    "{lost}: the copies BackupLocation {} holds are being listed (run {run}) before any replica \
+                     starts: the catalog that named them was lost with the site",
+                    location.metadata.name.as_deref().unwrap_or_default()
+                ),
             ));
             out.list_run = Some(run);
         }
         Some(Listing::Failed(why)) => {
-            out.waiting = Some(format!(
+            let message = format!(
                 "{lost}: listing the copies failed ({why}); nothing is started: delete Job {run} to list again"
-            ));
+            );
+            out.waiting = Some(("ListingCopies", message));
         }
         Some(Listing::Listed(listed)) => out.imports = imports(listed, i.backups.points, svc, location, &[]),
     }
+}
+
+/// Claims of the service this cluster still holds from an earlier stint here (a failback to a site that ran it
+/// before): a new StatefulSet of the same name would bind them, and the replica would serve their old data. Nothing
+/// starts while they exist; a person deletes them, or keeps them under another name.
+fn stale(i: &Inputs<'_>, lost: &str) -> Option<String> {
+    let claims: Vec<&str> = i.volumes.claims.iter().map(|c| c.name.as_str()).collect();
+    if claims.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{lost}: claims {} remain from an earlier stint at this site and hold data older than any copy made since; \
+         a replica started here would bind them and serve that data: nothing starts until they are deleted (or \
+         copied aside under other names)",
+        claims.join(", ")
+    ))
 }
 
 /// The copies the restore decision weighs: the catalog's and those just listed.

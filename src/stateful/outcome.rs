@@ -14,8 +14,10 @@ pub struct Volumes {
     pub refused: Vec<String>,
     /// Claims in a zone whose replicas were recreated elsewhere, now that the zone is back.
     pub diverged: Vec<Diverged>,
-    /// A service arriving after a site loss whose copies are being listed first: why it waits. Nothing started.
-    pub waiting: Option<String>,
+    /// A service arriving after a site loss that cannot start yet, why (a reason, and words): its copies are being
+    /// listed (`ListingCopies`), or volumes of an earlier stint at this site would be bound (`StaleVolumesPresent`).
+    /// Nothing started.
+    pub waiting: Option<(&'static str, String)>,
     /// Copies the storage holds that the catalog lacks (listed after a site loss): to be catalogued.
     pub imports: Vec<crate::api::RecoveryPoint>,
     /// The agent run (its Job's name) that lists the storage's copies, when one is to run.
@@ -54,9 +56,7 @@ impl Volumes {
         use crate::api::conditions::{DATA_DIVERGED, DATA_RESTORED};
         let restoring: Vec<&Recovery> = self.recoveries.iter().filter(|r| r.ready_at.is_none()).collect();
         let restored = match (self.refused.is_empty(), restoring.first(), self.recoveries.last()) {
-            _ if self.waiting.is_some() => {
-                (DATA_RESTORED, "False", "ListingCopies", self.waiting.clone().unwrap_or_default())
-            }
+            _ if let Some((reason, message)) = &self.waiting => (DATA_RESTORED, "False", *reason, message.clone()),
             (false, ..) => (DATA_RESTORED, "False", "NoCopyToRestore", self.refused.join("; ")),
             (true, Some(r), _) => (DATA_RESTORED, "False", "Restoring", format!("{}: not Ready yet", describe(r))),
             (true, None, Some(r)) => (DATA_RESTORED, "True", "Restored", describe(r)),
