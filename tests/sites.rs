@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use continuo::{controller::sites, sites::verdict::Timing};
 use serde_json::{Value, json};
-use support::FakeApi;
+use support::{FakeApi, eventually};
 
 const CLUSTERS: &str = "/apis/cluster.karmada.io/v1alpha1/clusters";
 const CLASSES: &str = "/apis/continuo.dev/v1alpha1/continuityclasses";
@@ -86,16 +86,6 @@ fn declare(api: &FakeApi, name: &str, to: &str) {
             "spec": {"service": "ict-portal", "to": to},
         }),
     );
-}
-
-async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..200 {
-        if let Some(v) = f() {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}")
 }
 
 /// `GET /metrics` on the site controller's admin port, off the test's runtime (which serves it).

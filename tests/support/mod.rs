@@ -958,3 +958,15 @@ pub fn node(name: &str, zone: &str, ready: bool) -> Node {
 pub fn nodes(zones: &[&str], per_zone: usize) -> Vec<Node> {
     zones.iter().flat_map(|z| (1..=per_zone).map(move |i| node(&format!("{z}-w{i}"), z, true))).collect()
 }
+
+/// `f`'s answer once it has one, looked for every 50 ms for 10 s (a controller running on the test's runtime acts
+/// in between); a test that waits longer is failing: it panics naming `what`.
+pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..200 {
+        if let Some(v) = f() {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}")
+}

@@ -1,0 +1,304 @@
+//! A fleet of three API servers, in memory: Karmada's (where `continuo sites` runs) and two member clusters', with
+//! Karmada's own part played by the test as Karmada documents it — the service propagated whole to the cluster
+//! the PropagationPolicy names, with the OverridePolicy's rules for that cluster applied, and each member's status
+//! reflected back into the ResourceBinding. The primary site, Milan, is lost; a person declares the disaster; the
+//! service arrives at Paris, where continuo lists the copies the vault in Frankfurt holds, restores the newest one
+//! taken before the loss, and starts; Karmada's side records the declared failover Completed within the Region RTO,
+//! and Paris records the data lost against the Region RPO. Milan returns: nothing moves back on its own; the
+//! declared failback takes the service back to Milan, which starts nothing on the volumes it kept from before
+//! until a person sets them aside, then starts from the newest copy Paris made.
+
+mod support;
+
+use std::{sync::Arc, time::Duration};
+
+use continuo::{
+    api::ResilientService,
+    controller::{Context, reconcile, sites},
+    plan::Config,
+    sites::verdict::Timing,
+};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::events::Reporter;
+use serde_json::{Value, json};
+use support::{FakeApi, Feed, eventually, node};
+
+const NS: &str = "ict";
+const CLUSTERS: &str = "/apis/cluster.karmada.io/v1alpha1/clusters";
+const SERVICES: &str = "/apis/continuo.dev/v1alpha1/namespaces/ict/resilientservices";
+const FAILOVERS: &str = "/apis/continuo.dev/v1alpha1/namespaces/ict/sitefailovers";
+const POLICIES: &str = "/apis/policy.karmada.io/v1alpha1/namespaces/ict/propagationpolicies";
+const OVERRIDES: &str = "/apis/policy.karmada.io/v1alpha1/namespaces/ict/overridepolicies";
+const BINDINGS: &str = "/apis/work.karmada.io/v1alpha2/namespaces/ict/resourcebindings";
+const JOBS: &str = "/apis/batch/v1/namespaces/ict/jobs";
+const SETS: &str = "/apis/apps/v1/namespaces/ict/statefulsets";
+const CLAIMS: &str = "/api/v1/namespaces/ict/persistentvolumeclaims";
+
+fn class() -> Value {
+    json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityClass", "metadata": {"name": "dr-site"},
+        "spec": {"mode": "Restart", "minZones": 1,
+            "objectives": [{"scope": "Zone", "rto": "60m", "rpo": "24h"}, {"scope": "Region", "rto": "4h", "rpo": "24h"}],
+            "backup": {"timeZone": "Europe/Rome", "keep": {"daily": 7}},
+            "sites": {"sites": [{"name": "milan", "clusterNames": ["milan-1"]}, {"name": "paris", "clusterNames": ["paris-1"]}],
+                      "standby": "Cold", "failover": "Declared"}}})
+}
+
+fn location() -> Value {
+    json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "BackupLocation", "metadata": {"name": "frankfurt-vault"},
+           "spec": {"region": "eu-central-1"}})
+}
+
+fn service() -> Value {
+    json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+        "metadata": {"name": "erp", "namespace": NS, "uid": "erp-uid"},
+        "spec": {"className": "dr-site", "replicas": 1, "startupSeconds": 30,
+            "volumeClaimTemplates": [{"metadata": {"name": "archives"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "50Gi"}}}}],
+            "template": {"spec": {"containers": [{"name": "erp", "image": "erp:7",
+                "volumeMounts": [{"name": "archives", "mountPath": "/var/lib/erp"}]}]}},
+            "backup": {"location": "frankfurt-vault"}}})
+}
+
+fn cluster(name: &str, region: &str, ready: bool, since: Timestamp) -> Value {
+    json!({"apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster", "metadata": {"name": name},
+        "spec": {"region": region, "syncMode": "Push"},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "Unknown" },
+            "reason": "ClusterReady", "message": "", "lastTransitionTime": since.to_string()}]}})
+}
+
+/// A member cluster, with continuo's reconcile run by the test.
+struct Member {
+    name: &'static str,
+    api: FakeApi,
+    nodes: Vec<Node>,
+    ctx: Arc<Context>,
+    feed: std::sync::Mutex<Feed>,
+}
+
+impl Member {
+    fn new(name: &'static str, zones: [&str; 3]) -> Member {
+        let api = FakeApi::default();
+        api.put("/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+        api.put("/apis/continuo.dev/v1alpha1/continuityclasses", class());
+        api.put("/apis/continuo.dev/v1alpha1/backuplocations", location());
+        api.put(
+            "/apis/storage.k8s.io/v1/storageclasses",
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "ssd",
+                   "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                   "provisioner": "pd.csi.storage.gke.io", "volumeBindingMode": "WaitForFirstConsumer"}),
+        );
+        let nodes: Vec<Node> =
+            zones.iter().flat_map(|z| (1..=2).map(move |i| node(&format!("{z}-w{i}"), z, true))).collect();
+        let (caches, feed) = api.watched(&nodes);
+        let config = Config { agent_image: Some("continuo-agent:1".into()), ..Config::default() };
+        let ctx =
+            Context::new(api.client(), caches, config, Reporter { controller: "continuo".into(), instance: None });
+        Member { name, api, nodes, ctx: Arc::new(ctx), feed: std::sync::Mutex::new(feed) }
+    }
+
+    async fn reconcile(&self) {
+        self.feed.lock().unwrap().sync(&self.api, &self.nodes);
+        let svc: ResilientService = serde_json::from_value(self.api.get(SERVICES, "erp").unwrap()).unwrap();
+        reconcile(Arc::new(svc), self.ctx.clone()).await.expect("the member's reconcile succeeds");
+    }
+
+    /// The name of the agent's list run, once there is one.
+    fn list_run(&self) -> Option<String> {
+        let jobs = self.api.list(JOBS);
+        let run = jobs.iter().find(|j| j["metadata"]["labels"]["continuo.dev/action"] == "list")?;
+        run["metadata"]["name"].as_str().map(str::to_string)
+    }
+
+    fn status(&self) -> Value {
+        self.api.get(SERVICES, "erp").map(|s| s["status"].clone()).unwrap_or_default()
+    }
+}
+
+/// Karmada's part: the ResilientService, as Karmada's API server holds it, propagated to `member` (the cluster the
+/// PropagationPolicy names) with the OverridePolicy's rules for that cluster applied: its spec, labels and
+/// annotations, never its status.
+fn karmada_propagates(karmada: &FakeApi, member: &Member) {
+    let policy = karmada.get(POLICIES, "continuo-erp").expect("a PropagationPolicy");
+    let names = &policy["spec"]["placement"]["clusterAffinity"]["clusterNames"];
+    assert_eq!(names, &json!([member.name]), "propagated where the policy says");
+    let source = karmada.get(SERVICES, "erp").unwrap();
+    let mut annotations = source["metadata"]["annotations"].clone();
+    if !annotations.is_object() {
+        annotations = json!({});
+    }
+    let rules = karmada.get(OVERRIDES, "continuo-erp").map(|o| o["spec"]["overrideRules"].clone());
+    for rule in rules.as_ref().and_then(Value::as_array).into_iter().flatten() {
+        if rule["targetCluster"]["clusterNames"].as_array().is_some_and(|n| n.contains(&json!(member.name))) {
+            for o in rule["overriders"]["annotationsOverrider"].as_array().into_iter().flatten() {
+                for (k, v) in o["value"].as_object().into_iter().flatten() {
+                    annotations[k] = v.clone();
+                }
+            }
+        }
+    }
+    let work = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
+        "metadata": {"name": "erp", "namespace": NS, "uid": format!("{}-erp", member.name), "annotations": annotations},
+        "spec": source["spec"]});
+    member.api.put(SERVICES, work);
+}
+
+/// A person's declaration: service `erp` moves to site `to`.
+fn declare(karmada: &FakeApi, name: &str, to: &str) {
+    karmada.put(
+        FAILOVERS,
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "SiteFailover",
+            "metadata": {"name": name, "namespace": NS, "creationTimestamp": Timestamp::now().to_string()},
+            "spec": {"service": "erp", "to": to}}),
+    );
+}
+
+/// Karmada's part: the binding on `member`, its status reflected from the member's (the interpreter reflects it
+/// whole).
+fn karmada_reflects(karmada: &FakeApi, member: &Member) {
+    karmada.put(
+        BINDINGS,
+        json!({"apiVersion": "work.karmada.io/v1alpha2", "kind": "ResourceBinding",
+            "metadata": {"name": "erp-resilientservice", "namespace": NS},
+            "spec": {"resource": {"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService", "name": "erp"},
+                     "clusters": [{"name": member.name}]},
+            "status": {"aggregatedStatus": [{"clusterName": member.name, "applied": true, "status": member.status()}]}}),
+    );
+}
+
+#[tokio::test]
+async fn milan_lost_paris_restores_from_the_vault_within_the_region_rto_and_rpo_and_the_declared_failback_starts_nothing_stale()
+ {
+    let karmada = FakeApi::default();
+    karmada.put("/apis/continuo.dev/v1alpha1/continuityclasses", class());
+    karmada.put("/apis/continuo.dev/v1alpha1/backuplocations", location());
+    karmada.put(SERVICES, service());
+    let long_ago = Timestamp::now() - SignedDuration::from_hours(24);
+    karmada.put(CLUSTERS, cluster("milan-1", "eu-south-1", true, long_ago));
+    karmada.put(CLUSTERS, cluster("paris-1", "eu-west-3", true, long_ago));
+    let milan = Member::new("milan-1", ["eu-south-1a", "eu-south-1b", "eu-south-1c"]);
+    let paris = Member::new("paris-1", ["eu-west-3a", "eu-west-3b", "eu-west-3c"]);
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let controller = tokio::spawn(sites::run(karmada.client(), Timing::default(), admin));
+    eventually("the service placed at milan", || karmada.get(POLICIES, "continuo-erp")).await;
+    // At milan it is a new service: a first placement, on empty volumes, no arrival.
+    karmada_propagates(&karmada, &milan);
+    milan.reconcile().await;
+    milan.api.run_stateful_sets(NS, |_| true);
+    milan.reconcile().await;
+    assert_eq!(milan.status()["readyReplicas"], 1, "{}", milan.status());
+    assert!(milan.api.list(JOBS).is_empty(), "no arrival, nothing listed");
+    karmada_reflects(&karmada, &milan);
+
+    // Milan's clusters stop reporting; Karmada marks them not Ready; the continuity manager declares the disaster.
+    let lost = Timestamp::from_second(Timestamp::now().as_second() - 60).unwrap();
+    karmada.put(CLUSTERS, cluster("milan-1", "eu-south-1", false, lost));
+    declare(&karmada, "milan-flood", "paris");
+    eventually("the placement and the arrival at paris", || {
+        let at_paris = karmada.get(POLICIES, "continuo-erp")?["spec"]["placement"]["clusterAffinity"]["clusterNames"]
+            == json!(["paris-1"]);
+        (at_paris && karmada.get(OVERRIDES, "continuo-erp").is_some()).then_some(())
+    })
+    .await;
+    karmada_propagates(&karmada, &paris);
+
+    // Paris holds nothing of the service: it lists the vault before starting anything.
+    paris.reconcile().await;
+    let list = paris.list_run().expect("the agent lists the vault");
+    assert_eq!(paris.status()["replicas"], 0, "nothing started before the copies are known");
+    let before = (lost - SignedDuration::from_hours(3)).to_string();
+    let after = (lost + SignedDuration::from_secs(30)).to_string();
+    let report = json!({"copies": [{"id": "late9", "capturedAt": after}, {"id": "good1", "capturedAt": before}]});
+    paris.api.finish_job(NS, &list, true, Timestamp::now(), Some(&report.to_string()));
+    paris.reconcile().await;
+    paris.api.run_stateful_sets(NS, |_| true);
+    paris.reconcile().await;
+    paris.reconcile().await;
+
+    let sets = paris.api.list(SETS);
+    let restored = sets.iter().find(|s| s["spec"]["replicas"] == 1).expect("one replica at paris");
+    let init = &restored["spec"]["template"]["spec"]["initContainers"][0];
+    let point = init["env"].as_array().unwrap().iter().find(|e| e["name"] == "CONTINUO_POINT").unwrap();
+    assert_eq!(point["value"], "erp-good1", "the newest copy captured before milan was lost");
+    let recovery = paris.status()["recoveries"][0].clone();
+    assert_eq!((recovery["fromSite"].as_str(), recovery["dataLossSeconds"].as_i64()), (Some("milan"), Some(3 * 3600)));
+    assert_eq!(recovery["withinRpo"], true, "{recovery}");
+    assert_eq!(paris.status()["readyReplicas"], 1, "{}", paris.status());
+
+    // Karmada reflects Paris's status; the declaration is recorded Completed within the Region RTO.
+    karmada_reflects(&karmada, &paris);
+    let done = eventually("the declaration Completed", || {
+        karmada.get(FAILOVERS, "milan-flood").filter(|f| f["status"]["phase"] == "Completed")
+    })
+    .await;
+    assert_eq!((done["status"]["from"].as_str(), done["status"]["withinRto"].as_bool()), (Some("milan"), Some(true)));
+
+    // Milan returns. Karmada removes the service it still holds there (its binding is at Paris); the garbage
+    // collector takes the StatefulSets; the claims are retained. Nothing moves back on its own.
+    karmada.put(CLUSTERS, cluster("milan-1", "eu-south-1", true, Timestamp::now()));
+    milan.api.remove(SERVICES, "erp");
+    for set in milan.api.list(SETS) {
+        milan.api.remove(SETS, set["metadata"]["name"].as_str().unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        karmada.get(POLICIES, "continuo-erp").unwrap()["spec"]["placement"]["clusterAffinity"]["clusterNames"],
+        json!(["paris-1"])
+    );
+
+    // The failback is declared: the service goes back to Milan, told it comes from Paris.
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a later creation time than the failover's
+    declare(&karmada, "failback", "milan");
+    eventually("the placement back at milan", || {
+        let policy = karmada.get(POLICIES, "continuo-erp")?;
+        (policy["spec"]["placement"]["clusterAffinity"]["clusterNames"] == json!(["milan-1"])).then_some(())
+    })
+    .await;
+    let arrival = eventually("the arrival from paris", || {
+        let a = karmada.get(SERVICES, "erp")?["status"]["site"]["arrival"].clone();
+        (a["from"] == "paris").then_some(a)
+    })
+    .await;
+    assert_eq!(arrival["regions"], json!(["eu-west-3"]));
+    karmada_propagates(&karmada, &milan);
+    milan.reconcile().await;
+    // Its old claim holds what Milan wrote before the flood: a new replica would bind it and serve that.
+    let (reason, message) = condition(&milan.status(), "DataRestored");
+    assert_eq!(reason, "StaleVolumesPresent", "{message}");
+    assert!(message.contains("archives-erp-eu-south-1"), "{message}");
+    assert!(milan.api.list(SETS).iter().all(|s| s["spec"]["replicas"] == 0), "nothing runs on the old volume");
+
+    // A person sets the old claim aside; Milan lists the vault, and starts from the copy Paris made an hour ago.
+    for claim in milan.api.list(CLAIMS) {
+        milan.api.remove(CLAIMS, claim["metadata"]["name"].as_str().unwrap());
+    }
+    milan.reconcile().await;
+    let list = milan.list_run().expect("milan lists the vault");
+    let at_paris = (Timestamp::now() - SignedDuration::from_hours(1)).to_string();
+    let report = json!({"copies": [{"id": "paris7", "capturedAt": at_paris}, {"id": "good1", "capturedAt": before}]});
+    milan.api.finish_job(NS, &list, true, Timestamp::now(), Some(&report.to_string()));
+    milan.reconcile().await;
+    milan.api.run_stateful_sets(NS, |_| true);
+    milan.reconcile().await;
+    milan.reconcile().await;
+    let recovery = milan.status()["recoveries"][0].clone();
+    assert_eq!(
+        (recovery["fromSite"].as_str(), recovery["point"].as_str()),
+        (Some("paris"), Some("erp-paris7")),
+        "{recovery}"
+    );
+    assert_eq!(milan.status()["readyReplicas"], 1, "{}", milan.status());
+    karmada_reflects(&karmada, &milan);
+    let back = eventually("the failback Completed", || {
+        karmada.get(FAILOVERS, "failback").filter(|f| f["status"]["phase"] == "Completed")
+    })
+    .await;
+    assert_eq!(back["status"]["from"], "paris");
+    controller.abort();
+}
+
+fn condition(status: &Value, type_: &str) -> (String, String) {
+    let c = status["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned());
+    let c = c.unwrap_or_else(|| panic!("no {type_} in {status}"));
+    (c["reason"].as_str().unwrap().to_string(), c["message"].as_str().unwrap().to_string())
+}
