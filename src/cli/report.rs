@@ -16,6 +16,7 @@ pub fn from_files(files: &[PathBuf]) -> Result<Objects, String> {
         points: loaded.points,
         restores: loaded.restores,
         drills: loaded.drills,
+        site_failovers: loaded.site_failovers,
     })
 }
 
@@ -33,6 +34,11 @@ async fn read(client: &Client, namespace: Option<&str>) -> Result<Objects, kube:
         restores: list(scoped_api(client, namespace)).await?,
         // A cluster whose CRDs predate drills has none to report.
         drills: match list(scoped_api(client, namespace)).await {
+            Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+            other => other?,
+        },
+        // Declared site failovers live on Karmada's control plane; a member cluster has none.
+        site_failovers: match list(scoped_api(client, namespace)).await {
             Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
             other => other?,
         },

@@ -155,6 +155,8 @@ fn report_page(services: Store<ResilientService>, caches: Caches) -> admin::Repo
             points: caches.recovery_points.state().iter().map(|p| (**p).clone()).collect(),
             restores: caches.restores.state().iter().map(|r| (**r).clone()).collect(),
             drills: caches.drills.store.state().iter().map(|d| (**d).clone()).collect(),
+            // Declared site failovers live on Karmada's control plane, not in a member cluster.
+            site_failovers: Vec::new(),
         };
         let now = jiff::Timestamp::now();
         let month = crate::report::document::this_month(now);

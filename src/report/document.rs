@@ -31,6 +31,7 @@ pub struct Objects {
     pub points: Vec<RecoveryPoint>,
     pub restores: Vec<RestoreRequest>,
     pub drills: Vec<crate::api::ContinuityDrill>,
+    pub site_failovers: Vec<crate::api::SiteFailover>,
 }
 
 /// The current month, `YYYY-MM`, in UTC.
@@ -54,6 +55,7 @@ pub fn render(objects: &Objects, req: &Request) -> Result<String, String> {
         points: &objects.points,
         restores: &objects.restores,
         drills: &objects.drills,
+        site_failovers: &objects.site_failovers,
     })?;
     format(&report, req.format)
 }

@@ -71,6 +71,7 @@ fn service(out: &mut String, s: &ServiceReport) {
     backups(out, s);
     restores(out, s);
     drills(out, s);
+    site_failovers(out, s);
     out.push_str("</section>");
 }
 
@@ -168,6 +169,26 @@ fn drills(out: &mut String, s: &ServiceReport) {
         let _ = write!(
             out,
             "<tr><td>{name}</td><td>{what}</td><td class=\"{class}\">{phase}</td><td>{rto}</td><td>{lowest}</td><td>{verdict}</td></tr>"
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn site_failovers(out: &mut String, s: &ServiceReport) {
+    if s.site_failovers.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Site failovers</h3><table><tr><th>Declaration</th><th>Move</th><th>Result</th><th>RTO achieved</th><th>Data lost</th><th>Detail</th></tr>");
+    for f in &s.site_failovers {
+        let [name, moved, phase, rto, data, detail] = words::site_failover_cells(f).map(|c| esc(&c));
+        let class = match (f.phase.as_str(), f.within_rto) {
+            ("Completed", Some(true)) => "met",
+            ("Completed", _) | ("Refused", _) => "missed",
+            _ => "muted",
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{name}</td><td>{moved}</td><td class=\"{class}\">{phase}</td><td>{rto}</td><td>{data}</td><td>{detail}</td></tr>"
         );
     }
     out.push_str("</table>");

@@ -62,6 +62,14 @@ fn service(out: &mut String, s: &ServiceReport) {
         }
         out.push('\n');
     }
+    if !s.site_failovers.is_empty() {
+        out.push_str("### Site failovers\n\n| Declaration | Move | Result | RTO achieved | Data lost | Detail |\n|---|---|---|---|---|---|\n");
+        for f in &s.site_failovers {
+            let [name, moved, phase, rto, data, detail] = words::site_failover_cells(f).map(|c| cell(&c));
+            let _ = writeln!(out, "| {name} | {moved} | {phase} | {rto} | {data} | {detail} |");
+        }
+        out.push('\n');
+    }
 }
 
 fn availability(out: &mut String, s: &ServiceReport) {

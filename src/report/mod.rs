@@ -9,6 +9,7 @@ pub mod document;
 pub mod html;
 pub mod markdown;
 mod model;
+pub mod sites;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ pub struct Inputs<'a> {
     pub points: &'a [RecoveryPoint],
     pub restores: &'a [RestoreRequest],
     pub drills: &'a [crate::api::ContinuityDrill],
+    /// Declared site failovers (read on Karmada's control plane; none elsewhere).
+    pub site_failovers: &'a [crate::api::SiteFailover],
 }
 
 /// The month `YYYY-MM` in `tz`: its first instant and the first instant of the next month.
@@ -76,6 +79,12 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Report, String> {
             .iter()
             .filter(|d| d.namespace() == svc.namespace() && d.spec.service == key.1)
             .filter_map(|d| model::drill(d, &window))
+            .collect();
+        report.site_failovers = inputs
+            .site_failovers
+            .iter()
+            .filter(|f| f.namespace() == svc.namespace() && f.spec.service == key.1)
+            .filter_map(|f| sites::failover(f, svc, (window.start, window.end)))
             .collect();
         services.push(report);
     }

@@ -32,6 +32,8 @@ pub struct ServiceReport {
     pub restores: Vec<RestoreReport>,
     /// Continuity drills of the month, with their verdicts.
     pub drills: Vec<DrillReport>,
+    /// Site failovers declared in the month (on Karmada's control plane), with their RTO and data lost.
+    pub site_failovers: Vec<super::sites::SiteFailoverReport>,
     /// Window of the month covered (to now in the current month), RFC 3339.
     pub from: String,
     pub to: String,
@@ -269,6 +271,7 @@ pub(super) fn service(
             .map(|r| restore(r))
             .collect(),
         drills: Vec::new(),
+        site_failovers: Vec::new(),
         from: w.start.to_string(),
         to: w.end.to_string(),
         namespace: ns,

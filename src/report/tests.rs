@@ -25,6 +25,7 @@ fn report_of(o: &Objects, month: &str, now: &str) -> Report {
         points: &o.points,
         restores: &o.restores,
         drills: &o.drills,
+        site_failovers: &o.site_failovers,
     })
     .unwrap()
 }
@@ -181,4 +182,32 @@ fn copies_a_minute_apart_late_in_the_month_are_zoomed_to_and_said_in_words() {
     let mut svg = String::new();
     charts::copy_age_against_rpo(&mut svg, &all, Some(300), month);
     assert!(svg.contains("43200 copies about every 1m 0s: too close to draw one by one here"), "{svg}");
+}
+
+#[test]
+fn a_declared_site_failover_of_the_month_is_reported_with_its_rto_and_the_data_it_lost() {
+    let o = from_files(&[std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/report-sites.yaml"
+    ))])
+    .unwrap();
+    let r = report_of(&o, "2026-11", "2026-11-29T12:00:00Z");
+    let erp = of(&r, "erp");
+    assert_eq!(erp.site_failovers.len(), 1, "October's declaration is not November's");
+    let f = &erp.site_failovers[0];
+    assert_eq!((f.from.as_deref(), f.to.as_str(), f.phase.as_str()), (Some("milan"), "paris", "Completed"));
+    assert_eq!((f.rto_seconds, f.within_rto), (Some(4205), Some(true)));
+    assert_eq!((f.point.as_deref(), f.data_loss_seconds, f.within_rpo), (Some("erp-good1"), Some(10_800), Some(true)));
+    let md = markdown::render(&r);
+    assert!(md.contains("### Site failovers"), "{md}");
+    assert!(md.contains("| milan-flood: Milan data center flooded (ticket CM-4411) | milan → paris, declared 2026-11-14T03:10:00Z | Completed | 1h 10m (within) | 3h 0m from copy erp-good1 (within) |"), "{md}");
+    let page = html::render(&r);
+    assert!(page.contains("<h3>Site failovers</h3>") && page.contains("1h 10m (within)"), "the page says it too");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["services"][0]["siteFailovers"][0]["dataLossSeconds"], 10_800);
+    // A service whose site recorded no restore shows the figure as not recorded, never as nothing lost.
+    let mut bare = o;
+    bare.services[0].status = None;
+    let r = report_of(&bare, "2026-11", "2026-11-29T12:00:00Z");
+    assert_eq!(words::site_failover_cells(&of(&r, "erp").site_failovers[0])[4], "not recorded");
 }

@@ -137,3 +137,25 @@ pub fn drill_cells(d: &DrillReport) -> [String; 6] {
         d.message.clone().unwrap_or_default(),
     ]
 }
+
+/// The row of a site failover: declaration, move, result, RTO, data lost, detail.
+pub fn site_failover_cells(f: &super::sites::SiteFailoverReport) -> [String; 6] {
+    let judged = |within: Option<bool>| match within {
+        Some(true) => " (within)",
+        Some(false) => " (beyond)",
+        None => "",
+    };
+    let data = match (&f.point, f.data_loss_seconds) {
+        (Some(p), Some(loss)) => format!("{} from copy {p}{}", human(loss), judged(f.within_rpo)),
+        _ => "not recorded".into(),
+    };
+    let reason = f.reason.as_deref().map_or(String::new(), |r| format!(": {r}"));
+    [
+        format!("{}{reason}", f.name),
+        format!("{} → {}, declared {}", f.from.as_deref().unwrap_or("?"), f.to, f.declared),
+        f.phase.clone(),
+        f.rto_seconds.map_or("—".into(), |s| format!("{}{}", human(s), judged(f.within_rto))),
+        data,
+        f.message.clone().unwrap_or_default(),
+    ]
+}

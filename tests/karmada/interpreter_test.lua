@@ -37,6 +37,11 @@ check("reflects replicas and conditions", reflected.readyReplicas == 3 and refle
 check("reflects the newest copy only", reflected.backup.newestCopy == "2026-12-01T02:00:00Z" and reflected.backup.tiers == nil)
 check("leaves the incidents in the member", reflected.incidents == nil)
 check("an empty status reflects as empty", next(ReflectStatus({ metadata = {} })) == nil)
+local arrived = member(1, 1, { cond("Ready", "True") })
+arrived.status.recoveries = { { zone = "a", fromZone = "b" }, { zone = "a", fromZone = "milan", fromSite = "milan", dataLossSeconds = 10800 } }
+local kept = ReflectStatus(arrived).recoveries
+check("reflects a site arrival's recovery only", #kept == 1 and kept[1].fromSite == "milan" and kept[1].dataLossSeconds == 10800)
+check("no arrival, no recoveries", ReflectStatus(member(1, 1, {})).recoveries == nil)
 
 -- Aggregation
 local desired = { spec = {}, status = { site = { serving = "turin", reason = "Declared" } } }
@@ -53,6 +58,9 @@ check("Ready's transition is the newest member's", out.conditions[1].lastTransit
 check("ObjectivesMet is the worst member's, named", out.conditions[2].status == "False" and out.conditions[2].message:find("turin%-1") ~= nil)
 check("the zone summary names each cluster", out.zoneSummary == "milan-1: a=2/2 b=1/2; turin-1: a=2/2 b=1/2", out.zoneSummary)
 check("the newest copy any member reports", out.backup.newestCopy == "2026-12-01T02:00:00Z")
+check("no site arrival, no recoveries", out.recoveries == nil)
+local withArrival = AggregateStatus({ spec = {} }, { { clusterName = "turin-1", status = ReflectStatus(arrived) } }).status
+check("a member's site arrival is kept for the report", #withArrival.recoveries == 1 and withArrival.recoveries[1].fromSite == "milan")
 local none = AggregateStatus({ spec = {}, status = { conditions = { cond("Ready", "False", "", "2026-11-30T00:00:00Z") } } }, {}).status
 check("no member: not Ready, the transition kept", none.conditions[1].status == "False" and none.conditions[1].lastTransitionTime == "2026-11-30T00:00:00Z")
 local first = AggregateStatus({ spec = {} }, {}).status

@@ -1,7 +1,8 @@
 -- The ResilientService on Karmada's control plane, from its members': replicas summed, each cluster's zones in
 -- the zone summary, Ready when a member is Ready (the message names where), ObjectivesMet the worst of the
--- members', the newest copy any member reports. status.site is continuo's own (the site controller writes it)
--- and is kept as it is.
+-- members', the newest copy any member reports, the site arrivals' recoveries of every member (what each site
+-- failover restored and lost, for the report). status.site is continuo's own (the site controller writes it) and
+-- is kept as it is.
 local function condition(conditions, type)
   for _, c in ipairs(conditions or {}) do
     if c.type == type then
@@ -21,6 +22,10 @@ function AggregateStatus(desiredObj, statusItems)
   local newest, changed = nil, nil
   for _, item in ipairs(statusItems or {}) do
     local s = item.status or {}
+    for _, r in ipairs(s.recoveries or {}) do
+      status.recoveries = status.recoveries or {}
+      table.insert(status.recoveries, r)
+    end
     status.replicas = status.replicas + (s.replicas or 0)
     status.readyReplicas = status.readyReplicas + (s.readyReplicas or 0)
     if s.zoneSummary ~= nil then

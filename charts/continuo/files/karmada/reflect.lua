@@ -1,5 +1,6 @@
 -- What Karmada collects of a member's ResilientService status: the figures and verdicts a site's state is read
--- from (not the incident history, drills or per-zone details, which stay in the member).
+-- from, and the recoveries of a site arrival (the copy restored, the data lost: what a site failover cost); not
+-- the incident history, drills, zone recoveries or per-zone details, which stay in the member.
 function ReflectStatus(observedObj)
   local s = observedObj.status
   if s == nil then
@@ -9,7 +10,15 @@ function ReflectStatus(observedObj)
   if s.backup ~= nil then
     backup = { newestCopy = s.backup.newestCopy, points = s.backup.points }
   end
+  local arrivals = nil
+  for _, r in ipairs(s.recoveries or {}) do
+    if r.fromSite ~= nil then
+      arrivals = arrivals or {}
+      table.insert(arrivals, r)
+    end
+  end
   return {
+    recoveries = arrivals,
     observedGeneration = s.observedGeneration,
     replicas = s.replicas,
     readyReplicas = s.readyReplicas,
