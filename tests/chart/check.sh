@@ -32,6 +32,7 @@ matrix=(
   "network-policy|--set networkPolicy.enabled=true --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true --set dashboards.enabled=true"
   "one-namespace|--set watchNamespace=shop --set crds.install=false --set classes.install=false"
   "fencing|--set failover.fenceLostNodes=2m"
+  "sites|--set sites.enabled=true --set sites.failoverHold=5m"
 )
 failed=0
 for entry in "${matrix[@]}"; do

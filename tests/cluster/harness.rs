@@ -187,11 +187,37 @@ impl ControlPlane {
 
     /// The audit log's requests of the operator's ServiceAccount that the API server refused (403).
     pub fn forbidden_requests(&self) -> Vec<String> {
+        self.forbidden_requests_of(OPERATOR_NS, "continuo", 0)
+    }
+
+    /// A kubeconfig whose user impersonates ServiceAccount `name` of namespace `ns` (RBAC is then that account's,
+    /// and the audit log names it), written beside the operator's.
+    pub fn kubeconfig_of(&self, ns: &str, name: &str) -> PathBuf {
+        let text = std::fs::read_to_string(&self.operator_kubeconfig).expect("the operator's kubeconfig");
+        let text = text
+            .replace(SERVICE_ACCOUNT, &format!("system:serviceaccount:{ns}:{name}"))
+            .replace(&format!("system:serviceaccounts:{OPERATOR_NS},"), &format!("system:serviceaccounts:{ns},"));
+        let path = self.operator_kubeconfig.with_file_name(format!("kubeconfig-{ns}-{name}"));
+        std::fs::write(&path, text).expect("a kubeconfig");
+        path
+    }
+
+    /// How many lines the audit log holds now: what a scenario's own requests come after.
+    pub fn audit_lines(&self) -> usize {
         let (_, state) = self.kit("the audit log");
+        std::fs::read_to_string(state.join("logs/audit.log")).unwrap_or_default().lines().count()
+    }
+
+    /// The requests of ServiceAccount `name` of `ns` the API server refused (403), from the audit log's lines after
+    /// the first `after`.
+    pub fn forbidden_requests_of(&self, ns: &str, name: &str, after: usize) -> Vec<String> {
+        let (_, state) = self.kit("the audit log");
+        let user = format!("system:serviceaccount:{ns}:{name}");
         let log = std::fs::read_to_string(state.join("logs/audit.log")).unwrap_or_default();
         log.lines()
+            .skip(after)
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["impersonatedUser"]["username"] == SERVICE_ACCOUNT && e["responseStatus"]["code"] == 403)
+            .filter(|e| e["impersonatedUser"]["username"] == user.as_str() && e["responseStatus"]["code"] == 403)
             .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
             .collect()
     }

@@ -131,10 +131,17 @@ spec:
   template: {{spec: {{containers: [{{name: portal, image: registry.example/portal:3}}]}}}}
 "
     ));
+    // As a user installs it on Karmada's API server: the site controller's ServiceAccount and its least RBAC.
+    s.cp.kubectl_in(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&std::fs::read_to_string(root().join("charts/continuo/files/karmada-rbac.yaml")).unwrap()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let audited = s.cp.audit_lines();
     let log = std::fs::File::create(root().join(format!("target/e2e/{}-sites.log", s.ns))).unwrap();
     let mut controller = Command::new(env!("CARGO_BIN_EXE_continuo"))
         .args(["sites", "--site-failover-hold", "30s", "--admin-address", "127.0.0.1:0"])
-        .env("KUBECONFIG", &s.cp.kubeconfig)
+        .env("KUBECONFIG", s.cp.kubeconfig_of("continuo-system", "continuo-sites"))
         .env("RUST_LOG", "info")
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -195,6 +202,9 @@ spec:
 
     let _ = controller.kill();
     let _ = controller.wait();
+    // Everything it did, it did with the RBAC it ships (charts/continuo/files/karmada-rbac.yaml).
+    let forbidden = s.cp.forbidden_requests_of("continuo-system", "continuo-sites", audited);
+    assert!(forbidden.is_empty(), "the site controller was refused: {forbidden:?}");
     for (kind, name) in [
         ("clusters.cluster.karmada.io", &milan),
         ("clusters.cluster.karmada.io", &turin),
