@@ -162,6 +162,7 @@ const NOT_REASONS: &[&str] = &[
     "VolSync",
     "WarmStandby",
     "ZoneLoss",
+    "SiteRestore",
     "WALArchiving",
     "OverridePolicy",
     "PropagationPolicy",

@@ -67,6 +67,18 @@ fn cluster(name: &str, region: &str, ready: bool, since: Timestamp) -> Value {
             "reason": "ClusterReady", "message": "", "lastTransitionTime": since.to_string()}]}})
 }
 
+/// Karmada's API server: the class, the vault, the service, and both sites' clusters Ready for a day.
+fn karmada() -> FakeApi {
+    let karmada = FakeApi::default();
+    karmada.put("/apis/continuo.dev/v1alpha1/continuityclasses", class());
+    karmada.put("/apis/continuo.dev/v1alpha1/backuplocations", location());
+    karmada.put(SERVICES, service());
+    let long_ago = Timestamp::now() - SignedDuration::from_hours(24);
+    karmada.put(CLUSTERS, cluster("milan-1", "eu-south-1", true, long_ago));
+    karmada.put(CLUSTERS, cluster("paris-1", "eu-west-3", true, long_ago));
+    karmada
+}
+
 /// A member cluster, with continuo's reconcile run by the test.
 struct Member {
     name: &'static str,
@@ -98,8 +110,13 @@ impl Member {
     }
 
     async fn reconcile(&self) {
+        self.reconcile_in(NS).await;
+    }
+
+    async fn reconcile_in(&self, ns: &str) {
         self.feed.lock().unwrap().sync(&self.api, &self.nodes);
-        let svc: ResilientService = serde_json::from_value(self.api.get(SERVICES, "erp").unwrap()).unwrap();
+        let svc = self.api.get(&services(ns), "erp").expect("the service, propagated");
+        let svc: ResilientService = serde_json::from_value(svc).unwrap();
         reconcile(Arc::new(svc), self.ctx.clone()).await.expect("the member's reconcile succeeds");
     }
 
@@ -119,15 +136,26 @@ impl Member {
 /// PropagationPolicy names) with the OverridePolicy's rules for that cluster applied: its spec, labels and
 /// annotations, never its status.
 fn karmada_propagates(karmada: &FakeApi, member: &Member) {
-    let policy = karmada.get(POLICIES, "continuo-erp").expect("a PropagationPolicy");
+    karmada_propagates_in(karmada, member, NS);
+}
+
+fn services(ns: &str) -> String {
+    format!("/apis/continuo.dev/v1alpha1/namespaces/{ns}/resilientservices")
+}
+
+/// As [`karmada_propagates`], for the service in namespace `ns` (Karmada propagates the namespace too).
+fn karmada_propagates_in(karmada: &FakeApi, member: &Member, ns: &str) {
+    let policies = format!("/apis/policy.karmada.io/v1alpha1/namespaces/{ns}/propagationpolicies");
+    let overrides = format!("/apis/policy.karmada.io/v1alpha1/namespaces/{ns}/overridepolicies");
+    let policy = karmada.get(&policies, "continuo-erp").expect("a PropagationPolicy");
     let names = &policy["spec"]["placement"]["clusterAffinity"]["clusterNames"];
     assert_eq!(names, &json!([member.name]), "propagated where the policy says");
-    let source = karmada.get(SERVICES, "erp").unwrap();
+    let source = karmada.get(&services(ns), "erp").unwrap();
     let mut annotations = source["metadata"]["annotations"].clone();
     if !annotations.is_object() {
         annotations = json!({});
     }
-    let rules = karmada.get(OVERRIDES, "continuo-erp").map(|o| o["spec"]["overrideRules"].clone());
+    let rules = karmada.get(&overrides, "continuo-erp").map(|o| o["spec"]["overrideRules"].clone());
     for rule in rules.as_ref().and_then(Value::as_array).into_iter().flatten() {
         if rule["targetCluster"]["clusterNames"].as_array().is_some_and(|n| n.contains(&json!(member.name))) {
             for o in rule["overriders"]["annotationsOverrider"].as_array().into_iter().flatten() {
@@ -138,9 +166,11 @@ fn karmada_propagates(karmada: &FakeApi, member: &Member) {
         }
     }
     let work = json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
-        "metadata": {"name": "erp", "namespace": NS, "uid": format!("{}-erp", member.name), "annotations": annotations},
+        "metadata": {"name": "erp", "namespace": ns, "uid": format!("{}-{ns}-erp", member.name), "annotations": annotations,
+                     "labels": source["metadata"]["labels"]},
         "spec": source["spec"]});
-    member.api.put(SERVICES, work);
+    member.api.put("/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+    member.api.put(&services(ns), work);
 }
 
 /// A person's declaration: service `erp` moves to site `to`.
@@ -169,13 +199,7 @@ fn karmada_reflects(karmada: &FakeApi, member: &Member) {
 #[tokio::test]
 async fn milan_lost_paris_restores_from_the_vault_within_the_region_rto_and_rpo_and_the_declared_failback_starts_nothing_stale()
  {
-    let karmada = FakeApi::default();
-    karmada.put("/apis/continuo.dev/v1alpha1/continuityclasses", class());
-    karmada.put("/apis/continuo.dev/v1alpha1/backuplocations", location());
-    karmada.put(SERVICES, service());
-    let long_ago = Timestamp::now() - SignedDuration::from_hours(24);
-    karmada.put(CLUSTERS, cluster("milan-1", "eu-south-1", true, long_ago));
-    karmada.put(CLUSTERS, cluster("paris-1", "eu-west-3", true, long_ago));
+    let karmada = karmada();
     let milan = Member::new("milan-1", ["eu-south-1a", "eu-south-1b", "eu-south-1c"]);
     let paris = Member::new("paris-1", ["eu-west-3a", "eu-west-3b", "eu-west-3c"]);
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -301,4 +325,89 @@ fn condition(status: &Value, type_: &str) -> (String, String) {
     let c = status["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned());
     let c = c.unwrap_or_else(|| panic!("no {type_} in {status}"));
     (c["reason"].as_str().unwrap().to_string(), c["message"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn a_site_restore_drill_brings_the_service_up_at_paris_from_the_vault_scores_it_and_leaves_milan_serving() {
+    let karmada = karmada();
+    let paris = Member::new("paris-1", ["eu-west-3a", "eu-west-3b", "eu-west-3c"]);
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let controller = tokio::spawn(sites::run(karmada.client(), Timing::default(), admin));
+    eventually("the service placed at milan", || karmada.get(POLICIES, "continuo-erp")).await;
+
+    // The yearly continuity test: bring the service up at the recovery site, from the vault, and score it.
+    karmada.put(
+        "/apis/continuo.dev/v1alpha1/namespaces/ict/continuitydrills",
+        json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityDrill",
+            "metadata": {"name": "yearly", "namespace": NS, "creationTimestamp": Timestamp::now().to_string()},
+            "spec": {"service": "erp", "scenario": "SiteRestore"}}),
+    );
+    let scratch = "ict-yearly";
+    let copy = eventually("the copy in the scratch namespace", || karmada.get(&services(scratch), "erp")).await;
+    assert_eq!(copy["metadata"]["labels"]["continuo.dev/drill-site"], "paris");
+    assert_eq!(copy["metadata"]["annotations"]["continuo.dev/copies-of"], "ict/erp");
+    let arrival: Value =
+        serde_json::from_str(copy["metadata"]["annotations"]["continuo.dev/site-arrival"].as_str().unwrap()).unwrap();
+    assert_eq!((arrival["from"].as_str(), arrival["regions"].clone()), (Some("milan"), json!(["eu-south-1"])));
+    let policies = format!("/apis/policy.karmada.io/v1alpha1/namespaces/{scratch}/propagationpolicies");
+    eventually("the copy placed at paris", || {
+        let p = karmada.get(&policies, "continuo-erp")?;
+        (p["spec"]["placement"]["clusterAffinity"]["clusterNames"] == json!(["paris-1"])).then_some(())
+    })
+    .await;
+    karmada_propagates_in(&karmada, &paris, scratch);
+
+    // Paris lists the service's own repository (not the copy's), restores, and makes no copy of its own.
+    paris.reconcile_in(scratch).await;
+    let jobs = format!("/apis/batch/v1/namespaces/{scratch}/jobs");
+    let list = paris.api.list(&jobs).into_iter().find(|j| j["metadata"]["labels"]["continuo.dev/action"] == "list");
+    let list = list.expect("the vault listed");
+    let env = list["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap().clone();
+    let var = |k: &str| env.iter().find(|e| e["name"] == k).map(|e| e["value"].clone()).unwrap_or_default();
+    assert_eq!((var("CONTINUO_SERVICE"), var("CONTINUO_NAMESPACE")), (json!("erp"), json!("ict")));
+    let captured = (Timestamp::now() - SignedDuration::from_hours(5)).to_string();
+    let report = json!({"copies": [{"id": "good1", "capturedAt": captured}]});
+    let name = list["metadata"]["name"].as_str().unwrap();
+    paris.api.finish_job(scratch, name, true, Timestamp::now(), Some(&report.to_string()));
+    paris.reconcile_in(scratch).await;
+    paris.api.run_stateful_sets(scratch, |_| true);
+    paris.reconcile_in(scratch).await;
+    paris.reconcile_in(scratch).await;
+    let status = paris.api.get(&services(scratch), "erp").unwrap()["status"].clone();
+    assert_eq!(status["readyReplicas"], 1, "{status}");
+    let cron = format!("/apis/batch/v1/namespaces/{scratch}/cronjobs");
+    assert!(paris.api.list(&cron).is_empty(), "a drill's copy makes no copy of its own");
+
+    // Karmada reflects Paris's status into the copy's binding and status; the drill is scored and cleaned up.
+    karmada.put(
+        &format!("/apis/work.karmada.io/v1alpha2/namespaces/{scratch}/resourcebindings"),
+        json!({"apiVersion": "work.karmada.io/v1alpha2", "kind": "ResourceBinding",
+            "metadata": {"name": "erp-resilientservice", "namespace": scratch},
+            "spec": {"resource": {"apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService", "name": "erp"},
+                     "clusters": [{"name": "paris-1"}]},
+            "status": {"aggregatedStatus": [{"clusterName": "paris-1", "applied": true, "status": status}]}}),
+    );
+    karmada.edit(&services(scratch), "erp", |c| c["status"] = json!({"recoveries": status["recoveries"]}));
+    let drills = "/apis/continuo.dev/v1alpha1/namespaces/ict/continuitydrills";
+    let done = eventually("the drill scored", || {
+        karmada.get(drills, "yearly").filter(|d| d["status"]["phase"].as_str().is_some_and(|p| p != "Running"))
+    })
+    .await;
+    assert_eq!(
+        (done["status"]["phase"].as_str(), done["status"]["reason"].as_str()),
+        (Some("Passed"), Some("WithinObjectives")),
+        "{done}"
+    );
+    assert_eq!((done["status"]["site"].as_str(), done["status"]["point"].as_str()), (Some("paris"), Some("erp-good1")));
+    assert!(done["status"]["rtoSeconds"].as_i64().is_some(), "{done}");
+    eventually("the scratch namespace deleted", || karmada.get("/api/v1/namespaces", scratch).is_none().then_some(()))
+        .await;
+    let production = karmada.get(POLICIES, "continuo-erp").unwrap();
+    assert_eq!(
+        production["spec"]["placement"]["clusterAffinity"]["clusterNames"],
+        json!(["milan-1"]),
+        "Milan still serves"
+    );
+    assert_eq!(karmada.get(SERVICES, "erp").unwrap()["status"]["site"]["serving"], "milan");
+    controller.abort();
 }

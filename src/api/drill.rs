@@ -46,6 +46,11 @@ pub struct ContinuityDrillSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
     pub zone: Option<String>,
+    /// SiteRestore: the site the service is brought up at. Default: the first healthy site of the class other than
+    /// the one it serves from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub site: Option<String>,
     /// The drill is aborted, and the zone given back, if it has not ended by then. Default 30m.
     #[serde(default = "thirty_minutes")]
     pub timeout: Span,
@@ -72,6 +77,10 @@ pub enum DrillScenario {
     ZoneLoss,
     /// The newest good copy restored into a scratch target by the agent, verified, and timed.
     Restore,
+    /// On Karmada's control plane (`continuo sites`): the service brought up at a recovery site, in a scratch
+    /// namespace, from the newest copy stored outside its serving site, as a site failover would; the time to Ready
+    /// scored against the Region RTO, the copy's age against the Region RPO; the production site untouched.
+    SiteRestore,
 }
 
 impl DrillScenario {
@@ -80,6 +89,7 @@ impl DrillScenario {
         match self {
             DrillScenario::ZoneLoss => "ZoneLoss",
             DrillScenario::Restore => "Restore",
+            DrillScenario::SiteRestore => "SiteRestore",
         }
     }
 }
@@ -96,6 +106,10 @@ pub struct ContinuityDrillStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
     pub zone: Option<String>,
+    /// SiteRestore: the site the service was brought up at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub site: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -83,6 +83,17 @@ pub fn cron_job_name(service: &str, tiers: &[String]) -> String {
 
 /// `base` + `suffix` when it fits in `max` characters; otherwise `base` cut short, a hash of the whole name (so
 /// two long names stay distinct) and `suffix`.
+/// On a service that reads another's copies (a site drill's copy): `namespace/name` of the service whose copies it
+/// restores, and whose repository its agent reads. It makes no copy of its own and deletes none.
+pub const COPIES_OF_ANNOTATION: &str = "continuo.dev/copies-of";
+
+/// The service whose copies `svc` reads, as (namespace, name), when it reads another's.
+pub fn copies_of(svc: &ResilientService) -> Option<(String, String)> {
+    let text = svc.metadata.annotations.as_ref()?.get(COPIES_OF_ANNOTATION)?;
+    let (ns, name) = text.split_once('/')?;
+    (!ns.is_empty() && !name.is_empty()).then(|| (ns.to_string(), name.to_string()))
+}
+
 pub fn bounded_name(base: &str, suffix: &str, max: usize) -> String {
     let name = format!("{base}{suffix}");
     if name.len() <= max {
@@ -127,10 +138,13 @@ impl Agent<'_> {
             self.regions,
         );
         let loc = &self.location.spec;
+        // A drill's copy of a service reads that service's copies: its repository is the service's.
+        let (namespace, service) = copies_of(self.service)
+            .unwrap_or_else(|| (self.service.namespace().unwrap_or_default(), self.service.name_any()));
         let mut env = vec![
             ("CONTINUO_ACTION", action.to_string()),
-            ("CONTINUO_SERVICE", self.service.name_any()),
-            ("CONTINUO_NAMESPACE", self.service.namespace().unwrap_or_default()),
+            ("CONTINUO_SERVICE", service),
+            ("CONTINUO_NAMESPACE", namespace),
             ("CONTINUO_LOCATION", self.location.name_any()),
             ("CONTINUO_LOCATION_REGION", loc.region.clone()),
             ("CONTINUO_LOCATION_ZONE", loc.zone.clone().unwrap_or_default()),

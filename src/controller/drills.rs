@@ -112,6 +112,7 @@ pub(super) async fn step(
                 let subject = super::restore_drill::Subject { svc, class, desired };
                 super::restore_drill::step(ctx, subject, d, &base, other, now).await
             }
+            (true, DrillScenario::SiteRestore) => not_on_karmada(&base, now),
         };
         if after.phase.ended() && !base.phase.ended() && stateful {
             after.message.push_str(&data_restored(desired, after.zone.as_deref()));
@@ -210,4 +211,13 @@ fn note(drill: &str, before: &Record, after: &Record) -> Option<Transition> {
         }),
         _ => None,
     }
+}
+
+/// A site drill brings the service up at another site: only Karmada's control plane can, so in a member it fails.
+fn not_on_karmada(base: &Record, now: jiff::Timestamp) -> Record {
+    let mut r = base.clone();
+    let why = "a SiteRestore drill runs on Karmada's control plane (continuo sites), where the service's sites are; \
+               this cluster is one of them";
+    r.fail(now, "NotOnKarmada", why.into());
+    r
 }

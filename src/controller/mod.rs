@@ -22,6 +22,8 @@ mod reflect;
 mod reported;
 mod restore_drill;
 mod run;
+mod site_context;
+mod site_drills;
 pub mod sites;
 mod volumes;
 mod watches;

@@ -9,7 +9,7 @@ use futures::{StreamExt, future::ready};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams},
+    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams},
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
@@ -19,49 +19,23 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+pub use super::site_context::MANAGER;
 use super::{
     Error,
     admin::{self, Readiness},
     events::Recorder,
+    site_context::{SiteContext, binding_in, karmada_resources},
 };
 use crate::{
-    api::{BackupLocation, ContinuityClass, ObjectiveStatus, ResilientService, Scope, SiteFailover, SiteStatus},
+    api::{
+        ContinuityClass, ContinuityDrill, ObjectiveStatus, ResilientService, Scope, SiteFailover, SiteFailoverPhase,
+        SiteStatus,
+    },
     sites::{self, Cluster, Declaration, Recorded, Serving, arrival::Arrival, karmada, verdict},
 };
 
-/// The field manager of everything this controller writes.
-pub const MANAGER: &str = "continuo-sites";
 /// Cluster health and holds are re-read this often even when nothing changes (a hold expires by the clock).
 const RESYNC: Duration = Duration::from_secs(15);
-
-fn resource(group: &str, kind: &str, plural: &str, version: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
-/// Karmada's kinds continuo reads or writes.
-pub fn karmada_resources() -> [ApiResource; 4] {
-    [
-        resource("cluster.karmada.io", "Cluster", "clusters", "v1alpha1"),
-        resource("policy.karmada.io", "PropagationPolicy", "propagationpolicies", "v1alpha1"),
-        resource("policy.karmada.io", "OverridePolicy", "overridepolicies", "v1alpha1"),
-        resource("work.karmada.io", "ResourceBinding", "resourcebindings", "v1alpha2"),
-    ]
-}
-
-/// What every reconcile of the site controller shares.
-pub struct SiteContext {
-    client: Client,
-    classes: Store<ContinuityClass>,
-    locations: Store<BackupLocation>,
-    failovers: Store<SiteFailover>,
-    clusters: Store<DynamicObject>,
-    policies: Store<DynamicObject>,
-    overrides: Store<DynamicObject>,
-    bindings: Store<DynamicObject>,
-    timing: verdict::Timing,
-    recorder: Recorder,
-    metrics: Arc<crate::metrics::sites::SiteMetrics>,
-}
 
 fn cache<K>(api: Api<K>) -> Store<K>
 where
@@ -83,10 +57,15 @@ fn dynamic(client: &Client, ar: &ApiResource) -> Store<DynamicObject> {
 /// Runs the site controller until the process stops, serving `/livez`, `/readyz` and `/metrics` on `admin`.
 pub async fn run(client: Client, timing: verdict::Timing, admin: tokio::net::TcpListener) -> Result<(), Error> {
     let [clusters, policies, overrides, bindings] = karmada_resources();
+    let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
+    let woken = futures::stream::unfold(woken, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
     let ctx = SiteContext {
+        wake,
         classes: cache(Api::all(client.clone())),
         locations: cache(Api::all(client.clone())),
         failovers: cache(Api::all(client.clone())),
+        services: cache(Api::all(client.clone())),
+        drills: cache(Api::all(client.clone())),
         clusters: dynamic(&client, &clusters),
         policies: dynamic(&client, &policies),
         overrides: dynamic(&client, &overrides),
@@ -106,6 +85,8 @@ pub async fn run(client: Client, timing: verdict::Timing, admin: tokio::net::Tcp
         store.wait_until_ready().await.map_err(|_| Error::CachesNotSynced)?;
     }
     ctx.failovers.wait_until_ready().await.map_err(|_| Error::CachesNotSynced)?;
+    ctx.services.wait_until_ready().await.map_err(|_| Error::CachesNotSynced)?;
+    ctx.drills.wait_until_ready().await.map_err(|_| Error::CachesNotSynced)?;
     let services: Api<ResilientService> = Api::all(client.clone());
     let readiness = Readiness::default();
     // A member cluster's health changing is news for every service with sites.
@@ -115,6 +96,9 @@ pub async fn run(client: Client, timing: verdict::Timing, admin: tokio::net::Tcp
     let controller = Controller::new(services, watcher::Config::default())
         .watches(Api::<SiteFailover>::all(client.clone()), watcher::Config::default(), |f| {
             f.namespace().map(|ns| ObjectRef::new(&f.spec.service).within(&ns))
+        })
+        .watches(Api::<ContinuityDrill>::all(client.clone()), watcher::Config::default(), |d| {
+            d.namespace().map(|ns| ObjectRef::new(&d.spec.service).within(&ns))
         })
         // Karmada's binding: where the service is scheduled and how each member reports it.
         .watches_with(
@@ -126,7 +110,8 @@ pub async fn run(client: Client, timing: verdict::Timing, admin: tokio::net::Tcp
                 b.namespace().map(|ns| ObjectRef::new(&name).within(&ns))
             },
         )
-        .reconcile_all_on(health);
+        .reconcile_all_on(health)
+        .reconcile_on(woken);
     let registry = Arc::new(ctx.metrics.registry(controller.store()));
     let router = admin::router(registry, readiness.clone(), None);
     tokio::spawn(async move {
@@ -163,10 +148,7 @@ fn clusters(ctx: &SiteContext) -> Vec<Cluster> {
 
 /// The Karmada binding of the service (`<name>-resilientservice`), as JSON.
 fn binding(ctx: &SiteContext, svc: &ResilientService) -> Option<Value> {
-    let name = format!("{}-resilientservice", svc.name_any());
-    let ns = svc.namespace()?;
-    let b = ctx.bindings.get(&ObjectRef::new_with(&name, karmada_resources()[3].clone()).within(&ns))?;
-    serde_json::to_value(&*b).ok()
+    binding_in(ctx, &svc.namespace()?, &svc.name_any())
 }
 
 /// The member clusters where the service reports Ready, from the binding's aggregated status (Karmada reflects a
@@ -198,6 +180,15 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     let (sites, adjusted) = sites::effective(declared_sites, !svc.spec.volume_claim_templates.is_empty());
     let now = jiff::Timestamp::now();
     let clusters = clusters(&ctx);
+    if let Some(site) = svc.labels().get(sites::drill::DRILL_SITE_LABEL) {
+        // A drill's copy: placed at the drill's site, arriving as its annotation says; the drill records the rest.
+        let arrival = Arrival::of(&svc).ok().flatten();
+        apply_policies(&ctx, &svc, &ns, (&sites, site, arrival.as_ref()), &clusters).await?;
+        if let Some((ns, name)) = sites::drill::copies_of(&svc) {
+            let _ = ctx.wake.send(ObjectRef::new(&name).within(&ns));
+        }
+        return Ok(Action::requeue(RESYNC));
+    }
     let failovers: Vec<Arc<SiteFailover>> = ctx
         .failovers
         .state()
@@ -247,6 +238,17 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
         now,
     };
     declared(&ctx, &ns, &failovers, &moment).await?;
+    let moving = failovers.iter().any(|f| f.status.as_ref().is_none_or(|s| s.phase == SiteFailoverPhase::Moving));
+    let situation = super::site_drills::Situation {
+        svc: &svc,
+        class: &class,
+        sites: &sites,
+        clusters: &clusters,
+        serving: &serving,
+        moving,
+        now,
+    };
+    super::site_drills::step_all(&ctx, &situation).await?;
     Ok(Action::requeue(RESYNC))
 }
 

@@ -65,6 +65,8 @@ pub struct Record {
     pub phase: Phase,
     /// The zone taken out (ZoneLoss).
     pub zone: Option<String>,
+    /// The site brought up at (SiteRestore).
+    pub site: Option<String>,
     pub started: Option<Timestamp>,
     pub ended: Option<Timestamp>,
     /// The lowest Ready capacity outside the zone seen while running.
@@ -91,7 +93,7 @@ impl Record {
         (self.phase == Phase::Running).then_some(self.zone.as_deref()).flatten()
     }
 
-    fn note(&mut self, at: Timestamp, what: String) {
+    pub(crate) fn note(&mut self, at: Timestamp, what: String) {
         self.timeline.push((at, what));
     }
 
@@ -100,7 +102,7 @@ impl Record {
         self.end(Phase::Failed, at, reason, message);
     }
 
-    fn end(&mut self, phase: Phase, at: Timestamp, reason: &str, message: String) {
+    pub(crate) fn end(&mut self, phase: Phase, at: Timestamp, reason: &str, message: String) {
         self.phase = phase;
         self.ended = Some(at);
         self.reason = reason.into();
@@ -123,6 +125,7 @@ impl Record {
         Record {
             phase,
             zone: s.zone.clone(),
+            site: s.site.clone(),
             started: s.started_at.as_ref().map(|t| t.0),
             ended: s.ended_at.as_ref().map(|t| t.0),
             lowest_ready: s.lowest_ready,
@@ -144,6 +147,7 @@ impl Record {
         ContinuityDrillStatus {
             phase: (self.phase != Phase::Pending).then(|| self.phase.as_str().to_string()),
             zone: self.zone.clone(),
+            site: self.site.clone(),
             started_at: self.started.map(Time),
             ended_at: self.ended.map(Time),
             rto_seconds: self.rto_seconds,

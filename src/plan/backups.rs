@@ -38,6 +38,8 @@ pub(super) fn backups(
         ));
     }
     let cron_jobs = match (&planned.problem, i.backups.location) {
+        // A drill's copy of a service makes no copy of its own: it only reads the service's.
+        _ if crate::backup::jobs::copies_of(i.service).is_some() => Some(Vec::new()),
         (None, Some(location)) => {
             let agent = backup::jobs::Agent {
                 service: i.service,

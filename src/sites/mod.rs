@@ -12,6 +12,7 @@
 
 pub mod arrival;
 pub mod declared;
+pub mod drill;
 pub mod karmada;
 pub mod verdict;
 

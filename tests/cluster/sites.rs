@@ -75,12 +75,17 @@ fn policy(s: &Scenario) -> Option<Value> {
 
 /// Karmada's scheduler's part: the binding on `cluster`, whose member reports the service Ready.
 fn karmada_binds(s: &Scenario, cluster: &str) {
-    s.apply(&format!(
+    karmada_binds_in(s, &s.ns, cluster);
+}
+
+/// As [`karmada_binds`], for the service in namespace `ns`.
+fn karmada_binds_in(s: &Scenario, ns: &str, cluster: &str) {
+    s.cp.apply(&format!(
         "apiVersion: work.karmada.io/v1alpha2
 kind: ResourceBinding
-metadata: {{name: ict-portal-resilientservice, namespace: NAMESPACE}}
+metadata: {{name: ict-portal-resilientservice, namespace: {ns}}}
 spec:
-  resource: {{apiVersion: continuo.dev/v1alpha1, kind: ResilientService, name: ict-portal, namespace: NAMESPACE}}
+  resource: {{apiVersion: continuo.dev/v1alpha1, kind: ResilientService, name: ict-portal, namespace: {ns}}}
   clusters: [{{name: {cluster}}}]
 "
     ));
@@ -90,7 +95,7 @@ spec:
     s.cp.kubectl(&[
         "patch",
         "-n",
-        &s.ns,
+        ns,
         "resourcebindings.work.karmada.io",
         "ict-portal-resilientservice",
         "--subresource=status",
@@ -186,6 +191,7 @@ spec:
     });
     assert_eq!(done["status"]["withinRto"], true, "{done}");
     println!("declared failover recorded Completed, RTO {}s", done["status"]["rtoSeconds"]);
+    site_restore_drill(&s, &milan);
 
     // A Warm standby's OverridePolicy, as `continuo plan` prints it, accepted by Karmada's schema (dry run).
     let plan = Command::new(env!("CARGO_BIN_EXE_continuo"))
@@ -212,4 +218,35 @@ spec:
     ] {
         let _ = s.cp.kubectl(&["delete", kind, name, "--ignore-not-found"]);
     }
+}
+
+/// Milan back, a SiteRestore drill brings the service up there in a scratch namespace (created, with the copy, by
+/// the site controller under its shipped RBAC, and accepted by the real API server), is scored once the copy's
+/// binding reports it Ready, and the scratch namespace is deleted.
+fn site_restore_drill(s: &Scenario, milan: &str) {
+    s.cp.apply(&cluster(milan, milan, "region-1", "True"));
+    s.apply("apiVersion: continuo.dev/v1alpha1\nkind: ContinuityDrill\nmetadata: {name: yearly, namespace: NAMESPACE}\nspec: {service: ict-portal, scenario: SiteRestore}\n");
+    let scratch = format!("{}-yearly", s.ns);
+    let copy = eventually(Duration::from_secs(30), "the drill's copy in its scratch namespace", || {
+        s.cp.get(&scratch, "resilientservices.continuo.dev", "ict-portal").ok_or("none yet".to_string())
+    });
+    assert_eq!(copy["metadata"]["labels"]["continuo.dev/drill-site"], "milan");
+    eventually(Duration::from_secs(30), "the copy placed at milan", || {
+        let p = s.cp.get(&scratch, "propagationpolicies.policy.karmada.io", "continuo-ict-portal").ok_or("none yet")?;
+        let names = &p["spec"]["placement"]["clusterAffinity"]["clusterNames"];
+        (names == &serde_json::json!([milan])).then_some(()).ok_or(names.to_string())
+    });
+    karmada_binds_in(s, &scratch, milan);
+    let done = eventually(Duration::from_secs(60), "the drill scored", || {
+        let d = s.get("continuitydrills.continuo.dev", "yearly").ok_or("gone")?;
+        (d["status"]["phase"] == "Passed").then_some(d.clone()).ok_or(d["status"].to_string())
+    });
+    println!("site drill {}: {}", done["status"]["reason"], done["status"]["message"]);
+    eventually(Duration::from_secs(60), "the scratch namespace deleted", || {
+        match s.cp.get("", "namespace", &scratch) {
+            None => Ok(()),
+            Some(n) if n["status"]["phase"] == "Terminating" => Ok(()),
+            Some(n) => Err(n["status"].to_string()),
+        }
+    });
 }

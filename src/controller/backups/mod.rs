@@ -52,14 +52,18 @@ pub(super) async fn keep_catalog(
         Some(v) => storage::rebuild(&step, v, notes).await,
         None => Ok(()),
     };
-    let outcomes = [
-        ("CatalogUpdateFailed", "rebuilding the catalog from the storage", rebuilt),
-        ("CatalogUpdateFailed", "cataloguing finished backup runs", catalogue::catalogue(&step, notes).await),
-        ("CatalogUpdateFailed", "updating the points' retention", catalogue::follow_class(&step).await),
-        ("CopyRequestFailed", "a copy on request", requests::copies(&step, notes).await),
-        ("RestoreStartFailed", "a restore request", requests::restores(&step, notes).await),
-        ("CopyDeleteFailed", "retention", retention::expire(&step, notes).await),
-    ];
+    let mut outcomes = vec![("CatalogUpdateFailed", "rebuilding the catalog from the storage", rebuilt)];
+    // A drill's copy of a service reads the service's copies: it never copies into them, restores on request, nor
+    // deletes from them.
+    if crate::backup::jobs::copies_of(svc).is_none() {
+        outcomes.extend([
+            ("CatalogUpdateFailed", "cataloguing finished backup runs", catalogue::catalogue(&step, notes).await),
+            ("CatalogUpdateFailed", "updating the points' retention", catalogue::follow_class(&step).await),
+            ("CopyRequestFailed", "a copy on request", requests::copies(&step, notes).await),
+            ("RestoreStartFailed", "a restore request", requests::restores(&step, notes).await),
+            ("CopyDeleteFailed", "retention", retention::expire(&step, notes).await),
+        ]);
+    }
     let mut failed = false;
     for (reason, what, outcome) in outcomes {
         if let Err(e) = outcome {
