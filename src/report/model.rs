@@ -166,6 +166,8 @@ pub struct DrillReport {
     pub name: String,
     pub scenario: String,
     pub zone: Option<String>,
+    /// SiteRestore: the site the service was brought up at.
+    pub site: Option<String>,
     /// `Running`, `Passed`, `Failed`, `Aborted`; `Pending` before it starts.
     pub phase: String,
     pub started: Option<String>,
@@ -185,6 +187,7 @@ pub(super) fn drill(d: &crate::api::ContinuityDrill, w: &Window<'_>) -> Option<D
         name: d.name_any(),
         scenario: d.spec.scenario.as_str().into(),
         zone: s.and_then(|s| s.zone.clone()),
+        site: s.and_then(|s| s.site.clone()),
         phase: s.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into()),
         started: started.map(|t| t.to_string()),
         rto_seconds: s.and_then(|s| s.rto_seconds),

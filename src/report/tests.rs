@@ -201,6 +201,10 @@ fn a_declared_site_failover_of_the_month_is_reported_with_its_rto_and_the_data_i
     let md = markdown::render(&r);
     assert!(md.contains("### Site failovers"), "{md}");
     assert!(md.contains("| milan-flood: Milan data center flooded (ticket CM-4411) | milan → paris, declared 2026-11-14T03:10:00Z | Completed | 1h 10m (within) | 3h 0m from copy erp-good1 (within) |"), "{md}");
+    assert!(
+        md.contains("| site-test-2026 | SiteRestore at paris | Passed | 41m 0s |"),
+        "the site drill, where it ran: {md}"
+    );
     let page = html::render(&r);
     assert!(page.contains("<h3>Site failovers</h3>") && page.contains("1h 10m (within)"), "the page says it too");
     let json = serde_json::to_value(&r).unwrap();

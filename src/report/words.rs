@@ -130,7 +130,11 @@ pub fn worst_copy(b: &BackupReport) -> Option<WorstCopy> {
 pub fn drill_cells(d: &DrillReport) -> [String; 6] {
     [
         d.name.clone(),
-        format!("{}{}", d.scenario, d.zone.as_deref().map_or(String::new(), |z| format!(" of {z}"))),
+        match (&d.zone, &d.site) {
+            (Some(z), _) => format!("{} of {z}", d.scenario),
+            (None, Some(site)) => format!("{} at {site}", d.scenario),
+            (None, None) => d.scenario.clone(),
+        },
         d.phase.clone(),
         d.rto_seconds.map_or("—".into(), human),
         d.lowest_ready.map_or("—".into(), |l| l.to_string()),
