@@ -22,7 +22,7 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Node;
 use kube::runtime::events::Reporter;
 use serde_json::{Value, json};
-use support::{FakeApi, Feed, eventually, node};
+use support::{FakeApi, Feed, eventually, node, scrape};
 
 const NS: &str = "ict";
 const CLUSTERS: &str = "/apis/cluster.karmada.io/v1alpha1/clusters";
@@ -332,6 +332,7 @@ async fn a_site_restore_drill_brings_the_service_up_at_paris_from_the_vault_scor
     let karmada = karmada();
     let paris = Member::new("paris-1", ["eu-west-3a", "eu-west-3b", "eu-west-3c"]);
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = admin.local_addr().unwrap().port();
     let controller = tokio::spawn(sites::run(karmada.client(), Timing::default(), admin));
     eventually("the service placed at milan", || karmada.get(POLICIES, "continuo-erp")).await;
 
@@ -409,5 +410,7 @@ async fn a_site_restore_drill_brings_the_service_up_at_paris_from_the_vault_scor
         "Milan still serves"
     );
     assert_eq!(karmada.get(SERVICES, "erp").unwrap()["status"]["site"]["serving"], "milan");
+    let metrics = scrape(port).await;
+    assert!(metrics.contains(r#"continuo_site_drills_total{result="passed"} 1"#), "{metrics}");
     controller.abort();
 }

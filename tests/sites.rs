@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use continuo::{controller::sites, sites::verdict::Timing};
 use serde_json::{Value, json};
-use support::{FakeApi, eventually};
+use support::{FakeApi, eventually, scrape};
 
 const CLUSTERS: &str = "/apis/cluster.karmada.io/v1alpha1/clusters";
 const CLASSES: &str = "/apis/continuo.dev/v1alpha1/continuityclasses";
@@ -86,20 +86,6 @@ fn declare(api: &FakeApi, name: &str, to: &str) {
             "spec": {"service": "ict-portal", "to": to},
         }),
     );
-}
-
-/// `GET /metrics` on the site controller's admin port, off the test's runtime (which serves it).
-async fn scrape(port: u16) -> String {
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
-        let _ = write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        let mut text = String::new();
-        let _ = stream.read_to_string(&mut text);
-        text
-    })
-    .await
-    .unwrap_or_default()
 }
 
 fn affinity(api: &FakeApi) -> Option<Value> {

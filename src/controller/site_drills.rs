@@ -150,13 +150,16 @@ async fn bring_up(ctx: &SiteContext, scratch: &str, copy: Value) -> Result<(), E
 /// An Event on the drill when its phase changes. A failed publish is logged, never stops the reconcile.
 async fn announce(ctx: &SiteContext, d: &ContinuityDrill, r: &Record) {
     use kube::runtime::events::{Event, EventType};
-    let (type_, reason) = match r.phase {
-        Phase::Running => (EventType::Normal, "DrillStarted"),
-        Phase::Passed => (EventType::Normal, "DrillPassed"),
-        Phase::Failed => (EventType::Warning, "DrillFailed"),
-        Phase::Aborted => (EventType::Warning, "DrillAborted"),
+    let (type_, reason, ended) = match r.phase {
+        Phase::Running => (EventType::Normal, "DrillStarted", None),
+        Phase::Passed => (EventType::Normal, "DrillPassed", Some("passed")),
+        Phase::Failed => (EventType::Warning, "DrillFailed", Some("failed")),
+        Phase::Aborted => (EventType::Warning, "DrillAborted", Some("aborted")),
         Phase::Pending => return,
     };
+    if let Some(result) = ended {
+        ctx.metrics.drill_ended(result);
+    }
     let note = if r.message.is_empty() { r.timeline.last().map(|(_, e)| e.clone()) } else { Some(r.message.clone()) };
     let event = Event { type_, reason: reason.into(), note, action: "Drill".into(), secondary: None };
     if let Err(e) = ctx.recorder.publish(&event, &d.object_ref(&())).await {

@@ -1,5 +1,6 @@
 //! The site controller's metrics (`continuo sites`, on Karmada's control plane): where each service with sites
-//! serves, read from its `status.site` at scrape time, and the declared failovers that ended, by result.
+//! serves, read from its `status.site` at scrape time, and the declared failovers and site drills that ended, by
+//! result.
 
 use std::fmt;
 
@@ -22,10 +23,11 @@ struct ResultLabels {
 #[derive(Debug, Default)]
 pub struct SiteMetrics {
     failovers: Family<ResultLabels, Counter>,
+    drills: Family<ResultLabels, Counter>,
 }
 
 /// The families, as scraped: name, type and help (the metrics reference lists them).
-pub const SITE_FAMILIES: [(&str, &str, &str); 2] = [
+pub const SITE_FAMILIES: [(&str, &str, &str); 3] = [
     (
         "continuo_site_serving",
         "gauge",
@@ -36,6 +38,7 @@ pub const SITE_FAMILIES: [(&str, &str, &str); 2] = [
         "counter",
         "Declared site failovers that ended, by result (completed, past_rto, refused)",
     ),
+    ("continuo_site_drills_total", "counter", "SiteRestore drills that ended, by result (passed, failed, aborted)"),
 ];
 
 impl SiteMetrics {
@@ -43,8 +46,14 @@ impl SiteMetrics {
     pub fn registry(self: &std::sync::Arc<Self>, services: Store<ResilientService>) -> Registry {
         let mut r = Registry::default();
         r.register("continuo_site_failovers", "Declared site failovers that ended, by result", self.failovers.clone());
+        r.register("continuo_site_drills", "SiteRestore drills that ended, by result", self.drills.clone());
         r.register_collector(Box::new(SiteCollector { store: services }));
         r
+    }
+
+    /// A SiteRestore drill ended: `passed`, `failed` or `aborted`.
+    pub fn drill_ended(&self, result: &'static str) {
+        self.drills.get_or_create(&ResultLabels { result }).inc();
     }
 
     /// A declared failover ended: `completed`, `past_rto` or `refused`.

@@ -970,3 +970,17 @@ pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
     panic!("timed out waiting for {what}")
 }
+
+/// `GET /metrics` on an admin port on this machine, off the test's runtime (which serves it).
+pub async fn scrape(port: u16) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+        let _ = write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text
+    })
+    .await
+    .unwrap_or_default()
+}
