@@ -67,9 +67,14 @@ pub struct AgentReport {
     pub captured_at: Option<Timestamp>,
 }
 
+/// The agent's report in its termination message: the last line that is a JSON object.
+pub fn report_line(message: &str) -> Option<&str> {
+    message.lines().rev().map(str::trim).find(|l| l.starts_with('{'))
+}
+
 /// Reads the agent's report: the last line of the termination message that is a JSON object with an `id`.
 pub fn parse_report(message: &str) -> Result<AgentReport, String> {
-    let line = message.lines().rev().map(str::trim).find(|l| l.starts_with('{')).ok_or_else(|| {
+    let line = report_line(message).ok_or_else(|| {
         "the agent's termination message holds no JSON report ({\"id\": …}); see the agent contract".to_string()
     })?;
     let report: AgentReport =

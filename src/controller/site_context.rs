@@ -59,3 +59,18 @@ pub fn binding_in(ctx: &SiteContext, ns: &str, name: &str) -> Option<Value> {
     let b = ctx.bindings.get(&ObjectRef::new_with(&key, karmada_resources()[3].clone()).within(ns))?;
     serde_json::to_value(&*b).ok()
 }
+
+/// The member clusters where a binding's aggregated status reports the service Ready (Karmada reflects a custom
+/// resource's whole status), each with when its Ready condition last changed, if it says.
+pub fn ready_members(binding: &Value) -> Vec<(String, Option<jiff::Timestamp>)> {
+    let items = binding["status"]["aggregatedStatus"].as_array().map(Vec::as_slice).unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|i| {
+            let conditions = i["status"]["conditions"].as_array()?;
+            let ready = conditions.iter().find(|c| c["type"] == "Ready" && c["status"] == "True")?;
+            let since = ready["lastTransitionTime"].as_str().and_then(|t| t.parse().ok());
+            Some((i["clusterName"].as_str()?.to_string(), since))
+        })
+        .collect()
+}

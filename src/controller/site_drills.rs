@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{
     Error,
-    site_context::{MANAGER, SiteContext, binding_in},
+    site_context::{MANAGER, SiteContext, binding_in, ready_members},
 };
 use crate::{
     api::{ContinuityDrill, DrillScenario, ResilientService, Scope, Sites},
@@ -111,12 +111,8 @@ fn ready_at(ctx: &SiteContext, s: &Situation<'_>, scratch: &str, site: &str) -> 
     let clusters: Vec<String> =
         s.sites.site(site).map(|x| members(x, s.clusters)).unwrap_or_default().iter().map(|c| c.name.clone()).collect();
     let binding = binding_in(ctx, scratch, &s.svc.name_any())?;
-    let items = binding["status"]["aggregatedStatus"].as_array()?.clone();
-    items.iter().filter(|i| i["clusterName"].as_str().is_some_and(|c| clusters.iter().any(|k| k == c))).find_map(|i| {
-        let ready =
-            i["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready" && c["status"] == "True")?;
-        Some(ready["lastTransitionTime"].as_str().and_then(|t| t.parse().ok()).unwrap_or(s.now))
-    })
+    let ready = ready_members(&binding).into_iter().find(|(cluster, _)| clusters.contains(cluster))?;
+    Some(ready.1.unwrap_or(s.now))
 }
 
 /// The copy of the data the drill's copy restored, as Karmada aggregates its member's recoveries.

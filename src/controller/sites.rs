@@ -24,7 +24,7 @@ use super::{
     Error,
     admin::{self, Readiness},
     events::Recorder,
-    site_context::{SiteContext, binding_in, karmada_resources},
+    site_context::{SiteContext, binding_in, karmada_resources, ready_members},
 };
 use crate::{
     api::{
@@ -154,16 +154,8 @@ fn binding(ctx: &SiteContext, svc: &ResilientService) -> Option<Value> {
 /// The member clusters where the service reports Ready, from the binding's aggregated status (Karmada reflects a
 /// custom resource's whole status), and the newest good copy any of them reports.
 fn reported(binding: Option<&Value>) -> (Vec<String>, Option<jiff::Timestamp>) {
+    let ready = binding.map(ready_members).unwrap_or_default().into_iter().map(|(cluster, _)| cluster).collect();
     let items = binding.and_then(|b| b["status"]["aggregatedStatus"].as_array()).cloned().unwrap_or_default();
-    let ready = items
-        .iter()
-        .filter(|i| {
-            i["status"]["conditions"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-        })
-        .filter_map(|i| i["clusterName"].as_str().map(str::to_string))
-        .collect();
     let newest = items
         .iter()
         .filter_map(|i| i["status"]["backup"]["newestCopy"].as_str()?.parse::<jiff::Timestamp>().ok())

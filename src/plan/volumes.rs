@@ -48,17 +48,14 @@ pub(super) fn gravity(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones
         super::arrival::catalog(i, a, &mut out);
     }
     for m in moves {
-        let outcome = match out.waiting {
-            Some(_) => Err(String::new()),
-            None => recover(i, class, zones, &m, arriving.as_ref(), &out),
-        };
-        match outcome {
-            Ok(r) => out.recoveries.push(r),
-            Err(why) => {
+        // While an arrival waits (its copies being listed), no move is tried: nothing starts, and nothing is refused.
+        match out.waiting.is_none().then(|| recover(i, class, zones, &m, arriving.as_ref(), &out)) {
+            Some(Ok(r)) => out.recoveries.push(r),
+            not_started => {
                 if let Some(t) = p.targets.iter_mut().find(|t| t.zone == m.zone) {
                     t.replicas -= m.replicas;
                 }
-                if !why.is_empty() {
+                if let Some(Err(why)) = not_started {
                     out.refused.push(why);
                 }
             }

@@ -55,33 +55,11 @@ impl Arrival {
         crate::backup::jobs::bounded_name(service, &format!("-list-{:08x}", digest as u32), 63)
     }
 
-    /// Whether a copy stored in `region` is known to have survived the lost site.
+    /// Whether a copy stored in `region` is known to have survived the lost site (the restore's own rule).
     pub fn outside(&self, region: Option<&str>) -> Option<bool> {
-        match region {
-            Some(r) if !self.regions.is_empty() => Some(!self.regions.iter().any(|lost| lost == r)),
-            _ => None,
-        }
+        crate::stateful::outside_regions(&self.regions, region)
     }
-}
 
-impl From<&crate::api::SiteArrival> for Arrival {
-    fn from(a: &crate::api::SiteArrival) -> Arrival {
-        Arrival { from: a.from.clone(), lost_at: a.lost_at.0, regions: a.regions.clone() }
-    }
-}
-
-impl From<&Arrival> for crate::api::SiteArrival {
-    fn from(a: &Arrival) -> crate::api::SiteArrival {
-        let at = Timestamp::from_second(a.lost_at.as_second()).unwrap_or(a.lost_at);
-        crate::api::SiteArrival {
-            from: a.from.clone(),
-            lost_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at),
-            regions: a.regions.clone(),
-        }
-    }
-}
-
-impl Arrival {
     /// On Karmada's control plane: the arrival the serving site's copy of the service carries. Kept while the
     /// service stays where it moved (`kept`); after a move off site `from`, it was lost when Karmada last saw its
     /// clusters Ready, or, for a site not seen lost (a declared disaster), at `otherwise` (the declaration); none
@@ -107,6 +85,23 @@ impl Arrival {
         regions.sort();
         regions.dedup();
         Some(Arrival { from: from.to_string(), lost_at, regions })
+    }
+}
+
+impl From<&crate::api::SiteArrival> for Arrival {
+    fn from(a: &crate::api::SiteArrival) -> Arrival {
+        Arrival { from: a.from.clone(), lost_at: a.lost_at.0, regions: a.regions.clone() }
+    }
+}
+
+impl From<&Arrival> for crate::api::SiteArrival {
+    fn from(a: &Arrival) -> crate::api::SiteArrival {
+        let at = Timestamp::from_second(a.lost_at.as_second()).unwrap_or(a.lost_at);
+        crate::api::SiteArrival {
+            from: a.from.clone(),
+            lost_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at),
+            regions: a.regions.clone(),
+        }
     }
 }
 
@@ -139,11 +134,7 @@ struct Report {
 
 /// Reads the `list` run's report: the last JSON line of its termination message, with its `copies`.
 pub fn parse_listing(message: &str) -> Result<Vec<Listed>, String> {
-    let line = message
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('{'))
+    let line = crate::backup::catalog::report_line(message)
         .ok_or_else(|| "the agent's list run left no JSON report ({\"copies\": […]})".to_string())?;
     let report: Report =
         serde_json::from_str(line).map_err(|e| format!("the agent's list report {line:?} is not valid: {e}"))?;

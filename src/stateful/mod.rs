@@ -166,14 +166,20 @@ pub struct Loss<'a> {
     pub site_regions: Option<&'a [String]>,
 }
 
+/// Whether a copy stored in `region` survived the loss of a site whose clusters are in `lost` regions: only when
+/// both are known and differ (a copy's zone says nothing of which site holds it).
+pub fn outside_regions(lost: &[String], region: Option<&str>) -> Option<bool> {
+    match region {
+        Some(r) if !lost.is_empty() => Some(!lost.iter().any(|l| l == r)),
+        _ => None,
+    }
+}
+
 impl Copy<'_> {
     /// Whether the copy is provably stored outside the lost zone: in another zone, or in another region.
     fn outside(&self, loss: &Loss<'_>) -> Option<bool> {
         if let Some(regions) = loss.site_regions {
-            return match self.region {
-                Some(r) if !regions.is_empty() => Some(!regions.iter().any(|lost| lost == r)),
-                _ => None,
-            };
+            return outside_regions(regions, self.region);
         }
         match (self.zone, self.region, loss.region) {
             (Some(z), _, _) => Some(z != loss.zone),
