@@ -53,7 +53,10 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
             ResilientServiceStatus { objectives: vec![], ..previous.clone() }
         }
         Ok(d) => {
-            ready(&mut b, d);
+            match d.volumes.as_ref().and_then(|v| v.handover.as_ref()) {
+                Some(h) => handing_over(&mut b, h),
+                None => ready(&mut b, d),
+            }
             redundancy(&mut b, service.spec.replicas, &d.zones);
             objectives_met(&mut b, d);
             b.set(FAILURE_DETECTION, d.detection.status, d.detection.reason, d.detection.message.clone());
@@ -86,6 +89,7 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
                 },
                 // Written on Karmada's control plane only, where no zone is planned.
                 site: None,
+                handover: d.volumes.as_ref().and_then(|v| v.handover.clone()),
                 conditions: vec![],
             }
         }
@@ -93,6 +97,14 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
     status.observed_generation = service.metadata.generation;
     status.conditions = b.out;
     status
+}
+
+/// A planned move off this site: nothing runs here on purpose, until the next site has the last copy.
+fn handing_over(b: &mut Builder<'_>, h: &crate::api::SiteHandover) {
+    let status = if h.phase == crate::sites::handover::FAILED { "True" } else { "False" };
+    b.set(READY, "False", "HandingOver", h.message.clone());
+    b.set(RECONCILING, if status == "True" { "False" } else { "True" }, "HandingOver", h.message.clone());
+    b.set(STALLED, status, "HandingOver", h.message.clone());
 }
 
 fn ready(b: &mut Builder<'_>, d: &Desired) {

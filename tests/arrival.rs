@@ -235,3 +235,53 @@ async fn volumes_left_from_an_earlier_stint_at_the_site_start_nothing_until_a_pe
     w.reconcile().await;
     assert_eq!(w.condition("DataRestored").0, "ListingCopies");
 }
+
+#[tokio::test]
+async fn a_site_handing_over_stops_first_stays_stopped_while_its_last_copy_fails_and_serves_again_when_withdrawn() {
+    let w = World::new("eu-west-3");
+    w.reconcile().await;
+    w.list_run_finds(&[("aa11", LOST - 7200)]);
+    w.reconcile().await;
+    w.api.run_stateful_sets(NS, |_| true);
+    w.reconcile().await;
+    assert_eq!((w.status()["readyReplicas"].as_i64(), w.sets().0), (Some(1), 1), "serving here");
+
+    // A failback to Milan is declared: Karmada asks this site to hand over.
+    let handover = json!({"to": "milan", "declaredAt": at(T0 + 3600)}).to_string();
+    w.api.edit(SERVICES, "acme", |s| s["metadata"]["annotations"]["continuo.dev/site-handover"] = json!(handover));
+    w.reconcile().await;
+    assert_eq!(w.sets().0, 0, "every replica stops before the last copy");
+    assert_eq!(w.status()["handover"]["phase"], "Stopping");
+    assert_eq!(w.condition("Ready").0, "HandingOver");
+    let copies = |w: &World| {
+        w.api.list(JOBS).into_iter().filter(|j| j["metadata"]["name"].as_str().unwrap().contains("-handover-")).count()
+    };
+    assert_eq!(copies(&w), 0, "no copy while the pod may still write");
+    w.api.run_stateful_sets(NS, |_| true);
+    w.reconcile().await;
+    assert_eq!(w.status()["handover"]["phase"], "Copying", "{}", w.status());
+    let job = w.api.list(JOBS).into_iter().find(|j| j["metadata"]["name"].as_str().unwrap().contains("-handover-"));
+    let job = job.expect("the last copy's run");
+    let name = job["metadata"]["name"].as_str().unwrap().to_string();
+    let env = job["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap().clone();
+    assert!(env.iter().any(|e| e["name"] == "CONTINUO_ACTION" && e["value"] == "backup"), "{job}");
+    assert!(env.iter().any(|e| e["name"] == "CONTINUO_BACKUP_PATHS"), "the stopped volumes are named: {job}");
+
+    // The copy fails: the site stays stopped (Karmada does not move it), and says what a person can do.
+    w.api.finish_job(NS, &name, false, Timestamp::from_second(T0 + 3700).unwrap(), None);
+    w.reconcile().await;
+    w.reconcile().await;
+    assert_eq!(w.status()["handover"]["phase"], "Failed", "{}", w.status());
+    let (reason, message) = w.condition("Stalled");
+    assert_eq!(reason, "HandingOver");
+    assert!(message.contains(&name) && message.contains("delete the SiteFailover"), "{message}");
+    assert_eq!((w.sets().0, copies(&w)), (0, 1), "stopped, and no second run on its own");
+
+    // The person withdraws the failback: Karmada drops the annotation, and the site serves again.
+    w.api.edit(SERVICES, "acme", |s| {
+        s["metadata"]["annotations"].as_object_mut().unwrap().remove("continuo.dev/site-handover");
+    });
+    w.reconcile().await;
+    assert_eq!(w.sets().0, 1, "serving again on its own volume");
+    assert!(w.status()["handover"].is_null(), "{}", w.status());
+}

@@ -4,9 +4,10 @@
 //! reflected back into the ResourceBinding. The primary site, Milan, is lost; a person declares the disaster; the
 //! service arrives at Paris, where continuo lists the copies the vault in Frankfurt holds, restores the newest one
 //! taken before the loss, and starts; Karmada's side records the declared failover Completed within the Region RTO,
-//! and Paris records the data lost against the Region RPO. Milan returns: nothing moves back on its own; the
-//! declared failback takes the service back to Milan, which starts nothing on the volumes it kept from before
-//! until a person sets them aside, then starts from the newest copy Paris made.
+//! and Paris records the data lost against the Region RPO. Milan returns: nothing moves back on its own. The
+//! declared failback brings the data back first: Paris stops every replica and makes a last copy of the stopped
+//! volumes, and only once Karmada reflects that copy does the service move; Milan starts nothing on the volumes it
+//! kept from before until a person sets them aside, then restores exactly that last copy: no write lost.
 
 mod support;
 
@@ -118,6 +119,14 @@ impl Member {
         let svc = self.api.get(&services(ns), "erp").expect("the service, propagated");
         let svc: ResilientService = serde_json::from_value(svc).unwrap();
         reconcile(Arc::new(svc), self.ctx.clone()).await.expect("the member's reconcile succeeds");
+    }
+
+    /// The name of the run making the last copy before a handover, once there is one.
+    fn last_copy_run(&self) -> Option<String> {
+        let jobs = self.api.list(JOBS);
+        let run =
+            jobs.iter().find(|j| j["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("erp-handover-")))?;
+        run["metadata"]["name"].as_str().map(str::to_string)
     }
 
     /// The name of the agent's list run, once there is one.
@@ -270,9 +279,51 @@ async fn milan_lost_paris_restores_from_the_vault_within_the_region_rto_and_rpo_
         json!(["paris-1"])
     );
 
-    // The failback is declared: the service goes back to Milan, told it comes from Paris.
+    // The failback is declared while Paris still serves: Paris stops its writes and makes a last copy first, and
+    // the placement stays at Paris until that copy is reported.
     tokio::time::sleep(Duration::from_millis(1100)).await; // a later creation time than the failover's
     declare(&karmada, "failback", "milan");
+    let asked = eventually("paris asked to hand over", || {
+        let over = karmada.get(OVERRIDES, "continuo-erp")?;
+        let rules = over["spec"]["overrideRules"].as_array()?.clone();
+        rules
+            .into_iter()
+            .find(|r| r["overriders"]["annotationsOverrider"][0]["value"]["continuo.dev/site-handover"].is_string())
+    })
+    .await;
+    assert_eq!(asked["targetCluster"]["clusterNames"], json!(["paris-1"]));
+    let held = karmada.get(FAILOVERS, "failback").unwrap();
+    assert_eq!(held["status"]["phase"], "Moving", "{held}");
+    assert!(held["status"]["movedAt"].is_null(), "not moved before the last copy: {held}");
+    assert_eq!(
+        karmada.get(POLICIES, "continuo-erp").unwrap()["spec"]["placement"]["clusterAffinity"]["clusterNames"],
+        json!(["paris-1"])
+    );
+    karmada_propagates(&karmada, &paris);
+    paris.reconcile().await;
+    assert!(paris.api.list(SETS).iter().all(|s| s["spec"]["replicas"] == 0), "every replica at paris stopped");
+    assert_eq!(paris.status()["handover"]["phase"], "Stopping", "{}", paris.status());
+    assert_eq!(condition(&paris.status(), "Ready").0, "HandingOver");
+    assert!(paris.last_copy_run().is_none(), "no copy while a replica still writes");
+    paris.api.run_stateful_sets(NS, |_| true);
+    paris.reconcile().await;
+    let run = paris.last_copy_run().expect("the last copy, once nothing runs");
+    let job = paris.api.get(JOBS, &run).unwrap();
+    let pod = &job["spec"]["template"]["spec"];
+    assert!(pod["affinity"]["podAffinity"].is_null(), "no pod to run beside: {pod}");
+    let claim =
+        pod["volumes"].as_array().unwrap().iter().find_map(|v| v["persistentVolumeClaim"]["claimName"].as_str());
+    assert!(claim.is_some_and(|c| c.starts_with("archives-erp-eu-west-3")), "{pod}");
+    let stopped_at = Timestamp::now();
+    let report = json!({"id": "last42", "sizeBytes": 1024, "capturedAt": stopped_at.to_string()});
+    paris.api.finish_job(NS, &run, true, stopped_at, Some(&report.to_string()));
+    paris.reconcile().await;
+    paris.reconcile().await;
+    assert_eq!(paris.status()["handover"]["phase"], "CopyMade", "{}", paris.status());
+    assert!(paris.api.list(SETS).iter().all(|s| s["spec"]["replicas"] == 0), "paris stays stopped");
+
+    // Karmada reflects Paris's report: the service moves to Milan, told which copy to restore.
+    karmada_reflects(&karmada, &paris);
     eventually("the placement back at milan", || {
         let policy = karmada.get(POLICIES, "continuo-erp")?;
         (policy["spec"]["placement"]["clusterAffinity"]["clusterNames"] == json!(["milan-1"])).then_some(())
@@ -283,7 +334,13 @@ async fn milan_lost_paris_restores_from_the_vault_within_the_region_rto_and_rpo_
         (a["from"] == "paris").then_some(a)
     })
     .await;
-    assert_eq!(arrival["regions"], json!(["eu-west-3"]));
+    assert_eq!(arrival["copy"], "last42");
+    let rules = karmada.get(OVERRIDES, "continuo-erp").unwrap()["spec"]["overrideRules"].clone();
+    assert!(
+        rules.as_array().unwrap().iter().any(|r| r["targetCluster"]["clusterNames"] == json!(["paris-1"])
+            && r["overriders"]["annotationsOverrider"][0]["value"]["continuo.dev/site-handover"].is_string()),
+        "paris stays asked to stop until Karmada removes the service there: {rules}"
+    );
     karmada_propagates(&karmada, &milan);
     milan.reconcile().await;
     // Its old claim holds what Milan wrote before the flood: a new replica would bind it and serve that.
@@ -292,14 +349,16 @@ async fn milan_lost_paris_restores_from_the_vault_within_the_region_rto_and_rpo_
     assert!(message.contains("archives-erp-eu-south-1"), "{message}");
     assert!(milan.api.list(SETS).iter().all(|s| s["spec"]["replicas"] == 0), "nothing runs on the old volume");
 
-    // A person sets the old claim aside; Milan lists the vault, and starts from the copy Paris made an hour ago.
+    // A person sets the old claim aside; Milan lists the vault, and restores exactly Paris's last copy, not the
+    // newer-looking scheduled one nor an older one.
     for claim in milan.api.list(CLAIMS) {
         milan.api.remove(CLAIMS, claim["metadata"]["name"].as_str().unwrap());
     }
     milan.reconcile().await;
     let list = milan.list_run().expect("milan lists the vault");
     let at_paris = (Timestamp::now() - SignedDuration::from_hours(1)).to_string();
-    let report = json!({"copies": [{"id": "paris7", "capturedAt": at_paris}, {"id": "good1", "capturedAt": before}]});
+    let report = json!({"copies": [{"id": "last42", "capturedAt": stopped_at.to_string()},
+        {"id": "paris7", "capturedAt": at_paris}, {"id": "good1", "capturedAt": before}]});
     milan.api.finish_job(NS, &list, true, Timestamp::now(), Some(&report.to_string()));
     milan.reconcile().await;
     milan.api.run_stateful_sets(NS, |_| true);
@@ -307,8 +366,8 @@ async fn milan_lost_paris_restores_from_the_vault_within_the_region_rto_and_rpo_
     milan.reconcile().await;
     let recovery = milan.status()["recoveries"][0].clone();
     assert_eq!(
-        (recovery["fromSite"].as_str(), recovery["point"].as_str()),
-        (Some("paris"), Some("erp-paris7")),
+        (recovery["fromSite"].as_str(), recovery["point"].as_str(), recovery["dataLossSeconds"].as_i64()),
+        (Some("paris"), Some("erp-last42"), Some(0)),
         "{recovery}"
     );
     assert_eq!(milan.status()["readyReplicas"], 1, "{}", milan.status());
@@ -317,7 +376,8 @@ async fn milan_lost_paris_restores_from_the_vault_within_the_region_rto_and_rpo_
         karmada.get(FAILOVERS, "failback").filter(|f| f["status"]["phase"] == "Completed")
     })
     .await;
-    assert_eq!(back["status"]["from"], "paris");
+    assert_eq!((back["status"]["from"].as_str(), back["status"]["copy"].as_str()), (Some("paris"), Some("last42")));
+    assert!(back["status"]["message"].as_str().unwrap().contains("no write lost"), "{back}");
     controller.abort();
 }
 

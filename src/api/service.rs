@@ -174,6 +174,10 @@ pub struct ResilientServiceStatus {
     /// verdicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<SiteStatus>,
+    /// A planned move off this site under way (a declared failback): writes stopped and the last copy made here,
+    /// for the next site to restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<SiteHandover>,
     /// Ready, Reconciling, Stalled, ZoneRedundant, ObjectivesMet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
@@ -285,4 +289,38 @@ pub struct SiteArrival {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), inner(length(max = 63)))]
     pub regions: Vec<String>,
+    /// A planned move (a declared failback from a healthy site): the last copy the site it left made once its
+    /// writes had stopped, which the new site restores exactly: no write is lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub copy: Option<String>,
+    /// A planned move: the declaration it carried out (the handover the site it left was asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+/// A member's part in a planned move off its site (the `continuo.dev/site-handover` annotation Karmada carries):
+/// its writes stopped, then its last copy made, which the next site restores.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteHandover {
+    /// The site the service moves to.
+    #[schemars(length(max = 32))]
+    pub to: String,
+    /// The declaration this hands over for.
+    pub declared_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// `Stopping` (replicas going down to 0), `Copying` (the last copy running), `CopyMade`, `Failed`.
+    #[schemars(length(max = 16))]
+    pub phase: String,
+    /// The last copy: its recovery point, the agent's id for it, and when it was captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub point: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub copy_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    #[schemars(length(max = 1024))]
+    pub message: String,
 }

@@ -156,6 +156,11 @@ pub struct SiteFailoverStatus {
     /// Whether that kept the class's Region RTO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_rto: Option<bool>,
+    /// A failback from a healthy site: the last copy that site made once its writes had stopped, restored at the
+    /// new site (no write lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub copy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -44,7 +44,7 @@ pub fn describe(o: &Offline<'_>, objects: &mut Vec<Value>, report: &mut String) 
     let decls = declarations(o.svc, o.declarations);
     let (serving, why) = sites::serving(sites, o.clusters, &decls, None, timing.hold.as_secs(), now);
     objects.push(karmada::propagation_policy(&svc, &ns, sites, &serving, o.clusters));
-    objects.extend(karmada::override_policy(&svc, &ns, sites, &serving, o.clusters, None));
+    objects.extend(karmada::override_policy(&svc, &ns, sites, &serving, o.clusters, Default::default()));
     let why = match why {
         Serving::Primary => "the primary".to_string(),
         Serving::Declared { by, .. } => format!("declared by SiteFailover {by}"),

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     api::ResilientService,
-    plan::{self, Backups, Failover, Inputs},
+    plan::{self, Failover, Inputs},
     topology,
 };
 
@@ -88,9 +88,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     let volumes = ctx.caches.volumes.snapshot(svc);
     let quiesced = super::volumes::quiesced_zone(&ctx.caches, svc);
     let nodes = topology::observe(&ctx.caches.nodes.state(), &ctx.config.keys);
-    let location = svc.spec.backup.as_ref().and_then(|b| ctx.caches.location(&b.location));
-    let points = ctx.caches.recovery_points_of(&ns, &name);
-    let listing = super::backups::listing(ctx, svc);
+    let backups = super::backups::observe(ctx, svc);
     let cron_jobs = ctx.caches.cron_jobs_of(svc);
     let detection = ctx.detector.current();
     let data = ctx.caches.data.snapshot(&ns, &svc.spec.data);
@@ -107,7 +105,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
         nodes: &nodes,
         children: &children,
         config: &ctx.config,
-        backups: Backups { location: location.as_ref(), points: &points, listing: listing.as_ref() },
+        backups: backups.inputs(),
         failover: Failover { detection: &detection, observer: ctx.detector.observer() },
         data: data.observed(),
         drill: drilled.as_deref(),
@@ -131,7 +129,7 @@ async fn reconcile_service(svc: &Arc<ResilientService>, ctx: &Context) -> Result
     // Backups: catalogue finished runs (and, at a recovery site, the copies the storage holds), carry out requests
     // and retention. A step that fails is a Warning, and the status below is written all the same: a verdict is
     // never held back by a side step.
-    let mut side_step_failed = keep_catalog(ctx, svc, plan.as_ref().ok(), &points, &mut notes).await;
+    let mut side_step_failed = keep_catalog(ctx, svc, plan.as_ref().ok(), &backups.points, &mut notes).await;
 
     // Stateful services: a claim whose data diverged is labelled so (its only write), and a Warning says so.
     if let Ok(desired) = &plan {

@@ -80,7 +80,13 @@ async fn step_one(ctx: &SiteContext, s: &Situation<'_>, d: &ContinuityDrill) -> 
         Next::BringUp(site) if copy.is_none() => {
             let started = after.started.unwrap_or(s.now);
             let arrival = Arrival::after_move(s.sites, s.clusters, Some(s.serving), &site, None, started);
-            let arrival = arrival.unwrap_or(Arrival { from: s.serving.into(), lost_at: started, regions: Vec::new() });
+            let arrival = arrival.unwrap_or(Arrival {
+                from: s.serving.into(),
+                lost_at: started,
+                regions: Vec::new(),
+                copy: None,
+                declared_at: None,
+            });
             bring_up(ctx, &scratch, drill::copy_of(s.svc, &d.name_any(), &site, &arrival)).await?;
         }
         Next::CleanUp if copy.is_some() => {

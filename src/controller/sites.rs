@@ -31,7 +31,12 @@ use crate::{
         ContinuityClass, ContinuityDrill, ObjectiveStatus, ResilientService, Scope, SiteFailover, SiteFailoverPhase,
         SiteStatus,
     },
-    sites::{self, Cluster, Declaration, Recorded, Serving, arrival::Arrival, karmada, verdict},
+    sites::{
+        self, Cluster, Declaration, Recorded, Serving,
+        arrival::Arrival,
+        handover::{self, Stage},
+        karmada, verdict,
+    },
 };
 
 /// Cluster health and holds are re-read this often even when nothing changes (a hold expires by the clock).
@@ -175,7 +180,8 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     if let Some(site) = svc.labels().get(sites::drill::DRILL_SITE_LABEL) {
         // A drill's copy: placed at the drill's site, arriving as its annotation says; the drill records the rest.
         let arrival = Arrival::of(&svc).ok().flatten();
-        apply_policies(&ctx, &svc, &ns, (&sites, site, arrival.as_ref()), &clusters).await?;
+        let carried = karmada::Carried { arrival: arrival.as_ref(), handover: None };
+        apply_policies(&ctx, &svc, &ns, (&sites, site, carried), &clusters).await?;
         if let Some((ns, name)) = sites::drill::copies_of(&svc) {
             let _ = ctx.wake.send(ObjectRef::new(&name).within(&ns));
         }
@@ -192,25 +198,17 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     let recorded = previous.as_ref().map(|p| Recorded { site: p.serving.clone(), since: p.since.0 });
     let hold = ctx.timing.hold.as_secs();
     let (serving, why) = sites::serving(&sites, &clusters, &declarations, recorded.as_ref(), hold, now);
-    let arrival = arrival(&sites, &clusters, previous.as_ref(), &serving, &why, now);
-    apply_policies(&ctx, &svc, &ns, (&sites, &serving, arrival.as_ref()), &clusters).await?;
     let binding = binding(&ctx, &svc);
+    let stateful = !svc.spec.volume_claim_templates.is_empty();
+    let from = recorded.as_ref().map(|r| r.site.as_str());
+    let stage = handover::stage(&sites, &clusters, stateful, from, (&serving, &why), binding.as_ref());
+    let (serving, arrival, handing) = staged(&sites, &clusters, previous.as_ref(), (serving, &why), &stage, now);
+    let carried = karmada::Carried { arrival: arrival.as_ref(), handover: handing.as_ref() };
+    apply_policies(&ctx, &svc, &ns, (&sites, &serving, carried), &clusters).await?;
     let (ready_at, newest) = reported(binding.as_ref());
     let objectives = region_verdicts(&ctx, &svc, &class, &sites, &clusters, newest, now);
-    let since = match (&previous, &why) {
-        (Some(p), _) if p.serving == serving => p.since.clone(),
-        (_, Serving::Declared { at, .. }) => Time(*at),
-        _ => Time(now),
-    };
-    let (reason, message) = match (&previous, &why) {
-        // Kept where continuo moved it: the move's own words stay.
-        (Some(p), Serving::Kept { .. }) if p.serving == serving => (p.reason.clone(), p.message.clone()),
-        _ => {
-            let (reason, message) = words(&why, &serving);
-            let message = adjusted.map_or(message.clone(), |a| format!("{message}; {a}"));
-            (reason.to_string(), message)
-        }
-    };
+    let (since, reason, message) = recorded_words(previous.as_ref(), (&serving, &why), &stage, adjusted, now);
+    let planned = arrival.as_ref().and_then(|a| a.copy.clone());
     let arrival = arrival.as_ref().map(crate::api::SiteArrival::from);
     let site = SiteStatus { serving: serving.clone(), since, reason, message, objectives, arrival };
     if previous.as_ref() != Some(&site) {
@@ -227,6 +225,8 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
         before: recorded.as_ref().map(|r| r.site.as_str()),
         ready_here: ready_at.iter().any(|c| target.iter().any(|t| &t.name == c)),
         rto: class.spec.objective(Scope::Region).map(|o| o.rto.as_secs()),
+        handing_over: stage.holding(),
+        copy: planned.as_deref(),
         now,
     };
     declared(&ctx, &ns, &failovers, &moment).await?;
@@ -242,6 +242,59 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     };
     super::site_drills::step_all(&ctx, &situation).await?;
     Ok(Action::requeue(RESYNC))
+}
+
+/// What `status.site` says of where the service serves: since when, and why, in a reason and words.
+fn recorded_words(
+    previous: Option<&SiteStatus>,
+    (serving, why): (&str, &Serving),
+    stage: &Stage,
+    adjusted: Option<String>,
+    now: jiff::Timestamp,
+) -> (Time, String, String) {
+    let since = match (previous, why) {
+        (Some(p), _) if p.serving == serving => p.since.clone(),
+        (_, Serving::Declared { at, .. }) => Time(*at),
+        _ => Time(now),
+    };
+    let (reason, message) = match (previous, why, stage) {
+        (_, _, Stage::Hold { message, .. }) => ("HandingOver".to_string(), message.clone()),
+        // Kept where continuo moved it: the move's own words stay.
+        (Some(p), Serving::Kept { .. }, _) if p.serving == serving => (p.reason.clone(), p.message.clone()),
+        _ => {
+            let (reason, message) = words(why, serving);
+            let message = adjusted.map_or(message.clone(), |a| format!("{message}; {a}"));
+            (reason.to_string(), message)
+        }
+    };
+    (since, reason, message)
+}
+
+/// Where the service serves, the arrival its copy there carries, and the handover asked of a site, at `stage`: held
+/// at the site handing over until its last copy is made; moved with that copy named; or moved at once.
+fn staged(
+    sites: &crate::api::Sites,
+    clusters: &[Cluster],
+    previous: Option<&SiteStatus>,
+    (serving, why): (String, &Serving),
+    stage: &Stage,
+    now: jiff::Timestamp,
+) -> (String, Option<Arrival>, Option<(String, handover::Handover)>) {
+    match stage {
+        Stage::Hold { at, handover, .. } => {
+            let kept = arrival(sites, clusters, previous, at, why, now);
+            (at.clone(), kept, Some((at.clone(), handover.clone())))
+        }
+        Stage::Move(a) => {
+            let kept = handover::kept_for(a, &serving);
+            (serving, Some(a.clone()), kept)
+        }
+        Stage::Direct => {
+            let a = arrival(sites, clusters, previous, &serving, why, now);
+            let kept = a.as_ref().and_then(|a| handover::kept_for(a, &serving));
+            (serving, a, kept)
+        }
+    }
 }
 
 /// The arrival the serving site's copy carries: after a move off the site it served from (recorded), or kept from
@@ -354,14 +407,14 @@ async fn apply_policies(
     ctx: &SiteContext,
     svc: &ResilientService,
     ns: &str,
-    (sites, serving, arrival): (&crate::api::Sites, &str, Option<&Arrival>),
+    (sites, serving, carried): (&crate::api::Sites, &str, karmada::Carried<'_>),
     clusters: &[Cluster],
 ) -> Result<(), Error> {
     let [_, policies, overrides, _] = karmada_resources();
     let name = svc.name_any();
     let policy = karmada::propagation_policy(&name, ns, sites, serving, clusters);
     apply_policy(ctx, svc, &policies, &ctx.policies, policy).await?;
-    match karmada::override_policy(&name, ns, sites, serving, clusters, arrival) {
+    match karmada::override_policy(&name, ns, sites, serving, clusters, carried) {
         Some(o) => apply_policy(ctx, svc, &overrides, &ctx.overrides, o).await,
         None => {
             let key = karmada::policy_name(&name);

@@ -9,7 +9,7 @@ use crate::{
     api::{Recovery, RecoveryPoint},
     placement::Placement,
     sites::arrival::{Arrival, Listing, imports},
-    stateful::{Held, Move, Volumes},
+    stateful::{Held, Move, Start, Volumes},
 };
 
 /// The arrival in effect: annotated, and nothing of the service held in this cluster yet (no zone running or meant
@@ -81,4 +81,24 @@ fn stale(i: &Inputs<'_>, lost: &str) -> Option<String> {
 /// The copies the restore decision weighs: the catalog's and those just listed.
 pub(super) fn points<'a>(i: &'a Inputs<'_>, out: &'a Volumes) -> impl Iterator<Item = &'a RecoveryPoint> {
     i.backups.points.iter().chain(&out.imports)
+}
+
+/// A planned arrival (the site left handed over): the last copy it made once its writes had stopped, named by the
+/// agent's id, is restored, and no other: an older one would lose the writes since. Not started until the storage's
+/// listing has it.
+pub(super) fn handed_over(i: &Inputs<'_>, out: &Volumes, id: &str) -> Start {
+    let same = |p: &&RecoveryPoint| {
+        p.status.as_ref().and_then(|s| s.id.as_deref()).is_some_and(|k| k.starts_with(id) || id.starts_with(k))
+    };
+    let point = points(i, out).filter(same).find(|p| p.available_since().is_some());
+    match point.and_then(|p| Some((p.metadata.name.clone()?, p.status.as_ref()?.captured_at.as_ref()?.0))) {
+        Some((point, captured)) => Start::Restore { point, captured },
+        None => Start::Refuse {
+            reason: "NoCopyToRestore",
+            message: format!(
+                "not started: the last copy {id} the site left made after stopping its writes is not among the copies \
+                 the storage holds; an older copy would lose the writes made since"
+            ),
+        },
+    }
 }

@@ -86,12 +86,14 @@ pub struct Backups<'a> {
     pub points: &'a [RecoveryPoint],
     /// For a service arriving after a site loss: where the agent's listing of the copies stands (`None`: no run).
     pub listing: Option<&'a crate::sites::arrival::Listing>,
+    /// For a service handing over to another site: where the run making its last copy stands (`None`: no run).
+    pub handover: Option<&'a crate::sites::handover::RunState>,
 }
 
 impl Backups<'_> {
     /// No location and no copies observed (offline: `continuo plan` without a cluster).
     pub fn none() -> Backups<'static> {
-        Backups { location: None, points: &[], listing: None }
+        Backups { location: None, points: &[], listing: None, handover: None }
     }
 }
 

@@ -8,6 +8,7 @@ mod arrival;
 mod backups;
 mod build;
 mod desired;
+mod handover;
 mod inputs;
 mod record;
 mod volumes;

@@ -75,6 +75,7 @@ pub(super) fn gravity(i: &Inputs<'_>, class: &ContinuityClassSpec, zones: &Zones
         .flat_map(|zone| claims_in(zone).into_iter().filter_map(|c| diverged(i, &out.recoveries, zone, &c.name)))
         .collect();
     out.diverged = diverged;
+    super::handover::stage(i, &mut out);
     out
 }
 
@@ -166,7 +167,11 @@ fn recover(
         ready_at: None,
     };
     let who = format!("{} replica(s) from {} in {}", m.replicas, site_name.as_deref().unwrap_or(&m.from_zone), m.zone);
-    match stateful::start_from(&copies, &loss, empty) {
+    let start = match site.and_then(|a| a.copy.as_deref()) {
+        Some(id) => super::arrival::handed_over(i, v, id),
+        None => stateful::start_from(&copies, &loss, empty),
+    };
+    match start {
         Start::Restore { point, captured } => {
             if i.backups.location.is_none() {
                 return Err(format!("{who} not started: the service's BackupLocation does not exist"));
@@ -265,7 +270,8 @@ pub(super) fn restore_into(i: &Inputs<'_>, zones: &Zones<'_>, v: &Volumes, built
 
 /// Each zone's workload as a StatefulSet. A zone growing by restored replicas holds the pods it had until they
 /// are Ready, so adding the restore restarts none of them; a zone not due in a rollout holds all of its pods; a
-/// zone a restore request quiesces runs none (its status still says what it is meant to run).
+/// zone a restore request quiesces runs none, nor does any zone of a site handing over to another (their status
+/// still says what they are meant to run).
 fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built) -> Vec<StatefulSet> {
     let claims = &i.service.spec.volume_claim_templates;
     std::mem::take(&mut built.deployments)
@@ -283,8 +289,7 @@ fn into_stateful_sets(i: &Inputs<'_>, v: &Volumes, built: &mut Built) -> Vec<Sta
                 (false, None) => 0,
             };
             let mut d = d;
-            if i.quiesced.is_some()
-                && zone_of(&d) == i.quiesced
+            if (v.handover.is_some() || (i.quiesced.is_some() && zone_of(&d) == i.quiesced))
                 && let Some(spec) = d.spec.as_mut()
             {
                 spec.replicas = Some(0);
@@ -303,7 +308,7 @@ fn back_up_from(i: &Inputs<'_>, sets: &[StatefulSet], jobs: &mut [k8s_openapi::a
     for job in jobs {
         let pod = job.spec.as_mut().and_then(|s| s.job_template.spec.as_mut()).map(|s| &mut s.template);
         if let Some(pod) = pod {
-            set::mount_for_backup(pod, claims, name, 0);
+            set::mount_for_backup(pod, claims, name, 0, true);
         }
     }
 }

@@ -27,20 +27,20 @@ pub struct Arrival {
     /// The regions the lost site's clusters are in: a copy stored in one of them is taken to be lost with it.
     #[serde(default)]
     pub regions: Vec<String>,
+    /// A planned move (see [`super::handover`]): the last copy the site left made once its writes had stopped,
+    /// restored exactly, wherever it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
+    /// A planned move: when it was declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_at: Option<Timestamp>,
 }
 
 impl Arrival {
     /// The arrival the service's annotation records; `Err` when the annotation is not one.
     pub fn of(svc: &crate::api::ResilientService) -> Result<Option<Arrival>, String> {
-        let Some(text) = svc.metadata.annotations.as_ref().and_then(|a| a.get(ARRIVAL_ANNOTATION)) else {
-            return Ok(None);
-        };
-        serde_json::from_str(text).map(Some).map_err(|e| {
-            format!(
-                "annotation {ARRIVAL_ANNOTATION} is not a site arrival ({e}): expected \
-                 {{\"from\": site, \"lostAt\": RFC 3339 time, \"regions\": [region, …]}}"
-            )
-        })
+        let expected = "{\"from\": site, \"lostAt\": RFC 3339 time, \"regions\": [region, …]}";
+        super::annotated(svc, ARRIVAL_ANNOTATION, "a site arrival", expected)
     }
 
     /// The annotation's value.
@@ -50,9 +50,7 @@ impl Arrival {
 
     /// The name of the agent Job that lists the copies for this arrival (one per arrival).
     pub fn list_job(&self, service: &str) -> String {
-        let key = format!("{}@{}", self.from, self.lost_at.as_second());
-        let digest = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
-        crate::backup::jobs::bounded_name(service, &format!("-list-{:08x}", digest as u32), 63)
+        super::run_name(service, "-list", &format!("{}@{}", self.from, self.lost_at.as_second()))
     }
 
     /// Whether a copy stored in `region` is known to have survived the lost site (the restore's own rule).
@@ -84,23 +82,33 @@ impl Arrival {
         let mut regions: Vec<String> = super::members(site, clusters).iter().filter_map(|c| c.region.clone()).collect();
         regions.sort();
         regions.dedup();
-        Some(Arrival { from: from.to_string(), lost_at, regions })
+        Some(Arrival { from: from.to_string(), lost_at, regions, copy: None, declared_at: None })
     }
 }
 
 impl From<&crate::api::SiteArrival> for Arrival {
     fn from(a: &crate::api::SiteArrival) -> Arrival {
-        Arrival { from: a.from.clone(), lost_at: a.lost_at.0, regions: a.regions.clone() }
+        Arrival {
+            from: a.from.clone(),
+            lost_at: a.lost_at.0,
+            regions: a.regions.clone(),
+            copy: a.copy.clone(),
+            declared_at: a.declared_at.as_ref().map(|t| t.0),
+        }
     }
 }
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 impl From<&Arrival> for crate::api::SiteArrival {
     fn from(a: &Arrival) -> crate::api::SiteArrival {
         let at = Timestamp::from_second(a.lost_at.as_second()).unwrap_or(a.lost_at);
         crate::api::SiteArrival {
             from: a.from.clone(),
-            lost_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at),
+            lost_at: Time(at),
             regions: a.regions.clone(),
+            copy: a.copy.clone(),
+            declared_at: a.declared_at.map(|t| Time(Timestamp::from_second(t.as_second()).unwrap_or(t))),
         }
     }
 }
@@ -181,10 +189,19 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn from_milan() -> Arrival {
+        Arrival {
+            from: "milan".into(),
+            lost_at: t("2026-12-01T10:00:00Z"),
+            regions: vec!["eu-south-1".into()],
+            copy: None,
+            declared_at: None,
+        }
+    }
+
     #[test]
     fn an_arrival_reads_back_what_it_wrote_and_a_bad_one_is_refused_with_the_expected_shape() {
-        let a =
-            Arrival { from: "milan".into(), lost_at: t("2026-12-01T10:00:00Z"), regions: vec!["eu-south-1".into()] };
+        let a = from_milan();
         let mut svc: crate::api::ResilientService = serde_json::from_value(serde_json::json!({
             "apiVersion": "continuo.dev/v1alpha1", "kind": "ResilientService",
             "metadata": {"name": "erp", "namespace": "acme", "annotations": {ARRIVAL_ANNOTATION: a.annotation()}},
@@ -202,8 +219,7 @@ mod tests {
 
     #[test]
     fn a_copy_survives_the_site_only_when_its_region_is_known_and_not_the_sites() {
-        let a =
-            Arrival { from: "milan".into(), lost_at: t("2026-12-01T10:00:00Z"), regions: vec!["eu-south-1".into()] };
+        let a = from_milan();
         assert_eq!(a.outside(Some("eu-west-3")), Some(true));
         assert_eq!(a.outside(Some("eu-south-1")), Some(false));
         assert_eq!(a.outside(None), None);

@@ -18,6 +18,10 @@ pub struct Moment<'a> {
     pub ready_here: bool,
     /// The class's Region RTO, in seconds.
     pub rto: Option<u64>,
+    /// A planned move held at the site handing over (see [`super::handover`]): where that stands, in words.
+    pub handing_over: Option<&'a str>,
+    /// A planned move carried out: the last copy the site left made, restored at the new site.
+    pub copy: Option<&'a str>,
     pub now: Timestamp,
 }
 
@@ -53,7 +57,13 @@ pub fn status(f: &SiteFailover, previous: Option<&SiteFailoverStatus>, m: &Momen
     let mut s = previous.cloned().unwrap_or_default();
     s.observed_generation = generation;
     s.from = s.from.or_else(|| m.before.filter(|b| *b != f.spec.to).map(str::to_string));
+    if let Some(words) = m.handing_over.filter(|_| m.serving != f.spec.to) {
+        s.phase = SiteFailoverPhase::Moving;
+        s.message = Some(words.to_string());
+        return s;
+    }
     s.moved_at = s.moved_at.or(Some(Time(m.now)));
+    s.copy = s.copy.or_else(|| m.copy.map(str::to_string));
     if m.serving == f.spec.to && m.ready_here {
         let secs = m.now.duration_since(declared).as_secs().max(0);
         s.phase = SiteFailoverPhase::Completed;
@@ -65,7 +75,10 @@ pub fn status(f: &SiteFailover, previous: Option<&SiteFailoverStatus>, m: &Momen
             Some(false) => ", past the Region RTO",
             None => "",
         };
-        s.message = Some(format!("Ready at {} {secs}s after the declaration{verdict}", f.spec.to));
+        let copy = s.copy.as_ref().map_or(String::new(), |c| {
+            format!(", from the last copy {c} its previous site made once its writes had stopped (no write lost)")
+        });
+        s.message = Some(format!("Ready at {} {secs}s after the declaration{verdict}{copy}", f.spec.to));
     } else {
         s.phase = SiteFailoverPhase::Moving;
         s.message = Some(format!("moving to {}: waiting for the service to be Ready there", f.spec.to));

@@ -95,18 +95,28 @@ pub fn propagation_policy(service: &str, namespace: &str, sites: &Sites, serving
     })
 }
 
+/// What the service's copies carry besides its spec, as annotations: the arrival at the serving site, and a
+/// handover asked of a site (its name, and the handover).
+#[derive(Clone, Copy, Default)]
+pub struct Carried<'a> {
+    pub arrival: Option<&'a super::arrival::Arrival>,
+    pub handover: Option<&'a (String, super::handover::Handover)>,
+}
+
 /// The `OverridePolicy` of the service: with a Warm standby, it scales the service down to `standbyReplicas` at
 /// every site but the serving one; after a move (`arrival`), it annotates the service at the serving site with the
 /// site it left, when that was lost and its regions, so that the member's continuo starts it from a copy stored
-/// outside the lost site (see [`super::arrival`]). `None` when there is neither.
+/// outside the lost site (see [`super::arrival`]); for a planned move, it asks the site handing over to stop its
+/// writes and make its last copy (see [`super::handover`]). `None` when there is none of these.
 pub fn override_policy(
     service: &str,
     namespace: &str,
     sites: &Sites,
     serving: &str,
     clusters: &[Cluster],
-    arrival: Option<&super::arrival::Arrival>,
+    carried: Carried<'_>,
 ) -> Option<Value> {
+    let arrival = carried.arrival;
     let mut rules = Vec::new();
     if sites.standby == Standby::Warm {
         let standby: Vec<String> =
@@ -120,6 +130,15 @@ pub fn override_policy(
     }
     if let (Some(a), Some(site)) = (arrival, sites.site(serving)) {
         let value = json!({super::arrival::ARRIVAL_ANNOTATION: a.annotation()});
+        rules.push(json!({
+            "targetCluster": affinity(site),
+            "overriders": {"annotationsOverrider": [{"operator": "add", "value": value}]},
+        }));
+    }
+    if let Some((at, h)) = carried.handover
+        && let Some(site) = sites.site(at)
+    {
+        let value = json!({super::handover::HANDOVER_ANNOTATION: h.annotation()});
         rules.push(json!({
             "targetCluster": affinity(site),
             "overriders": {"annotationsOverrider": [{"operator": "add", "value": value}]},

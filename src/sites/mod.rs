@@ -13,6 +13,7 @@
 pub mod arrival;
 pub mod declared;
 pub mod drill;
+pub mod handover;
 pub mod karmada;
 pub mod verdict;
 
@@ -21,6 +22,26 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::api::{Site, SiteFailoverMode, Sites};
+
+/// The value of annotation `key` on the service, read as JSON; `Err` in words, naming the shape `expected`, when it
+/// is not one.
+fn annotated<T: serde::de::DeserializeOwned>(
+    svc: &crate::api::ResilientService,
+    key: &str,
+    what: &str,
+    expected: &str,
+) -> Result<Option<T>, String> {
+    let Some(text) = svc.metadata.annotations.as_ref().and_then(|a| a.get(key)) else { return Ok(None) };
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| format!("annotation {key} is not {what} ({e}): expected {expected}"))
+}
+
+/// The name of a one-off agent run of `service`, one per `key`: `<service><suffix>-<hash of key>`.
+fn run_name(service: &str, suffix: &str, key: &str) -> String {
+    let digest = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
+    crate::backup::jobs::bounded_name(service, &format!("{suffix}-{:08x}", digest as u32), 63)
+}
 
 /// A Karmada `Cluster`, as observed on Karmada's API server.
 #[derive(Clone, Debug, PartialEq)]

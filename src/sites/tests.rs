@@ -146,13 +146,20 @@ fn a_warm_standby_runs_one_cluster_per_site_and_scales_the_others_down() {
         serde_json::json!(["mil-2", "tur-1", "fra-1"]),
         "one cluster per site, a Ready one first"
     );
-    let over = karmada::override_policy("hub", "erp", &s, "turin", &c, None).unwrap();
+    let over = karmada::override_policy("hub", "erp", &s, "turin", &c, Default::default()).unwrap();
     let rule = &over["spec"]["overrideRules"][0];
     assert_eq!(rule["targetCluster"]["clusterNames"], serde_json::json!(["mil-2", "fra-1"]));
     assert_eq!(rule["overriders"]["plaintext"][0]["value"], 1);
     assert!(
-        karmada::override_policy("hub", "erp", &sites(Standby::Cold, SiteFailoverMode::Declared), "milan", &c, None)
-            .is_none()
+        karmada::override_policy(
+            "hub",
+            "erp",
+            &sites(Standby::Cold, SiteFailoverMode::Declared),
+            "milan",
+            &c,
+            Default::default()
+        )
+        .is_none()
     );
     let tolerations = &policy["spec"]["placement"]["clusterTolerations"];
     assert_eq!(tolerations.as_array().unwrap().len(), 2, "Karmada never evicts on its own: {tolerations}");
@@ -230,7 +237,16 @@ fn the_site_a_service_moved_to_is_told_where_it_came_from_when_that_was_lost_and
     let c = milan_lost_at(100);
     // Declared at 400: milan was lost at 100 (the last of its clusters to stop being Ready).
     let a = Arrival::after_move(&s, &c, Some("milan"), "turin", None, t(400)).unwrap();
-    assert_eq!(a, Arrival { from: "milan".into(), lost_at: t(100), regions: vec!["eu-south-1".into()] });
+    assert_eq!(
+        a,
+        Arrival {
+            from: "milan".into(),
+            lost_at: t(100),
+            regions: vec!["eu-south-1".into()],
+            copy: None,
+            declared_at: None
+        }
+    );
     // Kept while the service stays; none at the site it always served from.
     let later = Arrival::after_move(&s, &healthy(), Some("milan"), "turin", Some(a.clone()), t(9_000));
     assert_eq!(later.as_ref(), Some(&a));
@@ -240,9 +256,166 @@ fn the_site_a_service_moved_to_is_told_where_it_came_from_when_that_was_lost_and
     let planned = Arrival::after_move(&s, &healthy(), Some("milan"), "turin", None, t(400)).unwrap();
     assert_eq!(planned.lost_at, t(400));
 
-    let over = karmada::override_policy("hub", "erp", &s, "turin", &c, Some(&a)).expect("annotates the arrival");
+    let over =
+        karmada::override_policy("hub", "erp", &s, "turin", &c, karmada::Carried { arrival: Some(&a), handover: None })
+            .expect("annotates the arrival");
     let rule = &over["spec"]["overrideRules"][0];
     assert_eq!(rule["targetCluster"]["clusterNames"], serde_json::json!(["tur-1"]), "only the serving site");
     let value = rule["overriders"]["annotationsOverrider"][0]["value"][super::arrival::ARRIVAL_ANNOTATION].as_str();
     assert_eq!(serde_json::from_str::<Arrival>(value.unwrap()).unwrap(), a);
+}
+
+mod handing_over {
+    use serde_json::json;
+
+    use super::*;
+    use crate::sites::{
+        arrival::Arrival,
+        handover::{self, Handover, Member, RunState, Stage},
+    };
+
+    fn declared(at: i64) -> Serving {
+        Serving::Declared { by: "failback".into(), at: t(at) }
+    }
+
+    /// The binding as Karmada aggregates it: `cluster` reports `handover`.
+    fn binding(cluster: &str, handover: serde_json::Value) -> serde_json::Value {
+        json!({"status": {"aggregatedStatus": [{"clusterName": cluster, "status": {"handover": handover}}]}})
+    }
+
+    fn made(to: &str, declared_at: i64, id: &str, captured: i64) -> serde_json::Value {
+        json!({"to": to, "declaredAt": t(declared_at).to_string(), "phase": "CopyMade", "copyId": id,
+               "capturedAt": t(captured).to_string(), "message": "copy made"})
+    }
+
+    #[test]
+    fn only_a_declared_move_of_a_stateful_service_off_a_healthy_site_waits_for_a_last_copy() {
+        let s = sites(Standby::Cold, SiteFailoverMode::Declared);
+        let want = Some(Handover { to: "milan".into(), declared_at: t(100) });
+        assert_eq!(handover::needed(&s, &healthy(), true, Some("turin"), ("milan", &declared(100))), want);
+        let mut turin_lost = healthy();
+        turin_lost[2] = cluster("tur-1", "eu-south-2", false, 50);
+        assert_eq!(handover::needed(&s, &turin_lost, true, Some("turin"), ("milan", &declared(100))), None);
+        assert_eq!(handover::needed(&s, &healthy(), false, Some("turin"), ("milan", &declared(100))), None);
+        assert_eq!(handover::needed(&s, &healthy(), true, Some("milan"), ("milan", &declared(100))), None);
+        let automatic = Serving::Automatic { lost: "turin".into(), since: t(50) };
+        assert_eq!(handover::needed(&s, &healthy(), true, Some("turin"), ("milan", &automatic)), None);
+        assert_eq!(handover::needed(&s, &healthy(), true, None, ("milan", &declared(100))), None);
+    }
+
+    #[test]
+    fn the_move_waits_at_the_site_handing_over_until_it_reports_the_last_copy_for_this_declaration() {
+        let s = sites(Standby::Cold, SiteFailoverMode::Declared);
+        let stage = |b: Option<&serde_json::Value>| {
+            handover::stage(&s, &healthy(), true, Some("turin"), ("milan", &declared(100)), b)
+        };
+        let Stage::Hold { at, handover: h, message } = stage(None) else { panic!("held") };
+        assert_eq!((at.as_str(), h.to.as_str()), ("turin", "milan"));
+        assert!(message.contains("last copy"), "{message}");
+        let copying = binding(
+            "tur-1",
+            json!({"to": "milan", "declaredAt": t(100).to_string(), "phase": "Copying",
+            "message": "the last copy (run erp-handover-1) is being made"}),
+        );
+        let Stage::Hold { message, .. } = stage(Some(&copying)) else { panic!("held while copying") };
+        assert!(message.contains("erp-handover-1"), "the member's words: {message}");
+        // A copy made for an earlier declaration, or reported by another site's cluster, is not this one.
+        assert!(matches!(stage(Some(&binding("tur-1", made("milan", 40, "old1", 45)))), Stage::Hold { .. }));
+        assert!(matches!(stage(Some(&binding("mil-1", made("milan", 100, "ab12", 130)))), Stage::Hold { .. }));
+        let Stage::Move(a) = stage(Some(&binding("tur-1", made("milan", 100, "ab12", 130)))) else { panic!("moves") };
+        assert_eq!((a.from.as_str(), a.lost_at, a.copy.as_deref()), ("turin", t(130), Some("ab12")));
+        assert!(a.regions.is_empty(), "the site left was not lost: where the copy is stored does not matter");
+        // Once moved, the site left keeps being asked to stay stopped until Karmada removes the service there.
+        assert_eq!(
+            handover::kept_for(&a, "milan"),
+            Some(("turin".into(), Handover { to: "milan".into(), declared_at: t(100) }))
+        );
+        let lost = Arrival::after_move(&s, &milan_lost_at(10), Some("milan"), "turin", None, t(20)).unwrap();
+        assert_eq!(handover::kept_for(&lost, "turin"), None, "a site lost is asked nothing");
+    }
+
+    #[test]
+    fn the_site_handing_over_is_annotated_and_the_serving_site_is_not() {
+        let s = sites(Standby::Cold, SiteFailoverMode::Declared);
+        let asked = ("turin".to_string(), Handover { to: "milan".into(), declared_at: t(100) });
+        let carried = karmada::Carried { arrival: None, handover: Some(&asked) };
+        let over = karmada::override_policy("hub", "erp", &s, "turin", &healthy(), carried).expect("a rule");
+        let rule = &over["spec"]["overrideRules"][0];
+        assert_eq!(rule["targetCluster"]["clusterNames"], json!(["tur-1"]));
+        let value = rule["overriders"]["annotationsOverrider"][0]["value"][handover::HANDOVER_ANNOTATION].as_str();
+        let back: Handover = serde_json::from_str(value.unwrap()).unwrap();
+        assert_eq!(back, asked.1);
+    }
+
+    fn point(name: &str, id: &str, captured: i64) -> crate::api::RecoveryPoint {
+        serde_json::from_value(json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "RecoveryPoint",
+            "metadata": {"name": name, "namespace": "ict"}, "spec": {"service": "erp", "location": "vault"},
+            "status": {"phase": "Available", "id": id, "capturedAt": t(captured).to_string(),
+                       "completedAt": t(captured + 5).to_string()}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_member_stops_every_replica_then_makes_one_last_copy_and_reports_it() {
+        let h = Handover { to: "milan".into(), declared_at: t(100) };
+        let run = h.run("erp");
+        assert!(run.starts_with("erp-handover-"));
+        assert_ne!(run, Handover { declared_at: t(200), ..h.clone() }.run("erp"), "one run per declaration");
+        let m = |running, set, state: &RunState, p: Option<&crate::api::RecoveryPoint>| {
+            handover::member(&Member { handover: &h, service: "erp", running, set, run: state, point: p })
+        };
+        let (s, start) = m(2, Some("erp-eu-west-3a"), &RunState::NotStarted, None);
+        assert_eq!((s.phase.as_str(), start), ("Stopping", None), "no copy while a replica still writes");
+        let (s, start) = m(0, Some("erp-eu-west-3a"), &RunState::NotStarted, None);
+        assert_eq!(s.phase, "Copying");
+        assert_eq!(start, Some((run.clone(), "erp-eu-west-3a".to_string())));
+        let (s, start) = m(0, Some("erp-eu-west-3a"), &RunState::Failed("run x failed".into()), None);
+        assert_eq!((s.phase.as_str(), start), ("Failed", None));
+        assert!(s.message.contains(&run) && s.message.contains("delete the SiteFailover"), "{}", s.message);
+        let (s, _) = m(0, None, &RunState::NotStarted, None);
+        assert_eq!(s.phase, "Failed", "no volume to copy");
+        let p = point(&run, "ab12", 130);
+        let (s, start) = m(0, Some("erp-eu-west-3a"), &RunState::Succeeded, Some(&p));
+        assert_eq!((s.phase.as_str(), s.copy_id.as_deref(), start), ("CopyMade", Some("ab12"), None));
+        assert_eq!(s.captured_at.map(|c| c.0), Some(t(130)));
+        assert_eq!(
+            Handover::of(
+                &serde_json::from_value(json!({"metadata": {"name": "erp",
+            "annotations": {handover::HANDOVER_ANNOTATION: h.annotation()}},
+            "spec": {"className": "c", "replicas": 1, "template": {}}}))
+                .unwrap()
+            ),
+            Ok(Some(h))
+        );
+    }
+
+    proptest! {
+        /// Whatever the members report and whichever site is healthy, a declared move of a stateful service never
+        /// leaves two sites free to write: while it is held, the site it serves from is asked to stay stopped; once it
+        /// moves, the site it left is.
+        #[test]
+        fn a_stateful_service_never_writes_at_two_sites(
+            from_ready in any::<bool>(),
+            phase in 0usize..4,
+            same_declaration in any::<bool>(),
+        ) {
+            let s = sites(Standby::Cold, SiteFailoverMode::Declared);
+            let mut c = healthy();
+            c[2] = cluster("tur-1", "eu-south-2", from_ready, 50);
+            let phases = ["Stopping", "Copying", "CopyMade", "Failed"];
+            let declared_at = if same_declaration { 100 } else { 40 };
+            let report = json!({"to": "milan", "declaredAt": t(declared_at).to_string(), "phase": phases[phase],
+                "copyId": "ab12", "capturedAt": t(130).to_string(), "message": "m"});
+            let b = binding("tur-1", report);
+            match handover::stage(&s, &c, true, Some("turin"), ("milan", &declared(100)), Some(&b)) {
+                Stage::Hold { at, .. } => prop_assert_eq!(at, "turin"),
+                Stage::Move(a) => {
+                    prop_assert!(from_ready && same_declaration && phase == 2);
+                    prop_assert_eq!(handover::kept_for(&a, "milan").map(|(at, _)| at), Some("turin".to_string()));
+                }
+                // Only a site lost moves at once: it writes nothing any more.
+                Stage::Direct => prop_assert!(!from_ready),
+            }
+        }
+    }
 }

@@ -22,6 +22,11 @@ pub struct Volumes {
     pub imports: Vec<crate::api::RecoveryPoint>,
     /// The agent run (its Job's name) that lists the storage's copies, when one is to run.
     pub list_run: Option<String>,
+    /// A planned move off this site (see `sites::handover`): where it stands, for status. Every replica is stopped.
+    pub handover: Option<crate::api::SiteHandover>,
+    /// The run that makes the last copy before such a move, when one is to run: its Job's name, and the
+    /// StatefulSet whose stopped volumes it copies.
+    pub handover_run: Option<(String, String)>,
 }
 
 /// A claim whose data diverged from the service's, and the claim that now serves in its place: the two volumes a

@@ -218,14 +218,17 @@ pub fn mount_into_job(
 }
 
 /// Mounts the claims of the replica a copy is made from (ordinal `ordinal` of StatefulSet `set`) into a backup
-/// run's agent, read-only, beside that replica's running pod, and names them in `CONTINUO_BACKUP_PATHS`.
-pub fn mount_for_backup(pod: &mut PodTemplateSpec, claims: &[ClaimTemplate], set: &str, ordinal: i32) {
+/// run's agent, read-only, and names them in `CONTINUO_BACKUP_PATHS`; `beside`: on the server of that replica's
+/// running pod (a ReadWriteOnce volume is attached to one server), else wherever it can be attached (no pod runs).
+pub fn mount_for_backup(pod: &mut PodTemplateSpec, claims: &[ClaimTemplate], set: &str, ordinal: i32, beside: bool) {
     let paths: Vec<String> = claims.iter().map(|c| format!("{RESTORE_PATH}/{}", c.metadata.name)).collect();
     mount_claims(pod, claims, set, ordinal, &[var("CONTINUO_BACKUP_PATHS", paths.join(","))]);
     if let Some(mounts) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()?.volume_mounts.as_mut()) {
         mounts.iter_mut().filter(|m| m.mount_path.starts_with(RESTORE_PATH)).for_each(|m| m.read_only = Some(true));
     }
-    beside_pod(pod, set, ordinal);
+    if beside {
+        beside_pod(pod, set, ordinal);
+    }
 }
 
 fn mount_claims(pod: &mut PodTemplateSpec, claims: &[ClaimTemplate], set: &str, ordinal: i32, env: &[EnvVar]) {

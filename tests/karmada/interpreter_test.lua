@@ -42,6 +42,11 @@ arrived.status.recoveries = { { zone = "a", fromZone = "b" }, { zone = "a", from
 local kept = ReflectStatus(arrived).recoveries
 check("reflects a site arrival's recovery only", #kept == 1 and kept[1].fromSite == "milan" and kept[1].dataLossSeconds == 10800)
 check("no arrival, no recoveries", ReflectStatus(member(1, 1, {})).recoveries == nil)
+local handing = member(1, 1, { cond("Ready", "False") })
+handing.status.handover = { to = "milan", declaredAt = "2026-12-01T10:00:00Z", phase = "CopyMade", copyId = "ab12", capturedAt = "2026-12-01T10:02:00Z" }
+local handed = ReflectStatus(handing).handover
+check("reflects a handover's last copy", handed.phase == "CopyMade" and handed.copyId == "ab12" and handed.to == "milan")
+check("no handover, none reflected", ReflectStatus(member(1, 1, {})).handover == nil)
 
 -- Aggregation
 local desired = { spec = {}, status = { site = { serving = "turin", reason = "Declared" } } }

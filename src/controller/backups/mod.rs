@@ -20,7 +20,7 @@ use std::collections::HashSet;
 
 use kube::ResourceExt;
 pub use orphans::mark_orphans;
-pub(super) use storage::listing;
+pub(super) use storage::observe;
 use tracing::warn;
 
 use step::Step;
@@ -52,7 +52,14 @@ pub(super) async fn keep_catalog(
         Some(v) => storage::rebuild(&step, v, notes).await,
         None => Ok(()),
     };
-    let mut outcomes = vec![("CatalogUpdateFailed", "rebuilding the catalog from the storage", rebuilt)];
+    let handed = match volumes {
+        Some(v) => storage::hand_over(&step, v, notes).await,
+        None => Ok(()),
+    };
+    let mut outcomes = vec![
+        ("CatalogUpdateFailed", "rebuilding the catalog from the storage", rebuilt),
+        ("CopyRequestFailed", "the last copy before a site handover", handed),
+    ];
     // A drill's copy of a service reads the service's copies: it never copies into them, restores on request, nor
     // deletes from them.
     if crate::backup::jobs::copies_of(svc).is_none() {

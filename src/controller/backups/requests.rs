@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{
     catalogue::run_of,
-    runs::{RestoreInto, Run, Started, set_phase, start_once, update_status},
+    runs::{Mount, RestoreInto, Run, Started, set_phase, start_once, update_status},
     step::{First, Step},
 };
 use crate::{
@@ -230,7 +230,7 @@ async fn start_restore(
     let (uid, point_name) = (req.uid().unwrap_or_default(), point.name_any());
     let set = zone.map(|z| crate::workload::deployment_name(&step.name, z));
     let marker = format!("{}-{}", crate::stateful::set::RESTORE_MARKER, req.name_any());
-    let into = set.as_deref().map(|set| RestoreInto { set, marker: &marker, beside });
+    let into = set.as_deref().map(|set| Mount::Restore(RestoreInto { set, marker: &marker, beside }));
     let run = Run {
         name: &run_name,
         action: "restore",

@@ -35,8 +35,18 @@ pub(super) struct Run<'a> {
     pub subject: &'a str,
     pub location: &'a BackupLocation,
     pub vars: &'a [(&'a str, String)],
-    /// A restore into a stateful replica's volumes: its StatefulSet, and whether its pod still runs.
-    pub into: Option<RestoreInto<'a>>,
+    /// The stateful replica's volumes the run mounts, if any.
+    pub into: Option<Mount<'a>>,
+}
+
+/// The volumes of a stateful replica a run mounts.
+#[derive(Clone, Copy)]
+pub(super) enum Mount<'a> {
+    /// A restore writes into them.
+    Restore(RestoreInto<'a>),
+    /// A backup copies them while no pod runs (a site's last copy before it hands over): ordinal 0 of this
+    /// StatefulSet, read-only, wherever the volume can be attached.
+    Stopped { set: &'a str },
 }
 
 /// The stateful replica a restore run writes into.
@@ -74,9 +84,15 @@ pub(super) async fn start_once(step: &Step<'_>, run: &Run<'_>) -> Result<Started
         image: ctx.config.agent_image.as_deref(),
     };
     let mut job = agent.job(run.name.to_string(), run.action, run.point, run.subject, run.vars);
-    if let (Some(into), Some(spec)) = (run.into, job.spec.as_mut()) {
-        let claims = &step.svc.spec.volume_claim_templates;
-        crate::stateful::set::mount_into_job(&mut spec.template, claims, into.set, 0, into.marker, into.beside);
+    let claims = &step.svc.spec.volume_claim_templates;
+    match (run.into, job.spec.as_mut()) {
+        (Some(Mount::Restore(into)), Some(spec)) => {
+            crate::stateful::set::mount_into_job(&mut spec.template, claims, into.set, 0, into.marker, into.beside)
+        }
+        (Some(Mount::Stopped { set }), Some(spec)) => {
+            crate::stateful::set::mount_for_backup(&mut spec.template, claims, set, 0, false)
+        }
+        _ => {}
     }
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &step.ns);
     let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };

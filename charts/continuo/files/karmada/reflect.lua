@@ -1,6 +1,7 @@
 -- What Karmada collects of a member's ResilientService status: the figures and verdicts a site's state is read
--- from, and the recoveries of a site arrival (the copy restored, the data lost: what a site failover cost); not
--- the incident history, drills, zone recoveries or per-zone details, which stay in the member.
+-- from, the recoveries of a site arrival (the copy restored, the data lost: what a site failover cost), and a
+-- handover under way (the last copy a site made before a planned move, which continuo waits for); not the incident
+-- history, drills, zone recoveries or per-zone details, which stay in the member.
 function ReflectStatus(observedObj)
   local s = observedObj.status
   if s == nil then
@@ -26,5 +27,6 @@ function ReflectStatus(observedObj)
     conditions = s.conditions,
     objectives = s.objectives,
     backup = backup,
+    handover = s.handover,
   }
 end
