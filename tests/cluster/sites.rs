@@ -80,30 +80,38 @@ fn karmada_binds(s: &Scenario, cluster: &str) {
 
 /// As [`karmada_binds`], for the service in namespace `ns`.
 fn karmada_binds_in(s: &Scenario, ns: &str, cluster: &str) {
+    let ready = serde_json::json!({"conditions": [{"type": "Ready", "status": "True"}]});
+    karmada_reports(s, ns, "ict-portal", cluster, &ready);
+}
+
+/// Karmada's part for service `service` in `ns`: its binding on `cluster`, whose member's status reflects as
+/// `status`.
+fn karmada_reports(s: &Scenario, ns: &str, service: &str, cluster: &str, status: &Value) {
     s.cp.apply(&format!(
         "apiVersion: work.karmada.io/v1alpha2
 kind: ResourceBinding
-metadata: {{name: ict-portal-resilientservice, namespace: {ns}}}
+metadata: {{name: {service}-resilientservice, namespace: {ns}}}
 spec:
-  resource: {{apiVersion: continuo.dev/v1alpha1, kind: ResilientService, name: ict-portal, namespace: {ns}}}
+  resource: {{apiVersion: continuo.dev/v1alpha1, kind: ResilientService, name: {service}, namespace: {ns}}}
   clusters: [{{name: {cluster}}}]
 "
     ));
-    let status = format!(
-        r#"{{"status": {{"aggregatedStatus": [{{"clusterName": "{cluster}", "applied": true, "status": {{"conditions": [{{"type": "Ready", "status": "True"}}]}}}}]}}}}"#
-    );
-    s.cp.kubectl(&[
+    let status = serde_json::json!({"status": {"aggregatedStatus": [
+        {"clusterName": cluster, "applied": true, "status": status}]}});
+    let binding = format!("{service}-resilientservice");
+    let patch = status.to_string();
+    let args = [
         "patch",
         "-n",
         ns,
         "resourcebindings.work.karmada.io",
-        "ict-portal-resilientservice",
+        &binding,
         "--subresource=status",
         "--type=merge",
         "-p",
-        &status,
-    ])
-    .unwrap_or_else(|e| panic!("{e}"));
+        &patch,
+    ];
+    s.cp.kubectl(&args).unwrap_or_else(|e| panic!("{e}"));
 }
 
 pub fn run() {
@@ -192,6 +200,7 @@ spec:
     assert_eq!(done["status"]["withinRto"], true, "{done}");
     println!("declared failover recorded Completed, RTO {}s", done["status"]["rtoSeconds"]);
     site_restore_drill(&s, &milan);
+    moving_brings_the_data_first(&s, &class, (&milan, &turin));
 
     // A Warm standby's OverridePolicy, as `continuo plan` prints it, accepted by Karmada's schema (dry run).
     let plan = Command::new(env!("CARGO_BIN_EXE_continuo"))
@@ -249,4 +258,76 @@ fn site_restore_drill(s: &Scenario, milan: &str) {
             Some(n) => Err(n["status"].to_string()),
         }
     });
+}
+
+/// A declared move of a stateful service off a site that is up: held there, the site asked (through the
+/// OverridePolicy the real API server takes) to stop and make a last copy; once its member reports that copy in the
+/// binding's status, the placement moves, the new site's copy is told to restore exactly that copy, and the site
+/// left stays asked to stop.
+fn moving_brings_the_data_first(s: &Scenario, class: &str, (milan, turin): (&str, &str)) {
+    s.apply(&format!(
+        "apiVersion: continuo.dev/v1alpha1
+kind: ResilientService
+metadata: {{name: ict-archive, namespace: NAMESPACE}}
+spec:
+  className: {class}
+  replicas: 1
+  volumeClaimTemplates:
+  - metadata: {{name: data}}
+    spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}
+  template: {{spec: {{containers: [{{name: archive, image: registry.example/archive:1, volumeMounts: [{{name: data, mountPath: /data}}]}}]}}}}
+"
+    ));
+    eventually(Duration::from_secs(30), "ict-archive serving at milan", || {
+        let site = s.status("ict-archive")?["site"].clone();
+        (site["serving"] == "milan").then_some(()).ok_or(site.to_string())
+    });
+    let ready = serde_json::json!({"conditions": [{"type": "Ready", "status": "True"}]});
+    karmada_reports(s, &s.ns, "ict-archive", milan, &ready);
+    s.apply("apiVersion: continuo.dev/v1alpha1\nkind: SiteFailover\nmetadata: {name: archive-to-turin, namespace: NAMESPACE}\nspec: {service: ict-archive, to: turin}\n");
+    let handover = |o: &Value| -> Option<(Value, Value)> {
+        let rules = o["spec"]["overrideRules"].as_array()?;
+        rules.iter().find_map(|r| {
+            let v = r["overriders"]["annotationsOverrider"][0]["value"]["continuo.dev/site-handover"].as_str()?;
+            Some((r["targetCluster"].clone(), serde_json::from_str(v).ok()?))
+        })
+    };
+    let (target, asked) = eventually(Duration::from_secs(30), "milan asked to hand over", || {
+        let o = s.get("overridepolicies.policy.karmada.io", "continuo-ict-archive").ok_or("none yet")?;
+        handover(&o).ok_or(o["spec"].to_string())
+    });
+    assert_eq!((target["clusterNames"].clone(), asked["to"].as_str()), (serde_json::json!([milan]), Some("turin")));
+    let placement = |s: &Scenario| {
+        s.get("propagationpolicies.policy.karmada.io", "continuo-ict-archive").unwrap()["spec"]["placement"].clone()
+    };
+    assert_eq!(placement(s)["clusterAffinity"]["clusterNames"], serde_json::json!([milan]), "held at milan");
+    let f = s.get("sitefailovers.continuo.dev", "archive-to-turin").unwrap();
+    assert_eq!((f["status"]["phase"].as_str(), f["status"]["movedAt"].is_null()), (Some("Moving"), true), "{f}");
+    assert_eq!(s.status("ict-archive").unwrap()["site"]["reason"], "HandingOver");
+
+    // Milan's continuo has stopped the service and made its last copy; Karmada reflects that into the binding.
+    let report = serde_json::json!({"conditions": [{"type": "Ready", "status": "False"}], "handover": {
+        "to": "turin", "declaredAt": asked["declaredAt"], "phase": "CopyMade", "point": "ict-archive-handover-1",
+        "copyId": "e2e-last", "capturedAt": jiff::Timestamp::now().to_string(), "message": "copy made"}});
+    karmada_reports(s, &s.ns, "ict-archive", milan, &report);
+    eventually(Duration::from_secs(30), "the placement at turin", || {
+        let p = placement(s);
+        let at = &p["clusterAffinity"]["labelSelector"]["matchLabels"]["continuo.dev/site"];
+        (at == turin).then_some(()).ok_or(p.to_string())
+    });
+    let arrival = s.status("ict-archive").unwrap()["site"]["arrival"].clone();
+    assert_eq!((arrival["from"].as_str(), arrival["copy"].as_str()), (Some("milan"), Some("e2e-last")), "{arrival}");
+    let o = s.get("overridepolicies.policy.karmada.io", "continuo-ict-archive").unwrap();
+    assert_eq!(
+        handover(&o).map(|(t, _)| t["clusterNames"].clone()),
+        Some(serde_json::json!([milan])),
+        "milan stays stopped"
+    );
+    karmada_reports(s, &s.ns, "ict-archive", turin, &ready);
+    let done = eventually(Duration::from_secs(60), "the move Completed", || {
+        let f = s.get("sitefailovers.continuo.dev", "archive-to-turin").ok_or("gone")?;
+        (f["status"]["phase"] == "Completed").then_some(f.clone()).ok_or(f["status"].to_string())
+    });
+    assert_eq!(done["status"]["copy"], "e2e-last", "{done}");
+    println!("planned move Completed with the last copy: {}", done["status"]["message"]);
 }

@@ -1,7 +1,8 @@
 //! Scenario 4: a stateful installation (one replica, the Restart mode) on claims bound to zonal PersistentVolumes
 //! the test creates; its zone is cut; the replica is recreated in another zone with the agent's restore of the
 //! newest off-zone copy as its init container, the lost zone's StatefulSet written at 0 while the zone is still
-//! down; the zone returns and runs nothing on its old volume, not for a second; no claim is deleted.
+//! down; the zone returns and runs nothing on its old volume, not for a second; no claim is deleted. Then the site is
+//! asked to hand over (a declared failback): it stops every replica and makes one last copy of the stopped volume.
 
 use std::time::{Duration, Instant};
 
@@ -150,6 +151,39 @@ pub fn run() {
     );
     assert!(s.get("pvc", "data-archive-zone-a-0").is_some(), "the old claim is never deleted");
     assert!(s.get("pvc", &format!("data-archive-{zone}-0")).is_some());
+    hand_over(&s, zone);
+}
+
+/// The site is asked to hand over to another (a declared failback, as Karmada's OverridePolicy annotates it): every
+/// replica stops, then one last copy of the stopped volumes is made by a Job the real API server, scheduler and Job
+/// controller run (mounting the claim with no pod beside it), catalogued and reported in `status.handover`.
+fn hand_over(s: &Scenario, zone: &str) {
+    let handover = serde_json::json!({"to": "turin", "declaredAt": jiff::Timestamp::now().to_string()}).to_string();
+    let patch = serde_json::json!({"metadata": {"annotations": {"continuo.dev/site-handover": handover}},
+        "spec": {"backup": {"agent": {"metadata": {"annotations":
+            {"fake-kubelet.harness/termination-message": "{\"id\": \"archive-last\", \"sizeBytes\": 10}"}},
+            "spec": {"containers": [{"name": "agent", "image": "registry.example/agent:1"}]}}}}});
+    s.cp.kubectl(&["patch", "-n", &s.ns, "resilientservice", "archive", "--type=merge", "-p", &patch.to_string()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stopped = Instant::now();
+    let made = eventually(Duration::from_secs(120), "the last copy made", || {
+        let h = s.status("archive")?["handover"].clone();
+        (h["phase"] == "CopyMade").then_some(h.clone()).ok_or(h.to_string())
+    });
+    println!("stopped and copied {}s after the handover was asked", stopped.elapsed().as_secs());
+    assert_eq!(made["copyId"], "archive-last", "{made}");
+    for z in ZONES {
+        assert_eq!(replicas(s, z), Some(0), "{z} runs nothing while handing over");
+    }
+    assert!(s.ready_by_zone("archive").is_empty(), "no pod writes while the copy is made");
+    let run = s.get("job", made["point"].as_str().unwrap()).expect("the last copy's run");
+    let pod = &run["spec"]["template"]["spec"];
+    assert!(pod["affinity"]["podAffinity"].is_null(), "no pod to run beside: {pod}");
+    let claim =
+        pod["volumes"].as_array().unwrap().iter().find_map(|v| v["persistentVolumeClaim"]["claimName"].as_str());
+    assert_eq!(claim, Some(format!("data-archive-{zone}-0").as_str()), "the serving replica's volume: {pod}");
+    let (status, reason, _) = s.condition("archive", "Ready").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "HandingOver"));
 }
 
 /// Deletes the scenario's cluster-wide objects (volumes, class, location, StorageClass) when it ends.
