@@ -41,6 +41,7 @@ fn class() -> Value {
         "spec": {"mode": "Restart", "minZones": 1,
             "objectives": [{"scope": "Zone", "rto": "60m", "rpo": "24h"}, {"scope": "Region", "rto": "4h", "rpo": "24h"}],
             "backup": {"timeZone": "Europe/Rome", "keep": {"daily": 7}},
+            "drills": {"every": "8784h", "scenarios": ["SiteRestore"]},
             "sites": {"sites": [{"name": "milan", "clusterNames": ["milan-1"]}, {"name": "paris", "clusterNames": ["paris-1"]}],
                       "standby": "Cold", "failover": "Declared"}}})
 }
@@ -388,20 +389,29 @@ fn condition(status: &Value, type_: &str) -> (String, String) {
 }
 
 #[tokio::test]
-async fn a_site_restore_drill_brings_the_service_up_at_paris_from_the_vault_scores_it_and_leaves_milan_serving() {
+async fn a_scheduled_site_restore_drill_brings_the_service_up_at_paris_from_the_vault_scores_it_leaves_milan_serving_and_runs_again()
+ {
     let karmada = karmada();
     let paris = Member::new("paris-1", ["eu-west-3a", "eu-west-3b", "eu-west-3c"]);
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = admin.local_addr().unwrap().port();
     let controller = tokio::spawn(sites::run(karmada.client(), Timing::default(), admin));
     eventually("the service placed at milan", || karmada.get(POLICIES, "continuo-erp")).await;
+    let overdue = eventually("the class's yearly site drill judged", || {
+        karmada.get(SERVICES, "erp").map(|s| s["status"]["site"]["drills"].clone()).filter(Value::is_object)
+    })
+    .await;
+    assert_eq!((overdue["status"].as_str(), overdue["reason"].as_str()), (Some("False"), Some("DrillOverdue")));
+    assert!(overdue["message"].as_str().unwrap().contains("SiteRestore: never passed"), "{overdue}");
 
-    // The yearly continuity test: bring the service up at the recovery site, from the vault, and score it.
+    // The yearly continuity test, on a schedule (January 1st, 03:00 in the class's time zone), declared two years
+    // ago: its time has come. Bring the service up at the recovery site, from the vault, and score it.
+    let declared = Timestamp::now() - SignedDuration::from_hours(2 * 366 * 24);
     karmada.put(
         "/apis/continuo.dev/v1alpha1/namespaces/ict/continuitydrills",
         json!({"apiVersion": "continuo.dev/v1alpha1", "kind": "ContinuityDrill",
-            "metadata": {"name": "yearly", "namespace": NS, "creationTimestamp": Timestamp::now().to_string()},
-            "spec": {"service": "erp", "scenario": "SiteRestore"}}),
+            "metadata": {"name": "yearly", "namespace": NS, "creationTimestamp": declared.to_string()},
+            "spec": {"service": "erp", "scenario": "SiteRestore", "schedule": "0 3 1 1 *"}}),
     );
     let scratch = "ict-yearly";
     let copy = eventually("the copy in the scratch namespace", || karmada.get(&services(scratch), "erp")).await;
@@ -436,6 +446,10 @@ async fn a_site_restore_drill_brings_the_service_up_at_paris_from_the_vault_scor
     paris.reconcile_in(scratch).await;
     let status = paris.api.get(&services(scratch), "erp").unwrap()["status"].clone();
     assert_eq!(status["readyReplicas"], 1, "{status}");
+    assert!(
+        status["conditions"].as_array().unwrap().iter().all(|c| c["type"] != "DrillsCurrent"),
+        "a site drill is judged on Karmada's control plane, not in a member that never sees it: {status}"
+    );
     let cron = format!("/apis/batch/v1/namespaces/{scratch}/cronjobs");
     assert!(paris.api.list(&cron).is_empty(), "a drill's copy makes no copy of its own");
 
@@ -472,5 +486,30 @@ async fn a_site_restore_drill_brings_the_service_up_at_paris_from_the_vault_scor
     assert_eq!(karmada.get(SERVICES, "erp").unwrap()["status"]["site"]["serving"], "milan");
     let metrics = scrape(port).await;
     assert!(metrics.contains(r#"continuo_site_drills_total{result="passed"} 1"#), "{metrics}");
+
+    // Scheduled: the next run is recorded (next January 1st), and when its time comes the drill runs again.
+    let waiting = eventually("the next run recorded", || {
+        karmada.get(drills, "yearly").filter(|d| d["status"]["nextRun"].is_string())
+    })
+    .await;
+    let next: Timestamp = waiting["status"]["nextRun"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next > Timestamp::now() && next.duration_since(Timestamp::now()) < SignedDuration::from_hours(367 * 24),
+        "{next}"
+    );
+    assert_eq!(waiting["status"]["phase"], "Passed", "kept until then");
+    karmada.edit(drills, "yearly", |d| d["status"]["nextRun"] = json!(Timestamp::now().to_string()));
+    let again = eventually("the drill running again", || {
+        karmada.get(drills, "yearly").filter(|d| d["status"]["phase"] == "Running")
+    })
+    .await;
+    assert!(again["status"]["point"].is_null(), "a fresh record: {again}");
+    let current = karmada.get(SERVICES, "erp").unwrap()["status"]["site"]["drills"].clone();
+    assert_eq!(
+        (current["status"].as_str(), current["reason"].as_str()),
+        (Some("True"), Some("DrillsCurrent")),
+        "the pass before this run still counts: {current}"
+    );
+    eventually("its copy brought up again", || karmada.get(&services(scratch), "erp")).await;
     controller.abort();
 }

@@ -277,6 +277,27 @@ pub struct SiteStatus {
     /// service is annotated (`continuo.dev/site-arrival`) so that it starts from a copy stored outside that site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrival: Option<SiteArrival>,
+    /// When the class's drill policy requires `SiteRestore` drills (run on Karmada's control plane, so judged
+    /// here, not in the members): whether one passed within the period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drills: Option<SiteDrills>,
+}
+
+/// The `SiteRestore` part of a class's drill policy, judged on Karmada's control plane.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteDrills {
+    /// `True` or `False`, as the `DrillsCurrent` condition.
+    #[schemars(length(max = 8))]
+    pub status: String,
+    /// `DrillsCurrent` or `DrillOverdue`.
+    #[schemars(length(max = 32))]
+    pub reason: String,
+    #[schemars(length(max = 1024))]
+    pub message: String,
+    /// When a SiteRestore drill of the service last passed (kept when the drill object is deleted or runs again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// Where a service that moved came from (see [`SiteStatus::arrival`]).

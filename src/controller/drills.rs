@@ -15,7 +15,7 @@ use tracing::warn;
 use super::Context;
 use crate::{
     api::{ContinuityClass, ContinuityDrill, DrillScenario, LastDrill, ResilientService, Scope},
-    drill::{self, Cluster, Phase, Record, Service, schedule::Due},
+    drill::{self, Cluster, Phase, Record, Service},
     plan::Desired,
     status::Transition,
 };
@@ -91,7 +91,7 @@ pub(super) async fn step(
     let tz = drill::schedule::time_zone(class.map(|c| &c.spec));
     for d in drills {
         let recorded = Record::from_status(d.status.as_ref());
-        let Some((base, step_it)) = scheduled(d, &tz, &recorded, now, &mut next_run) else { continue };
+        let Some((base, step_it)) = drill::schedule::start(d, &tz, &recorded, now, &mut next_run) else { continue };
         let others = drills.iter().filter(|o| o.name_any() != d.name_any());
         let cluster = Cluster {
             withheld: &withheld,
@@ -138,33 +138,6 @@ pub(super) async fn step(
     // A scheduled drill is looked at again when it falls due.
     let until_next = next_run.map(|t| Duration::from_secs(t.as_second().saturating_sub(now.as_second()).max(1) as u64));
     (running || failed).then_some(DRILL_TICK).into_iter().chain(until_next).min()
-}
-
-/// Where drill `d` starts from at `now`: as recorded, afresh (a scheduled drill's time came), or waiting for its
-/// next time (`false`: not stepped; `next_run` keeps the soonest); `None`: nothing to do (it ended).
-fn scheduled(
-    d: &ContinuityDrill,
-    tz: &str,
-    recorded: &Record,
-    now: jiff::Timestamp,
-    next_run: &mut Option<jiff::Timestamp>,
-) -> Option<(Record, bool)> {
-    let created = d.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
-    match drill::schedule::due(d.spec.schedule.as_deref(), tz, recorded, created, now) {
-        Due::AsItIs if recorded.phase.ended() => None,
-        Due::AsItIs => Some((recorded.clone(), true)),
-        Due::Now => Some((Record::default(), true)),
-        Due::At(t) => {
-            *next_run = Some(next_run.map_or(t, |n| n.min(t)));
-            Some((Record { next_run: Some(t), ..recorded.clone() }, false))
-        }
-        Due::Invalid(_) if recorded.reason == "InvalidSchedule" => None,
-        Due::Invalid(why) => {
-            let mut r = Record::default();
-            r.fail(now, "InvalidSchedule", format!("{why}; nothing was touched"));
-            Some((r, false))
-        }
-    }
 }
 
 /// A drill's status, as a merge patch from what was recorded: a field the new record clears is written as null.

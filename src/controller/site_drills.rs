@@ -59,8 +59,17 @@ pub(super) async fn step_all(ctx: &SiteContext, s: &Situation<'_>) -> Result<(),
 
 async fn step_one(ctx: &SiteContext, s: &Situation<'_>, d: &ContinuityDrill) -> Result<(), Error> {
     let record = Record::from_status(d.status.as_ref());
+    // A scheduled drill starts afresh when its time comes (the site controller looks again every few seconds); an
+    // ended one is still stepped, so that its scratch namespace is cleaned up whatever the schedule says.
+    let tz = crate::drill::schedule::time_zone(Some(&s.class.spec));
     let scratch = drill::scratch_namespace(&s.svc.namespace().unwrap_or_default(), &d.name_any());
     let copy = ctx.services.get(&ObjectRef::new(&s.svc.name_any()).within(&scratch));
+    let base = match crate::drill::schedule::start(d, &tz, &record, s.now, &mut None) {
+        // The last run's copy is still being removed: the next run waits for it to be gone.
+        Some((base, _)) if base.phase == Phase::Pending && record.phase.ended() && copy.is_some() => record.clone(),
+        Some((base, _)) => base,
+        None => record.clone(),
+    };
     let objective = s.class.spec.objective(Scope::Region);
     let facts = Facts {
         sites: s.sites,
@@ -75,7 +84,10 @@ async fn step_one(ctx: &SiteContext, s: &Situation<'_>, d: &ContinuityDrill) -> 
         timeout: d.spec.timeout.as_secs(),
         now: s.now,
     };
-    let (after, next) = drill::step(&record, d.spec.site.as_deref(), &facts);
+    let (after, next) = match base.reason.as_str() {
+        "InvalidSchedule" => (base.clone(), Next::Nothing),
+        _ => drill::step(&base, d.spec.site.as_deref(), &facts),
+    };
     match next {
         Next::BringUp(site) if copy.is_none() => {
             let started = after.started.unwrap_or(s.now);

@@ -28,8 +28,8 @@ use super::{
 };
 use crate::{
     api::{
-        ContinuityClass, ContinuityDrill, ObjectiveStatus, ResilientService, Scope, SiteFailover, SiteFailoverPhase,
-        SiteStatus,
+        ContinuityClass, ContinuityDrill, DrillScenario, ObjectiveStatus, ResilientService, Scope, SiteFailover,
+        SiteFailoverPhase, SiteStatus,
     },
     sites::{
         self, Cluster, Declaration, Recorded, Serving,
@@ -210,7 +210,8 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     let (since, reason, message) = recorded_words(previous.as_ref(), (&serving, &why), &stage, adjusted, now);
     let planned = arrival.as_ref().and_then(|a| a.copy.clone());
     let arrival = arrival.as_ref().map(crate::api::SiteArrival::from);
-    let site = SiteStatus { serving: serving.clone(), since, reason, message, objectives, arrival };
+    let drills = site_drills(&ctx, &svc, &class, previous.as_ref(), now);
+    let site = SiteStatus { serving: serving.clone(), since, reason, message, objectives, arrival, drills };
     if previous.as_ref() != Some(&site) {
         let api: Api<ResilientService> = Api::namespaced(ctx.client.clone(), &ns);
         let patch =
@@ -242,6 +243,25 @@ async fn reconcile(svc: Arc<ResilientService>, ctx: Arc<SiteContext>) -> Result<
     };
     super::site_drills::step_all(&ctx, &situation).await?;
     Ok(Action::requeue(RESYNC))
+}
+
+/// The `SiteRestore` part of the class's drill policy, from the service's drills here.
+fn site_drills(
+    ctx: &SiteContext,
+    svc: &ResilientService,
+    class: &ContinuityClass,
+    previous: Option<&SiteStatus>,
+    now: jiff::Timestamp,
+) -> Option<crate::api::SiteDrills> {
+    let (ns, name) = (svc.namespace(), svc.name_any());
+    let all = ctx.drills.state();
+    let mine: Vec<&ContinuityDrill> = all
+        .iter()
+        .filter(|d| d.namespace() == ns && d.spec.service == name && d.spec.scenario == DrillScenario::SiteRestore)
+        .map(|d| &**d)
+        .collect();
+    let previous = previous.and_then(|p| p.drills.as_ref());
+    sites::drill::current(class.spec.drills.as_ref(), &mine, previous, now)
 }
 
 /// What `status.site` says of where the service serves: since when, and why, in a reason and words.

@@ -17,6 +17,14 @@ pub struct Verdict {
     pub review: Option<Timestamp>,
 }
 
+/// The part of a policy a member cluster judges: every scenario but `SiteRestore`, whose drills run on Karmada's
+/// control plane and are judged there (`status.site.drills`); `None` when nothing is left.
+pub fn in_cluster(policy: &DrillPolicy) -> Option<DrillPolicy> {
+    let scenarios: Vec<_> =
+        policy.scenarios.iter().copied().filter(|s| *s != crate::api::DrillScenario::SiteRestore).collect();
+    (!scenarios.is_empty()).then(|| DrillPolicy { scenarios, ..policy.clone() })
+}
+
 /// Judges `last` (the service's last drills, with when each scenario last passed) against `policy` at `now`.
 pub fn judge(policy: &DrillPolicy, last: &[LastDrill], now: Timestamp) -> Verdict {
     let every = policy.every.as_secs() as i64;
@@ -75,5 +83,14 @@ mod tests {
         assert!(v.message.contains("every 2160h: ZoneLoss: last passed at"), "{}", v.message);
         let v = judge(&policy, &[], at(0));
         assert!(v.message.ends_with("ZoneLoss: never passed"), "{}", v.message);
+    }
+
+    #[test]
+    fn a_member_judges_every_scenario_but_the_site_drills_run_on_karmada() {
+        let every = Span::from_secs(86_400);
+        let both = DrillPolicy { every, scenarios: vec![DrillScenario::ZoneLoss, DrillScenario::SiteRestore] };
+        assert_eq!(in_cluster(&both).map(|p| p.scenarios), Some(vec![DrillScenario::ZoneLoss]));
+        let sites_only = DrillPolicy { every, scenarios: vec![DrillScenario::SiteRestore] };
+        assert_eq!(in_cluster(&sites_only), None, "no DrillsCurrent in a member that never sees them");
     }
 }

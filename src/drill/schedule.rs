@@ -49,6 +49,34 @@ pub fn due(schedule: Option<&str>, tz: &str, r: &Record, created: Timestamp, now
     }
 }
 
+/// Where drill `d` starts from at `now`: as recorded, afresh (a scheduled drill's time came), or waiting for its
+/// next time (`false`: not stepped; `next_run` keeps the soonest); `None`: nothing to do (it ended, or its invalid
+/// schedule was recorded).
+pub fn start(
+    d: &crate::api::ContinuityDrill,
+    tz: &str,
+    recorded: &Record,
+    now: Timestamp,
+    next_run: &mut Option<Timestamp>,
+) -> Option<(Record, bool)> {
+    let created = d.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
+    match due(d.spec.schedule.as_deref(), tz, recorded, created, now) {
+        Due::AsItIs if recorded.phase.ended() => None,
+        Due::AsItIs => Some((recorded.clone(), true)),
+        Due::Now => Some((Record::default(), true)),
+        Due::At(t) => {
+            *next_run = Some(next_run.map_or(t, |n| n.min(t)));
+            Some((Record { next_run: Some(t), ..recorded.clone() }, false))
+        }
+        Due::Invalid(_) if recorded.reason == "InvalidSchedule" => None,
+        Due::Invalid(why) => {
+            let mut r = Record::default();
+            r.fail(now, "InvalidSchedule", format!("{why}; nothing was touched"));
+            Some((r, false))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,7 +98,12 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         backup,
         data,
         recoveries: volumes.as_ref().map(|v| v.recoveries.clone()).unwrap_or_default(),
-        drill_policy: class.spec.drills.as_ref().map(|p| crate::drill::policy::judge(p, i.last_drills, i.now)),
+        drill_policy: class
+            .spec
+            .drills
+            .as_ref()
+            .and_then(crate::drill::policy::in_cluster)
+            .map(|p| crate::drill::policy::judge(&p, i.last_drills, i.now)),
         volumes,
         rollout,
         detection: summarize(i),

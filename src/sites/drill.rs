@@ -100,6 +100,41 @@ fn site_of(wanted: Option<&str>, f: &Facts<'_>) -> Result<String, (&'static str,
     }
 }
 
+/// The `SiteRestore` part of the class's drill policy, judged from the service's SiteRestore drills on Karmada's
+/// control plane and when one last passed as recorded (`previous`); `None` when the policy does not require them.
+pub fn current(
+    policy: Option<&crate::api::DrillPolicy>,
+    drills: &[&crate::api::ContinuityDrill],
+    previous: Option<&crate::api::SiteDrills>,
+    now: Timestamp,
+) -> Option<crate::api::SiteDrills> {
+    let policy = policy.filter(|p| p.scenarios.contains(&crate::api::DrillScenario::SiteRestore))?;
+    let site = crate::api::DrillPolicy { scenarios: vec![crate::api::DrillScenario::SiteRestore], ..policy.clone() };
+    let passed = drills
+        .iter()
+        .map(|d| Record::from_status(d.status.as_ref()))
+        .filter(|r| r.phase == Phase::Passed)
+        .filter_map(|r| r.ended)
+        .chain(previous.and_then(|p| p.passed_at.as_ref()).map(|t| t.0))
+        .max();
+    let last = crate::api::LastDrill {
+        scenario: crate::api::DrillScenario::SiteRestore.as_str().into(),
+        name: String::new(),
+        phase: Phase::Passed.as_str().into(),
+        ended_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(passed.unwrap_or(now)),
+        rto_seconds: None,
+        message: None,
+        passed_at: passed.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time),
+    };
+    let v = crate::drill::policy::judge(&site, &[last], now);
+    Some(crate::api::SiteDrills {
+        status: v.status.into(),
+        reason: v.reason.into(),
+        message: v.message,
+        passed_at: passed.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time),
+    })
+}
+
 /// One step of a SiteRestore drill at `f.now`.
 pub fn step(r: &Record, wanted: Option<&str>, f: &Facts<'_>) -> (Record, Next) {
     let mut r = r.clone();
@@ -281,5 +316,31 @@ mod tests {
         assert_eq!(refused(None, &Facts { rto: None, ..facts(&s, &c, 0) }), "NoRegionObjective");
         // Paris is down: the next healthy site is drilled instead.
         assert_eq!(step(&Record::default(), None, &facts(&s, &c, 0)).0.site.as_deref(), Some("berlin"));
+    }
+
+    #[test]
+    fn site_drills_are_judged_against_the_class_policy_and_a_past_pass_is_kept() {
+        use crate::api::{DrillPolicy, DrillScenario, Span};
+        let yearly = DrillPolicy { every: Span::from_secs(366 * 86_400), scenarios: vec![DrillScenario::SiteRestore] };
+        let zones = DrillPolicy { scenarios: vec![DrillScenario::ZoneLoss], ..yearly.clone() };
+        assert_eq!(current(Some(&zones), &[], None, t(0)), None, "no site drill required");
+        assert_eq!(current(None, &[], None, t(0)), None);
+        let never = current(Some(&yearly), &[], None, t(0)).unwrap();
+        assert_eq!((never.status.as_str(), never.reason.as_str()), ("False", "DrillOverdue"));
+        let drill = |phase: &str, ended: i64| -> crate::api::ContinuityDrill {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "yearly", "namespace": "ict"},
+                "spec": {"service": "erp", "scenario": "SiteRestore"},
+                "status": {"phase": phase, "endedAt": t(ended).to_string()}}))
+            .unwrap()
+        };
+        let passed = drill("Passed", 100);
+        let v = current(Some(&yearly), &[&passed], None, t(200)).unwrap();
+        assert_eq!((v.status.as_str(), v.passed_at.as_ref().map(|p| p.0)), ("True", Some(t(100))));
+        // Running again (its record starts afresh): the earlier pass, as recorded, still counts.
+        let running = drill("Running", 0);
+        let kept = current(Some(&yearly), &[&running], Some(&v), t(300)).unwrap();
+        assert_eq!((kept.status.as_str(), kept.passed_at), ("True", v.passed_at.clone()));
+        let late = current(Some(&yearly), &[&drill("Failed", 400)], Some(&v), t(100 + 367 * 86_400)).unwrap();
+        assert_eq!(late.reason, "DrillOverdue");
     }
 }

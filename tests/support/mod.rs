@@ -96,6 +96,19 @@ impl State {
         self.changes.push(Change { rv, collection: collection.to_string(), kind, object: object.clone() });
     }
 
+    /// Plays the namespace controller: a namespace deleted takes every object in it along.
+    fn empty_namespace(&mut self, ns: &str) {
+        let inside = format!("/namespaces/{ns}/");
+        let collections: Vec<String> = self.objects.keys().filter(|c| c.contains(&inside)).cloned().collect();
+        for collection in collections {
+            let gone = std::mem::take(self.objects.get_mut(&collection).unwrap());
+            for (name, obj) in gone {
+                self.managers.forget(&format!("{collection}/{name}"));
+                self.record(&collection, "DELETED", &obj);
+            }
+        }
+    }
+
     fn finish(&mut self, collection: &str, changes: Vec<(&'static str, Value)>, answer: (u16, Value)) -> (u16, Value) {
         for (kind, object) in changes {
             self.record(collection, kind, &object);
@@ -524,6 +537,9 @@ impl FakeApi {
                 Some(o) => {
                     st.managers.forget(&format!("{collection}/{name}"));
                     changes.push(("DELETED", o.clone()));
+                    if collection == "/api/v1/namespaces" {
+                        st.empty_namespace(&name);
+                    }
                     (200, o)
                 }
                 None => (404, status(404, "NotFound", &format!("{name} not found"))),
