@@ -253,6 +253,11 @@ async fn a_site_handing_over_stops_first_stays_stopped_while_its_last_copy_fails
     assert_eq!(w.sets().0, 0, "every replica stops before the last copy");
     assert_eq!(w.status()["handover"]["phase"], "Stopping");
     assert_eq!(w.condition("Ready").0, "HandingOver");
+    let crons = w.api.list("/apis/batch/v1/namespaces/erp/cronjobs");
+    assert!(
+        !crons.is_empty() && crons.iter().all(|c| c["spec"]["suspend"] == true),
+        "no scheduled copy meanwhile: {crons:?}"
+    );
     let copies = |w: &World| {
         w.api.list(JOBS).into_iter().filter(|j| j["metadata"]["name"].as_str().unwrap().contains("-handover-")).count()
     };
@@ -283,5 +288,7 @@ async fn a_site_handing_over_stops_first_stays_stopped_while_its_last_copy_fails
     });
     w.reconcile().await;
     assert_eq!(w.sets().0, 1, "serving again on its own volume");
+    let crons = w.api.list("/apis/batch/v1/namespaces/erp/cronjobs");
+    assert!(crons.iter().all(|c| c["spec"]["suspend"] != true), "scheduled copies again: {crons:?}");
     assert!(w.status()["handover"].is_null(), "{}", w.status());
 }

@@ -226,6 +226,11 @@ pub(super) fn stateful(
     mark_diverged(&mut built.zones, v);
     if let Some(jobs) = cron_jobs {
         back_up_from(i, &sets, jobs);
+        // Handing over to another site: the last copy is the handover's; no scheduled run meanwhile (it would find no
+        // running replica to copy).
+        if v.handover.is_some() {
+            jobs.iter_mut().filter_map(|j| j.spec.as_mut()).for_each(|s| s.suspend = Some(true));
+        }
     }
     sets
 }
