@@ -246,6 +246,14 @@ async fn a_site_handing_over_stops_first_stays_stopped_while_its_last_copy_fails
     w.reconcile().await;
     assert_eq!((w.status()["readyReplicas"].as_i64(), w.sets().0), (Some(1), 1), "serving here");
 
+    // A handover annotation that is not one stops nothing, and says so.
+    w.api.edit(SERVICES, "acme", |s| s["metadata"]["annotations"]["continuo.dev/site-handover"] = json!("milan"));
+    w.reconcile().await;
+    let (reason, message) = w.condition("Ready");
+    assert_eq!(reason, "InvalidSiteHandover", "{message}");
+    assert!(message.contains("declaredAt"), "{message}");
+    assert_eq!(w.sets().0, 1, "a bad annotation never scales the service down");
+
     // A failback to Milan is declared: Karmada asks this site to hand over.
     let handover = json!({"to": "milan", "declaredAt": at(T0 + 3600)}).to_string();
     w.api.edit(SERVICES, "acme", |s| s["metadata"]["annotations"]["continuo.dev/site-handover"] = json!(handover));

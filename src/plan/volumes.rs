@@ -351,6 +351,8 @@ pub(super) fn annotate(incidents: &mut [Incident], changes: &mut [incidents::Cha
 pub(super) fn validate(i: &Inputs<'_>) -> Result<(), crate::verdict::Problem> {
     let spec = &i.service.spec;
     crate::sites::arrival::Arrival::of(i.service).map_err(|why| crate::verdict::problem("InvalidSiteArrival", why))?;
+    crate::sites::handover::Handover::of(i.service)
+        .map_err(|why| crate::verdict::problem("InvalidSiteHandover", why))?;
     let pod = spec.template.spec.as_ref();
     let mounted = |name: &str| {
         let containers = pod.into_iter().flat_map(|p| p.containers.iter().chain(p.init_containers.iter().flatten()));
