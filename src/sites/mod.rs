@@ -15,6 +15,7 @@ pub mod declared;
 pub mod drill;
 pub mod handover;
 pub mod karmada;
+pub mod record;
 pub mod verdict;
 
 use std::collections::BTreeMap;

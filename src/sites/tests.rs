@@ -419,3 +419,77 @@ mod handing_over {
         }
     }
 }
+
+mod recording {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::*;
+    use crate::api::SiteStatus;
+    use crate::sites::{
+        arrival::Arrival,
+        handover::{self, Handover, Stage},
+        record::{recorded_words, staged},
+    };
+
+    fn at_turin(arrival: Option<&Arrival>) -> SiteStatus {
+        SiteStatus {
+            serving: "turin".into(),
+            since: Time(t(0)),
+            reason: "Declared".into(),
+            message: "serving from turin".into(),
+            objectives: vec![],
+            arrival: arrival.map(crate::api::SiteArrival::from),
+            drills: None,
+        }
+    }
+
+    #[test]
+    fn a_held_move_stays_where_it_serves_with_its_arrival_and_asks_that_site_to_hand_over() {
+        let from_milan = Arrival {
+            from: "milan".into(),
+            lost_at: t(-100),
+            regions: vec!["eu-south-1".into()],
+            copy: None,
+            declared_at: None,
+        };
+        let previous = at_turin(Some(&from_milan));
+        let why = Serving::Declared { by: "failback".into(), at: t(50) };
+        let h = Handover { to: "milan".into(), declared_at: t(50) };
+        let hold =
+            Stage::Hold { at: "turin".into(), handover: h.clone(), message: "waiting for turin's last copy".into() };
+        let (serving, arrival, asked) = staged(
+            &sites(Standby::Cold, SiteFailoverMode::Declared),
+            &[],
+            Some(&previous),
+            ("milan".into(), &why),
+            &hold,
+            t(60),
+        );
+        assert_eq!(
+            (serving.as_str(), arrival.as_ref()),
+            ("turin", Some(&from_milan)),
+            "nothing moves, nothing is lost"
+        );
+        assert_eq!(asked, Some(("turin".into(), h.clone())));
+        let (since, reason, message) = recorded_words(Some(&previous), ("turin", &why), &hold, None, t(60));
+        assert_eq!(
+            (since.0, reason.as_str(), message.as_str()),
+            (t(0), "HandingOver", "waiting for turin's last copy")
+        );
+
+        // The copy reported: the move carries it, and turin stays asked to stop.
+        let planned = handover::arrival("turin", &h, &handover::LastCopy { id: "ab12".into(), captured_at: t(58) });
+        let (serving, arrival, asked) = staged(
+            &sites(Standby::Cold, SiteFailoverMode::Declared),
+            &[],
+            Some(&previous),
+            ("milan".into(), &why),
+            &Stage::Move(planned.clone()),
+            t(60),
+        );
+        assert_eq!((serving.as_str(), arrival), ("milan", Some(planned.clone())));
+        assert_eq!(asked, Some(("turin".into(), h)));
+        let (since, reason, _) = recorded_words(Some(&previous), ("milan", &why), &Stage::Move(planned), None, t(60));
+        assert_eq!((since.0, reason.as_str()), (t(50), "Declared"), "serving at milan since the declaration");
+    }
+}
