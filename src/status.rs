@@ -101,10 +101,13 @@ pub fn compute(service: &ResilientService, plan: &Plan, now: &Time) -> Resilient
 
 /// A planned move off this site: nothing runs here on purpose, until the next site has the last copy.
 fn handing_over(b: &mut Builder<'_>, h: &crate::api::SiteHandover) {
-    let status = if h.phase == crate::sites::handover::FAILED { "True" } else { "False" };
+    let (reconciling, stalled) = match h.phase == crate::sites::handover::FAILED {
+        true => ("False", "True"),
+        false => ("True", "False"),
+    };
     b.set(READY, "False", "HandingOver", h.message.clone());
-    b.set(RECONCILING, if status == "True" { "False" } else { "True" }, "HandingOver", h.message.clone());
-    b.set(STALLED, status, "HandingOver", h.message.clone());
+    b.set(RECONCILING, reconciling, "HandingOver", h.message.clone());
+    b.set(STALLED, stalled, "HandingOver", h.message.clone());
 }
 
 fn ready(b: &mut Builder<'_>, d: &Desired) {

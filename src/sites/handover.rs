@@ -164,7 +164,8 @@ pub const COPYING: &str = "Copying";
 pub const COPY_MADE: &str = "CopyMade";
 pub const FAILED: &str = "Failed";
 
-/// Where the last copy's run stands, as the member's shell observes its Job.
+/// Where a one-off agent run stands, as the member's shell observes its Job (the last copy before a handover; the
+/// listing of an arrival, read further from its report).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunState {
     NotStarted,

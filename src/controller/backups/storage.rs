@@ -56,12 +56,11 @@ fn listing(ctx: &Context, svc: &crate::api::ResilientService) -> Option<Listing>
     let arrival = Arrival::of(svc).ok().flatten()?;
     let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
     let run = arrival.list_job(&name);
-    let jobs = ctx.caches.agent_jobs_of(&ns, &name, LIST_ACTION);
-    let Some(job) = jobs.iter().find(|j| j.name_any() == run) else { return Some(Listing::NotStarted) };
-    Some(match job.finished() {
-        None => Listing::Running,
-        Some(false) => Listing::Failed(format!("run {run} failed")),
-        Some(true) => match ctx.caches.agent_report(&ns, &run).as_deref().map(parse_listing) {
+    Some(match run_state(ctx, &ns, &name, LIST_ACTION, &run) {
+        RunState::NotStarted => Listing::NotStarted,
+        RunState::Running => Listing::Running,
+        RunState::Failed(why) => Listing::Failed(why),
+        RunState::Succeeded => match ctx.caches.agent_report(&ns, &run).as_deref().map(parse_listing) {
             Some(Ok(copies)) => Listing::Listed(copies),
             Some(Err(why)) => Listing::Failed(why),
             None => Listing::Failed(format!("run {run} succeeded, but its pod and report are gone")),
@@ -73,14 +72,18 @@ fn listing(ctx: &Context, svc: &crate::api::ResilientService) -> Option<Listing>
 fn handover_run(ctx: &Context, svc: &crate::api::ResilientService) -> Option<RunState> {
     let handover = Handover::of(svc).ok().flatten()?;
     let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
-    let run = handover.run(&name);
-    let jobs = ctx.caches.agent_jobs_of(&ns, &name, "backup");
-    let Some(job) = jobs.iter().find(|j| j.name_any() == run) else { return Some(RunState::NotStarted) };
-    Some(match job.finished() {
-        None => RunState::Running,
-        Some(false) => RunState::Failed(format!("run {run} failed")),
-        Some(true) => RunState::Succeeded,
-    })
+    Some(run_state(ctx, &ns, &name, "backup", &handover.run(&name)))
+}
+
+/// Where the one-off agent run `run` (an `action` Job of service `name`) stands, from the cache.
+fn run_state(ctx: &Context, ns: &str, name: &str, action: &str, run: &str) -> RunState {
+    let jobs = ctx.caches.agent_jobs_of(ns, name, action);
+    match jobs.iter().find(|j| j.name_any() == run).map(|j| j.finished()) {
+        None => RunState::NotStarted,
+        Some(None) => RunState::Running,
+        Some(Some(false)) => RunState::Failed(format!("run {run} failed")),
+        Some(Some(true)) => RunState::Succeeded,
+    }
 }
 
 /// Starts the last copy's run the plan asks for, once; when it has finished, catalogues its copy (the point named
